@@ -1,0 +1,29 @@
+import { EXIT, reportError, type CommandDef, type Io } from "./framework.js";
+import { commands as keyCommands } from "./commands/key.js";
+import { commands as blobFileCommands } from "./commands/blob-file.js";
+
+/** Every command group registers here. */
+export const COMMANDS: CommandDef[] = [...keyCommands, ...blobFileCommands];
+
+function help(io: Io): void {
+  io.stdout("azcse — Azure Storage client-side encryption\n\nCommands:\n");
+  for (const c of COMMANDS) io.stdout(`  azcse ${c.usage}\n`);
+  io.stdout("\nExit codes: 0 ok, 1 usage, 2 encryption/decryption failure, 3 not found, 4 service error.\n");
+}
+
+export async function main(argv: string[], io: Io): Promise<number> {
+  if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
+    help(io);
+    return argv.length === 0 ? EXIT.usage : EXIT.ok;
+  }
+  const cmd = COMMANDS.filter((c) => c.path.every((p, i) => argv[i] === p)).sort((a, b) => b.path.length - a.path.length)[0];
+  if (!cmd) {
+    io.stderr(`azcse: unknown command "${argv.slice(0, 2).join(" ")}"; run azcse --help\n`);
+    return EXIT.usage;
+  }
+  try {
+    return await cmd.run(argv.slice(cmd.path.length), io);
+  } catch (e) {
+    return reportError(e, io);
+  }
+}

@@ -1,0 +1,233 @@
+// Content-key lifecycle: generate, wrap (with the protocol prefix), select the key on read, unwrap
+// and check. Plus the high-level encrypt/decrypt entry points the service packages use.
+import { ClientSideEncryptionError, decryptionFailed, invalidArgument } from "./errors.js";
+import { wipe } from "./internal/bytes.js";
+import type { KeyEncryptionKey, KeyOperationOptions } from "./kek/types.js";
+import type { ClientSideEncryptionPolicy } from "./policy.js";
+import { defaultRandomSource } from "./random.js";
+import {
+  MAX_REGION_SIZE,
+  MIN_REGION_SIZE,
+  V2_DEFAULT_REGION_SIZE,
+  serializeEncryptionData,
+  type EncryptionData,
+  type EncryptionProtocol,
+} from "./schema/encryption-data.js";
+import { LIBRARY_ID } from "./version.js";
+import { misorderedRegionsAllowedByEnv } from "./content/nonce.js";
+import { decryptCbc, decryptGcmRegions, encryptCbc, encryptGcmRegions, sliceBytes, type ByteSource } from "./content/streams.js";
+import { planRange, v1StoredLength, v2StoredLength, type PlaintextRange, type RangePlan } from "./content/sizes.js";
+
+export const CEK_LENGTH = 32;
+
+/** The 8-byte prefix wrapped before a 2.x CEK: ASCII protocol padded with NUL bytes. */
+export function protocolPrefix(protocol: "2.0" | "2.1"): Buffer {
+  const p = Buffer.alloc(8);
+  p.write(protocol, 0, "ascii");
+  return p;
+}
+
+/** Bytes handed to wrapKey: the bare CEK for 1.0, `protocol ‖ 00×5 ‖ CEK` for 2.x. */
+export function keyWrapInput(protocol: EncryptionProtocol, cek: Uint8Array): Buffer {
+  if (cek.length !== CEK_LENGTH) throw invalidArgument("A content-encryption key must be 32 bytes.");
+  return protocol === "1.0" ? Buffer.from(cek) : Buffer.concat([protocolPrefix(protocol), cek]);
+}
+
+/** Checks an unwrapped value and returns the CEK. Anything unexpected is DECRYPTION_FAILED (downgrade protection). */
+export function contentKeyFromUnwrapped(protocol: EncryptionProtocol, unwrapped: Uint8Array): Buffer {
+  const u = Buffer.from(unwrapped);
+  if (protocol === "1.0") {
+    if (u.length !== CEK_LENGTH) throw decryptionFailed();
+    return u;
+  }
+  if (u.length !== CEK_LENGTH + 8 || !u.subarray(0, 8).equals(protocolPrefix(protocol))) throw decryptionFailed();
+  return u.subarray(8);
+}
+
+export interface WriteSettings {
+  protocol: EncryptionProtocol;
+  regionSize: number;
+  kek: KeyEncryptionKey;
+  algorithm: string;
+}
+
+/** Validates a policy for writing. */
+export function resolveWriteSettings(policy: ClientSideEncryptionPolicy): WriteSettings {
+  const kek = policy.keyEncryptionKey;
+  if (!kek) {
+    throw new ClientSideEncryptionError("KEY_NOT_FOUND", "No keyEncryptionKey is configured, so nothing can be encrypted (and plaintext is never written).");
+  }
+  const protocol = policy.encryptionVersion ?? "2.0";
+  let regionSize = V2_DEFAULT_REGION_SIZE;
+  if (protocol === "1.0") {
+    if (!policy.allowDeprecatedV1Encryption) {
+      throw new ClientSideEncryptionError(
+        "DEPRECATED_PROTOCOL",
+        'Writing protocol 1.0 (AES-CBC without integrity, CVE-2022-30187) needs allowDeprecatedV1Encryption: true. Use "2.0" unless an old reader requires 1.0.',
+      );
+    }
+  } else if (protocol === "2.0") {
+    if (policy.regionSize !== undefined && policy.regionSize !== V2_DEFAULT_REGION_SIZE) {
+      throw invalidArgument('Protocol "2.0" always uses 4 MiB regions; use encryptionVersion "2.1" for another regionSize.');
+    }
+  } else if (protocol === "2.1") {
+    regionSize = policy.regionSize ?? V2_DEFAULT_REGION_SIZE;
+    if (!Number.isSafeInteger(regionSize) || regionSize < MIN_REGION_SIZE || regionSize > MAX_REGION_SIZE) {
+      throw invalidArgument(`regionSize must be an integer from ${MIN_REGION_SIZE} to ${MAX_REGION_SIZE} bytes.`);
+    }
+  } else {
+    throw new ClientSideEncryptionError("UNSUPPORTED_PROTOCOL", `encryptionVersion must be "2.0", "2.1" or "1.0".`);
+  }
+  return { protocol, regionSize, kek, algorithm: policy.keyWrapAlgorithm ?? kek.defaultWrapAlgorithm };
+}
+
+/** A fresh content key, wrapped, with the EncryptionData describing it. Call `dispose()` when done. */
+export interface ContentEncryption {
+  readonly encryptionData: EncryptionData;
+  readonly protocol: EncryptionProtocol;
+  readonly regionSize: number;
+  /** Encrypts a whole body (one call per content key). */
+  encrypt(source: ByteSource): AsyncGenerator<Buffer>;
+  /** Stored length for a plaintext length. */
+  storedLength(plaintextLength: number): number;
+  /** The serialized EncryptionData (`includeEncryptionMode` for blobs). */
+  toJson(includeEncryptionMode: boolean): string;
+  /** The raw CEK, for formats that encrypt several values under one key (table properties). */
+  readonly contentKey: Uint8Array;
+  /** Zeroes the content key. */
+  dispose(): void;
+}
+
+/** Generates a CEK (and IV for 1.0), wraps it and describes it, per the policy. */
+export async function createContentEncryption(policy: ClientSideEncryptionPolicy, options: KeyOperationOptions = {}): Promise<ContentEncryption> {
+  const s = resolveWriteSettings(policy);
+  const random = policy.random ?? defaultRandomSource;
+  const cek = Buffer.from(random(CEK_LENGTH));
+  if (cek.length !== CEK_LENGTH) throw invalidArgument("The random source returned the wrong number of bytes.");
+  const iv = s.protocol === "1.0" ? Buffer.from(random(16)) : undefined;
+  let wrapped;
+  try {
+    wrapped = await s.kek.wrapKey(s.algorithm, keyWrapInput(s.protocol, cek), options);
+  } catch (e) {
+    if (ClientSideEncryptionError.is(e)) throw e;
+    throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `Wrapping the content key with key "${s.kek.keyId}" failed.`, { cause: e, details: { keyId: s.kek.keyId } });
+  }
+  const base = {
+    wrappedContentKey: { keyId: wrapped.keyId || s.kek.keyId, encryptedKey: wrapped.encryptedKey, algorithm: s.algorithm },
+    keyWrappingMetadata: { EncryptionLibrary: LIBRARY_ID },
+  };
+  const encryptionData: EncryptionData =
+    s.protocol === "1.0"
+      ? { ...base, protocol: "1.0", contentEncryptionIV: iv! }
+      : { ...base, protocol: s.protocol, encryptedRegionInfo: { dataLength: s.regionSize, nonceLength: 12 } };
+  let used = false;
+  return {
+    encryptionData,
+    protocol: s.protocol,
+    regionSize: s.regionSize,
+    contentKey: cek,
+    encrypt(source) {
+      if (used) throw invalidArgument("A content key encrypts exactly one body; create a new ContentEncryption.");
+      used = true;
+      return s.protocol === "1.0" ? encryptCbc(source, cek, iv!) : encryptGcmRegions(source, cek, s.regionSize);
+    },
+    storedLength: (n) => (s.protocol === "1.0" ? v1StoredLength(n) : v2StoredLength(n, s.regionSize)),
+    toJson: (includeEncryptionMode) => serializeEncryptionData(encryptionData, { includeEncryptionMode }),
+    dispose: () => wipe(cek),
+  };
+}
+
+/**
+ * Key selection on read (documented in docs/format.md):
+ * 1. the configured keyEncryptionKey when its keyId equals the stored KeyId exactly;
+ * 2. otherwise the keyResolver, whose key must report exactly the stored KeyId;
+ * 3. otherwise KID_MISMATCH (a key is configured but for another id) or KEY_NOT_FOUND (no key at all).
+ */
+export async function selectKeyEncryptionKey(keyId: string, policy: ClientSideEncryptionPolicy, options: KeyOperationOptions = {}): Promise<KeyEncryptionKey> {
+  const configured = policy.keyEncryptionKey;
+  if (configured && configured.keyId === keyId) return configured;
+  if (policy.keyResolver) {
+    let resolved: KeyEncryptionKey | undefined;
+    try {
+      resolved = await policy.keyResolver(keyId, options);
+    } catch (e) {
+      if (ClientSideEncryptionError.is(e)) throw e;
+      throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `The key resolver failed for key "${keyId}".`, { cause: e, details: { keyId } });
+    }
+    if (!resolved) {
+      throw new ClientSideEncryptionError("KEY_NOT_FOUND", `The key resolver has no key "${keyId}", which encrypted this data.`, { details: { keyId } });
+    }
+    if (resolved.keyId !== keyId) {
+      throw new ClientSideEncryptionError("KID_MISMATCH", `The resolver returned key "${resolved.keyId}" for stored key id "${keyId}".`, { details: { keyId, resolvedKeyId: resolved.keyId } });
+    }
+    return resolved;
+  }
+  if (configured) {
+    throw new ClientSideEncryptionError(
+      "KID_MISMATCH",
+      `The data was encrypted with key "${keyId}" but the configured key is "${configured.keyId}"; configure that key or a keyResolver.`,
+      { details: { keyId, configuredKeyId: configured.keyId } },
+    );
+  }
+  throw new ClientSideEncryptionError("KEY_NOT_FOUND", `No keyEncryptionKey or keyResolver is configured to decrypt data encrypted with key "${keyId}".`, { details: { keyId } });
+}
+
+/** Selects the key, unwraps and checks the CEK (length and, for 2.x, the protocol prefix). */
+export async function unwrapContentKey(data: EncryptionData, policy: ClientSideEncryptionPolicy, options: KeyOperationOptions = {}): Promise<Buffer> {
+  const { keyId, encryptedKey, algorithm } = data.wrappedContentKey;
+  const kek = await selectKeyEncryptionKey(keyId, policy, options);
+  let unwrapped: Uint8Array;
+  try {
+    unwrapped = await kek.unwrapKey(algorithm, encryptedKey, options);
+  } catch (e) {
+    // Typed errors from KEK adapters (Key Vault throttling, permissions, aborts) pass through;
+    // anything else is an unwrap failure, reported exactly like any other decryption failure.
+    if (ClientSideEncryptionError.is(e) && e.code !== "DECRYPTION_FAILED") throw e;
+    throw decryptionFailed({ keyId });
+  }
+  return contentKeyFromUnwrapped(data.protocol, unwrapped);
+}
+
+export interface DecryptOptions extends KeyOperationOptions {
+  /** Plaintext range; default the whole body. */
+  range?: PlaintextRange;
+  /** Stored length of the whole body (needed for ranges). */
+  storedLength?: number;
+  /** 1.0 legacy page blobs carry no padding. */
+  padded?: boolean;
+}
+
+/** Whether region-order checks apply under a policy (the env var and the option both disable them). */
+export function regionOrderCheckEnabled(policy: ClientSideEncryptionPolicy): boolean {
+  return !(policy.allowMisorderedRegions ?? false) && !misorderedRegionsAllowedByEnv();
+}
+
+/**
+ * Decrypts stored bytes that were fetched according to `plan` (from `planRange`) with an unwrapped CEK.
+ * For whole bodies use `planRange(data, { offset: 0 }, storedLength)`.
+ */
+export function decryptPlanned(data: EncryptionData, cek: Uint8Array, plan: RangePlan, source: ByteSource, policy: ClientSideEncryptionPolicy = {}, padded = true): AsyncGenerator<Buffer> {
+  const body =
+    data.protocol === "1.0"
+      ? decryptCbc(source, cek, data.contentEncryptionIV, { unpad: plan.includesLastBlock && padded, ivFromStream: plan.ivFromStream })
+      : decryptGcmRegions(source, cek, data.encryptedRegionInfo.dataLength, {
+          firstRegionIndex: plan.firstRegionIndex,
+          checkRegionOrder: regionOrderCheckEnabled(policy),
+        });
+  return sliceBytes(body, plan.skip, plan.take);
+}
+
+/** Convenience: plan + unwrap + decrypt over a function that fetches a stored byte range. */
+export async function decryptRange(
+  data: EncryptionData,
+  policy: ClientSideEncryptionPolicy,
+  storedLength: number,
+  fetch: (offset: number, count: number | undefined) => ByteSource | Promise<ByteSource>,
+  options: DecryptOptions = {},
+): Promise<AsyncGenerator<Buffer>> {
+  const plan = planRange(data, options.range ?? { offset: 0 }, storedLength, { padded: options.padded ?? true });
+  if (plan.empty) return sliceBytes([], 0, 0);
+  const cek = await unwrapContentKey(data, policy, options);
+  const source = await fetch(plan.storedOffset, plan.storedCount);
+  return decryptPlanned(data, cek, plan, source, policy, options.padded ?? true);
+}

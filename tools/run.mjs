@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+// Entry point behind `npm run demo`, `npm test` and `npm run bench` on a fresh machine with only
+// Node 20 and npm: installs the workspace with a pinned pnpm (corepack is not used), makes sure the
+// Python SDK interop peer is present for tests, builds, then runs the task.
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
+const pnpmSpec = pkg.packageManager; // e.g. pnpm@10.34.9
+const env = { ...process.env, PATH: `${path.join(root, "node_modules", ".bin")}${path.delimiter}${process.env.PATH}` };
+const task = process.argv[2] ?? "test";
+const rest = process.argv.slice(3);
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: "inherit", env, ...opts });
+  if (r.error) throw r.error;
+  return r.status ?? 1;
+}
+function must(cmd, args, what) {
+  const code = run(cmd, args);
+  if (code !== 0) {
+    console.error(`\n[azcse] ${what} failed (exit ${code}).`);
+    process.exit(code);
+  }
+}
+function log(s) {
+  console.log(`[azcse] ${s}`);
+}
+
+function install() {
+  const stamp = path.join(root, "node_modules", ".modules.yaml");
+  const lock = path.join(root, "pnpm-lock.yaml");
+  const pnpmBin = path.join(root, "node_modules", ".bin", "pnpm");
+  if (existsSync(stamp) && existsSync(pnpmBin) && process.env.CI !== "true") {
+    // Re-install only when the lockfile is newer than the install.
+    const { mtimeMs: lockTime } = statSafe(lock);
+    const { mtimeMs: installTime } = statSafe(stamp);
+    if (lockTime <= installTime) return;
+  }
+  log(`installing dependencies with ${pnpmSpec} (npx, no corepack)`);
+  const frozen = process.env.CI === "true" ? ["--frozen-lockfile"] : [];
+  must("npx", ["-y", pnpmSpec, "install", ...frozen], "dependency install");
+}
+function statSafe(p) {
+  try {
+    return { mtimeMs: statSyncCompat(p) };
+  } catch {
+    return { mtimeMs: 0 };
+  }
+}
+import { statSync } from "node:fs";
+function statSyncCompat(p) {
+  return statSync(p).mtimeMs;
+}
+
+const PY = "/usr/bin/python3";
+const PY_PKGS = ["python3-azure", "python3-azure-cosmosdb-table"];
+const PY_CHECK = "import azure.storage.blob, azure.storage.queue, azure.cosmosdb.table, cryptography";
+function ensurePythonPeer() {
+  const ok = () => spawnSync(PY, ["-c", PY_CHECK], { stdio: "ignore" }).status === 0;
+  if (ok()) return;
+  const cmd = `apt-get update && apt-get install -y ${PY_PKGS.join(" ")}`;
+  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  if (isRoot) {
+    log(`installing the Python SDK interop peer: ${cmd}`);
+    const r = spawnSync("sh", ["-c", `DEBIAN_FRONTEND=noninteractive ${cmd}`], { stdio: "inherit" });
+    if (r.status === 0 && ok()) return;
+  }
+  console.error(`[azcse] The official Python SDK (interop peer) is missing and could not be installed.\n[azcse] Run as root:  ${cmd}`);
+  process.exit(1);
+}
+
+install();
+if (task === "test") {
+  ensurePythonPeer();
+  must("turbo", ["run", "build", "--output-logs=errors-only"], "build");
+  must("turbo", ["run", "typecheck", "--output-logs=errors-only"], "typecheck");
+  must("eslint", ["."], "lint");
+  // One package at a time: each suite starts its own Azurite and the machine has 2 cores.
+  must("turbo", ["run", "test", "--concurrency=1", ...rest], "tests");
+  for (const extra of ["tools/check-packages.mjs"]) {
+    if (existsSync(path.join(root, extra))) must("node", [extra], extra);
+  }
+  log("all tests passed");
+} else if (task === "demo") {
+  must("turbo", ["run", "build", "--output-logs=errors-only"], "build");
+  process.exit(run("node", [path.join("tools", "demo", "demo.mjs"), ...rest]));
+} else if (task === "bench") {
+  must("turbo", ["run", "build", "--output-logs=errors-only"], "build");
+  process.exit(run("node", [path.join("tools", "bench", "bench.mjs"), ...rest]));
+} else {
+  console.error(`unknown task ${task}; use test, demo or bench`);
+  process.exit(1);
+}
