@@ -1,9 +1,12 @@
 import { EXIT, reportError, type CommandDef, type Io } from "./framework.js";
 import { commands as keyCommands } from "./commands/key.js";
 import { commands as blobFileCommands } from "./commands/blob-file.js";
+import { commands as blobCommands } from "./commands/blob.js";
+import { commands as queueCommands } from "./commands/queue.js";
+import { commands as tableCommands } from "./commands/table.js";
 
 /** Every command group registers here. */
-export const COMMANDS: CommandDef[] = [...keyCommands, ...blobFileCommands];
+export const COMMANDS: CommandDef[] = [...keyCommands, ...blobFileCommands, ...blobCommands, ...queueCommands, ...tableCommands];
 
 function help(io: Io): void {
   io.stdout("azcse — Azure Storage client-side encryption\n\nCommands:\n");

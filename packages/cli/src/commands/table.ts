@@ -1,0 +1,4 @@
+// azcse table service commands (filled in by the table issue).
+import type { CommandDef } from "../framework.js";
+
+export const commands: CommandDef[] = [];
