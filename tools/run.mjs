@@ -3,7 +3,7 @@
 // Node 20 and npm: installs the workspace with a pinned pnpm (corepack is not used), makes sure the
 // Python SDK interop peer is present for tests, builds, then runs the task.
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -36,24 +36,18 @@ function install() {
   const pnpmBin = path.join(root, "node_modules", ".bin", "pnpm");
   if (existsSync(stamp) && existsSync(pnpmBin) && process.env.CI !== "true") {
     // Re-install only when the lockfile is newer than the install.
-    const { mtimeMs: lockTime } = statSafe(lock);
-    const { mtimeMs: installTime } = statSafe(stamp);
-    if (lockTime <= installTime) return;
+    if (mtime(lock) <= mtime(stamp)) return;
   }
   log(`installing dependencies with ${pnpmSpec} (npx, no corepack)`);
   const frozen = process.env.CI === "true" ? ["--frozen-lockfile"] : [];
   must("npx", ["-y", pnpmSpec, "install", ...frozen], "dependency install");
 }
-function statSafe(p) {
+function mtime(p) {
   try {
-    return { mtimeMs: statSyncCompat(p) };
+    return statSync(p).mtimeMs;
   } catch {
-    return { mtimeMs: 0 };
+    return 0;
   }
-}
-import { statSync } from "node:fs";
-function statSyncCompat(p) {
-  return statSync(p).mtimeMs;
 }
 
 const PY = "/usr/bin/python3";
