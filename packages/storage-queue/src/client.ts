@@ -1,0 +1,213 @@
+// EncryptedQueueClient: composes an @azure/storage-queue QueueClient; encrypts on send/update, decrypts on
+// receive/peek with per-message failures.
+import { ClientSideEncryptionError, type ClientSideEncryptionPolicy } from "@azure-cse/core-envelope";
+import type {
+  PeekedMessageItem,
+  QueueClient,
+  QueueDeleteMessageOptions,
+  QueueDeleteMessageResponse,
+  QueuePeekMessagesOptions,
+  QueueReceiveMessageOptions,
+  QueueSendMessageOptions,
+  QueueSendMessageResponse,
+  QueueUpdateMessageOptions,
+  QueueUpdateMessageResponse,
+  ReceivedMessageItem,
+} from "@azure/storage-queue";
+import { QUEUE_MESSAGE_MAX_LENGTH, type MessageEncoding } from "./envelope.js";
+import {
+  checkMessageEncoding,
+  decryptQueueMessage,
+  encryptQueueMessage,
+  type DecryptedQueueMessage,
+  type QueueMessageDecryptOptions,
+  type QueueMessageEncryptOptions,
+} from "./message.js";
+
+/** Queue-specific settings; the encryption policy itself is the shared `ClientSideEncryptionPolicy`. */
+export interface EncryptedQueueClientOptions {
+  /** `"none"` (default, every SDK) or `"base64"` (Python's TextBase64/BinaryBase64 encode policies). */
+  messageEncoding?: MessageEncoding;
+  /** Longest MessageText the client sends; default 65536, the service limit. */
+  maxMessageLength?: number;
+}
+
+/** A received message, decrypted. `messageText` replaces the stored envelope. */
+export interface DecryptedReceivedMessageItem extends Omit<ReceivedMessageItem, "messageText">, DecryptedQueueMessage {}
+
+/** A peeked message, decrypted. */
+export interface DecryptedPeekedMessageItem extends Omit<PeekedMessageItem, "messageText">, DecryptedQueueMessage {}
+
+/**
+ * A message of a batch that could not be delivered: not encrypted while encryption is required, malformed
+ * metadata, unknown key, or failed authentication. It stays in the queue (receive made it invisible until its
+ * visibility timeout); `popReceipt` lets the caller delete it or move it to a poison queue.
+ */
+export interface QueueMessageFailure {
+  messageId: string;
+  /** Present for received messages (not for peeked ones). */
+  popReceipt?: string;
+  dequeueCount: number;
+  insertedOn: Date;
+  expiresOn: Date;
+  nextVisibleOn?: Date;
+  /** The typed reason; its message never contains key material or plaintext. */
+  error: ClientSideEncryptionError;
+}
+
+interface ResponseHeaders {
+  requestId?: string;
+  clientRequestId?: string;
+  version?: string;
+  date?: Date;
+}
+
+/** Response of `receiveMessages`: every message of the batch is in exactly one of the two lists. */
+export interface EncryptedQueueReceiveMessageResponse extends ResponseHeaders {
+  receivedMessageItems: DecryptedReceivedMessageItem[];
+  failures: QueueMessageFailure[];
+}
+
+/** Response of `peekMessages`: every message of the batch is in exactly one of the two lists. */
+export interface EncryptedQueuePeekMessagesResponse extends ResponseHeaders {
+  peekedMessageItems: DecryptedPeekedMessageItem[];
+  failures: QueueMessageFailure[];
+}
+
+function headers(r: ResponseHeaders): ResponseHeaders {
+  return { requestId: r.requestId, clientRequestId: r.clientRequestId, version: r.version, date: r.date };
+}
+
+/**
+ * Client-side encrypted queue messages over an `@azure/storage-queue` `QueueClient`, byte-compatible with the
+ * .NET and Python SDKs (spec queue-table-keys-format §1). Sending always encrypts; there is no plaintext path.
+ * Operations without message content (create, delete queue, clear, properties) are on `queueClient`.
+ */
+export class EncryptedQueueClient {
+  readonly queueClient: QueueClient;
+  readonly policy: ClientSideEncryptionPolicy;
+  readonly messageEncoding: MessageEncoding;
+  readonly maxMessageLength: number;
+
+  constructor(queueClient: QueueClient, policy: ClientSideEncryptionPolicy, options: EncryptedQueueClientOptions = {}) {
+    if (!queueClient || typeof queueClient.sendMessage !== "function") {
+      throw new ClientSideEncryptionError("INVALID_ARGUMENT", "EncryptedQueueClient needs an @azure/storage-queue QueueClient.");
+    }
+    if (!policy || typeof policy !== "object") throw new ClientSideEncryptionError("INVALID_ARGUMENT", "EncryptedQueueClient needs a ClientSideEncryptionPolicy.");
+    this.queueClient = queueClient;
+    this.policy = policy;
+    this.messageEncoding = checkMessageEncoding(options.messageEncoding);
+    this.maxMessageLength = options.maxMessageLength ?? QUEUE_MESSAGE_MAX_LENGTH;
+  }
+
+  get name(): string {
+    return this.queueClient.name;
+  }
+
+  get url(): string {
+    return this.queueClient.url;
+  }
+
+  /** Encrypts a message into the MessageText to enqueue (for callers that move messages through other channels). */
+  encryptMessageText(message: string | Uint8Array, options: Omit<QueueMessageEncryptOptions, "messageEncoding" | "maxMessageLength"> = {}): Promise<string> {
+    return encryptQueueMessage(message, this.policy, { ...options, messageEncoding: this.messageEncoding, maxMessageLength: this.maxMessageLength });
+  }
+
+  /**
+   * Decrypts one raw MessageText, e.g. what an Azure Functions queue trigger hands over. Throws a typed error
+   * (ENCRYPTION_REQUIRED for plaintext unless the policy allows it, DECRYPTION_FAILED, KEY_NOT_FOUND, ...).
+   */
+  decryptMessageText(messageText: string, options: Omit<QueueMessageDecryptOptions, "messageEncoding"> = {}): Promise<DecryptedQueueMessage> {
+    return decryptQueueMessage(messageText, this.policy, { ...options, messageEncoding: this.messageEncoding });
+  }
+
+  /** Encrypts with a fresh content key and enqueues. Refuses (PAYLOAD_TOO_LARGE) before sending when the envelope would exceed the limit. */
+  async sendMessage(message: string | Uint8Array, options: QueueSendMessageOptions = {}): Promise<QueueSendMessageResponse> {
+    const text = await this.encryptMessageText(message, { abortSignal: options.abortSignal });
+    return this.queueClient.sendMessage(text, options);
+  }
+
+  /** Dequeues and decrypts. Messages that cannot be delivered are listed in `failures` with their id; the others are returned. */
+  async receiveMessages(options: QueueReceiveMessageOptions = {}): Promise<EncryptedQueueReceiveMessageResponse> {
+    const response = await this.queueClient.receiveMessages(options);
+    const { items, failures } = await this.#decryptBatch(response.receivedMessageItems, options, (item, error) => ({
+      messageId: item.messageId,
+      popReceipt: item.popReceipt,
+      dequeueCount: item.dequeueCount,
+      insertedOn: item.insertedOn,
+      expiresOn: item.expiresOn,
+      nextVisibleOn: item.nextVisibleOn,
+      error,
+    }));
+    return { ...headers(response), receivedMessageItems: items, failures };
+  }
+
+  /** Peeks and decrypts (visibility unchanged). Same failure reporting as `receiveMessages`. */
+  async peekMessages(options: QueuePeekMessagesOptions = {}): Promise<EncryptedQueuePeekMessagesResponse> {
+    const response = await this.queueClient.peekMessages(options);
+    const { items, failures } = await this.#decryptBatch(response.peekedMessageItems, options, (item, error) => ({
+      messageId: item.messageId,
+      dequeueCount: item.dequeueCount,
+      insertedOn: item.insertedOn,
+      expiresOn: item.expiresOn,
+      error,
+    }));
+    return { ...headers(response), peekedMessageItems: items, failures };
+  }
+
+  /**
+   * Updates a message. With new content it is encrypted with a fresh content key; with `message` undefined only
+   * the visibility timeout changes and the stored body is left untouched (no encryption, no body sent).
+   */
+  async updateMessage(
+    messageId: string,
+    popReceipt: string,
+    message?: string | Uint8Array,
+    visibilityTimeout?: number,
+    options: QueueUpdateMessageOptions = {},
+  ): Promise<QueueUpdateMessageResponse> {
+    const text = message === undefined ? undefined : await this.encryptMessageText(message, { abortSignal: options.abortSignal });
+    return this.queueClient.updateMessage(messageId, popReceipt, text, visibilityTimeout, options);
+  }
+
+  /** Deletes a message (passthrough). */
+  deleteMessage(messageId: string, popReceipt: string, options: QueueDeleteMessageOptions = {}): Promise<QueueDeleteMessageResponse> {
+    return this.queueClient.deleteMessage(messageId, popReceipt, options);
+  }
+
+  async #decryptBatch<T extends { messageText: string; messageId: string }>(
+    raw: T[],
+    options: { abortSignal?: QueueMessageDecryptOptions["abortSignal"] },
+    failure: (item: T, error: ClientSideEncryptionError) => QueueMessageFailure,
+  ): Promise<{ items: (Omit<T, "messageText"> & DecryptedQueueMessage)[]; failures: QueueMessageFailure[] }> {
+    const outcomes = await Promise.all(
+      raw.map(async (item) => {
+        try {
+          const d = await this.decryptMessageText(item.messageText, { abortSignal: options.abortSignal });
+          const { messageText: _stored, ...rest } = item;
+          return { ok: { ...rest, ...d } };
+        } catch (e) {
+          // An abort ends the whole call; anything else fails only this message.
+          if (ClientSideEncryptionError.hasCode(e, "ABORTED")) throw e;
+          const error = ClientSideEncryptionError.is(e)
+            ? e
+            : new ClientSideEncryptionError("KEY_OPERATION_FAILED", "Decrypting the message failed for an operational reason.", { cause: e });
+          return { failed: failure(item, withMessageId(error, item)) };
+        }
+      }),
+    );
+    const items: (Omit<T, "messageText"> & DecryptedQueueMessage)[] = [];
+    const failures: QueueMessageFailure[] = [];
+    for (const o of outcomes) {
+      if (o.ok) items.push(o.ok);
+      else if (o.failed) failures.push(o.failed);
+    }
+    return { items, failures };
+  }
+}
+
+/** The same error with the message id added to its details (messages stay identical; no secrets added). */
+function withMessageId(e: ClientSideEncryptionError, item: { messageId?: string }): ClientSideEncryptionError {
+  if (item.messageId === undefined || e.details.messageId !== undefined) return e;
+  return new ClientSideEncryptionError(e.code, e.message, { cause: e.cause, details: { ...e.details, messageId: item.messageId } });
+}
