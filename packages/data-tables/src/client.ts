@@ -1,0 +1,356 @@
+// EncryptedTableClient: composes an @azure/data-tables TableClient and encrypts/decrypts entity
+// properties in the legacy SDKs' format. Spec: queue-table-keys-format.md §2.
+import {
+  ClientSideEncryptionError,
+  keyWrapInput,
+  type ClientSideEncryptionPolicy,
+  type KeyEncryptionKey,
+  type KeyOperationOptions,
+} from "@azure-cse/core-envelope";
+import type {
+  CreateTableEntityResponse,
+  DeleteTableEntityOptions,
+  DeleteTableEntityResponse,
+  GetTableEntityOptions,
+  ListTableEntitiesOptions,
+  TableClient,
+  TableEntity,
+  TableEntityQueryOptions,
+  TableEntityResult,
+  TableEntityResultPage,
+  TableTransactionResponse,
+  TransactionAction,
+  UpdateEntityResponse,
+  UpdateMode,
+  UpdateTableEntityOptions,
+  UpsertEntityResponse,
+} from "@azure/data-tables";
+import { decryptEntity, encryptEntity, entityKeys, openEntity, selectProperties, type EntityRecord, type PropertySelection } from "./entity-crypto.js";
+import { METADATA1, METADATA2, stringValue } from "./format.js";
+import { replaceWrappedContentKey } from "./rotation.js";
+
+type OperationOptions = NonNullable<Parameters<TableClient["createEntity"]>[1]>;
+
+/** Table-specific choices; the encryption policy itself is the shared ClientSideEncryptionPolicy. */
+export interface EncryptedTableClientOptions extends PropertySelection {
+  /** Called for every user property of every written entity; true encrypts it. OR-ed with the name lists. */
+  encryptionResolver?: PropertySelection["encryptionResolver"];
+  /** Property names encrypted whenever an entity has them (in addition to per-call lists). */
+  encryptedProperties?: readonly string[];
+}
+
+/** Per-call additions to the client's selection. */
+export interface EncryptedWriteOptions extends OperationOptions {
+  /** Extra property names to encrypt in this call (OR-ed with the client's resolver and list). */
+  encryptedProperties?: readonly string[];
+}
+
+export type EncryptedUpdateOptions = UpdateTableEntityOptions & EncryptedWriteOptions;
+
+export interface RotateKeyOptions extends OperationOptions {
+  /** Wrap algorithm for the new key; default its defaultWrapAlgorithm. */
+  keyWrapAlgorithm?: string;
+}
+
+export interface RotateKeyResult {
+  /** ETag of the entity after the metadata update. */
+  etag: string | undefined;
+  /** Key id now stored in `_ClientEncryptionMetadata1`. */
+  keyId: string;
+}
+
+/** Iterates decrypted entities; `byPage()` yields decrypted pages with their continuation tokens. */
+export interface EncryptedEntityIterator<T extends object> extends AsyncIterableIterator<TableEntityResult<T>> {
+  byPage(settings?: { continuationToken?: string; maxPageSize?: number }): AsyncIterableIterator<TableEntityResultPage<T>>;
+}
+
+function statusOf(e: unknown): number | undefined {
+  const s = (e as { statusCode?: unknown } | null)?.statusCode;
+  return typeof s === "number" ? s : undefined;
+}
+
+function conditionNotMet(cause?: unknown): ClientSideEncryptionError {
+  return new ClientSideEncryptionError("CONDITION_NOT_MET", "The entity changed since it was read (ETag mismatch); read it again and retry.", cause === undefined ? {} : { cause });
+}
+
+const MERGE_REFUSED =
+  "Merge cannot write encrypted properties: every encrypted property of an entity shares one content key and IV, and " +
+  `${METADATA2} lists all of them, so a merge would either leave ciphertext under a key the new metadata does not describe ` +
+  'or add encrypted properties the stored list does not know. Use mode "Replace" (read, change and write the whole entity).';
+
+/** Adds what decryption needs to a projection; returns what was added so it can be removed from results. */
+function withMetadataColumns(query: TableEntityQueryOptions | undefined, needKeys: boolean): { query: TableEntityQueryOptions | undefined; added: string[] } {
+  const select = query?.select;
+  if (!select || select.length === 0 || select.includes("*")) return { query, added: [] };
+  const wanted = [METADATA1, METADATA2, ...(needKeys ? ["partitionKey", "rowKey"] : [])];
+  const has = (n: string) => select.includes(n) || (n === "partitionKey" && select.includes("PartitionKey")) || (n === "rowKey" && select.includes("RowKey"));
+  const added = wanted.filter((n) => !has(n));
+  return { query: { ...query, select: [...select, ...added] }, added };
+}
+
+function stripAdded<T extends object>(entity: T, added: readonly string[]): T {
+  if (added.length === 0) return entity;
+  const out = { ...entity } as Record<string, unknown>;
+  for (const n of added) delete out[n];
+  return out as T;
+}
+
+function splitWriteOptions<O extends EncryptedWriteOptions>(options: O | undefined): { extra: readonly string[]; rest: Omit<O, "encryptedProperties"> } {
+  const { encryptedProperties, ...rest } = options ?? ({} as O);
+  return { extra: encryptedProperties ?? [], rest };
+}
+
+/**
+ * A TableClient wrapper that encrypts chosen string properties on insert/replace and decrypts on read,
+ * in the format of the legacy .NET (WindowsAzure.Storage), Java (v8) and Python (azure-cosmosdb-table)
+ * table SDKs. Tables only ever had protocol 1.0 (AES-256-CBC) in every SDK, so that is what is written,
+ * whatever `encryptionVersion` the shared policy names.
+ */
+export class EncryptedTableClient {
+  readonly #client: TableClient;
+  readonly #policy: ClientSideEncryptionPolicy;
+  readonly #selection: PropertySelection;
+
+  constructor(tableClient: TableClient, policy: ClientSideEncryptionPolicy, options: EncryptedTableClientOptions = {}) {
+    if (!tableClient || typeof tableClient.getEntity !== "function") {
+      throw new ClientSideEncryptionError("INVALID_ARGUMENT", "EncryptedTableClient needs an @azure/data-tables TableClient.");
+    }
+    this.#client = tableClient;
+    this.#policy = { ...policy };
+    this.#selection = { encryptionResolver: options.encryptionResolver, encryptedProperties: [...(options.encryptedProperties ?? [])] };
+  }
+
+  /** The wrapped client (no encryption). */
+  get tableClient(): TableClient {
+    return this.#client;
+  }
+
+  get tableName(): string {
+    return this.#client.tableName;
+  }
+
+  #selectionWith(extra: readonly string[]): PropertySelection {
+    return { encryptionResolver: this.#selection.encryptionResolver, encryptedProperties: [...(this.#selection.encryptedProperties ?? []), ...extra] };
+  }
+
+  async #encrypt<T extends object>(entity: TableEntity<T>, extra: readonly string[], options: KeyOperationOptions): Promise<TableEntity<EntityRecord>> {
+    const { entity: out } = await encryptEntity(entity as EntityRecord, this.#policy, this.#selectionWith(extra), { abortSignal: options.abortSignal });
+    return out;
+  }
+
+  /** Inserts an entity with the selected properties encrypted (fresh content key and IV). */
+  async createEntity<T extends object>(entity: TableEntity<T>, options?: EncryptedWriteOptions): Promise<CreateTableEntityResponse> {
+    const { extra, rest } = splitWriteOptions(options);
+    return this.#client.createEntity(await this.#encrypt(entity, extra, rest), rest);
+  }
+
+  /**
+   * Replace mode encrypts like createEntity. Merge mode (the SDK default) is refused with UNSUPPORTED_OPERATION
+   * when any property would be encrypted; otherwise it is allowed only if the stored entity's encrypted
+   * properties are untouched (checked by reading its metadata, then merging conditionally on that ETag).
+   */
+  async updateEntity<T extends object>(entity: TableEntity<T>, mode: UpdateMode = "Merge", options?: EncryptedUpdateOptions): Promise<UpdateEntityResponse> {
+    const { extra, rest } = splitWriteOptions(options);
+    if (mode === "Replace") return this.#client.updateEntity(await this.#encrypt(entity, extra, rest), "Replace", rest);
+    this.#assertMergeable(entity as EntityRecord, extra);
+    const stored = await this.#storedForMerge(entity as EntityRecord, rest);
+    if (!stored) {
+      // Let the service report the missing entity exactly as a plain merge would.
+      return this.#client.updateEntity(entity, "Merge", rest);
+    }
+    this.#checkCallerEtag(rest.etag, stored.etag);
+    return this.#merge(entity, stored.etag, rest);
+  }
+
+  /**
+   * Replace mode encrypts. Merge mode follows updateEntity's rule; when the entity does not exist yet it is
+   * inserted with encryption metadata (so it stays readable under requireEncryption).
+   */
+  async upsertEntity<T extends object>(entity: TableEntity<T>, mode: UpdateMode = "Merge", options?: EncryptedWriteOptions): Promise<UpsertEntityResponse> {
+    const { extra, rest } = splitWriteOptions(options);
+    if (mode === "Replace") return this.#client.upsertEntity(await this.#encrypt(entity, extra, rest), "Replace", rest);
+    this.#assertMergeable(entity as EntityRecord, extra);
+    for (let attempt = 0; ; attempt++) {
+      const stored = await this.#storedForMerge(entity as EntityRecord, rest);
+      try {
+        if (stored) return await this.#merge(entity, stored.etag, rest);
+        return (await this.#client.createEntity(await this.#encrypt(entity, extra, rest), rest)) as UpsertEntityResponse;
+      } catch (e) {
+        // Someone created or changed the entity in between: read again (bounded).
+        const raced = (ClientSideEncryptionError.hasCode(e, "CONDITION_NOT_MET") && stored) || (statusOf(e) === 409 && !stored);
+        if (!raced || attempt >= 2) throw e;
+      }
+    }
+  }
+
+  #assertMergeable(entity: EntityRecord, extra: readonly string[]): void {
+    if (selectProperties(entity, this.#selectionWith(extra)).length > 0) {
+      throw new ClientSideEncryptionError("UNSUPPORTED_OPERATION", MERGE_REFUSED);
+    }
+  }
+
+  #checkCallerEtag(callerEtag: string | undefined, storedEtag: string): void {
+    if (callerEtag !== undefined && callerEtag !== "*" && callerEtag !== storedEtag) throw conditionNotMet();
+  }
+
+  /** Reads the stored metadata; refuses a merge that would overwrite an encrypted property with plaintext. */
+  async #storedForMerge(entity: EntityRecord, options: OperationOptions): Promise<{ etag: string } | undefined> {
+    const { partitionKey, rowKey } = entityKeys(entity);
+    let stored: EntityRecord & { etag: string };
+    try {
+      stored = await this.#client.getEntity<EntityRecord>(partitionKey, rowKey, { abortSignal: options.abortSignal, queryOptions: { select: [METADATA1, METADATA2] } });
+    } catch (e) {
+      if (statusOf(e) === 404) return undefined;
+      throw e;
+    }
+    const m1 = stored[METADATA1];
+    const m2 = stored[METADATA2];
+    if (m1 !== undefined && m1 !== null && m2 !== undefined && m2 !== null) {
+      const opened = await openEntity(m1, m2, partitionKey, rowKey, this.#policy, { abortSignal: options.abortSignal });
+      opened.contentKey.fill(0);
+      const clash = opened.names.filter((n) => Object.prototype.hasOwnProperty.call(entity, n));
+      if (clash.length > 0) {
+        throw new ClientSideEncryptionError(
+          "UNSUPPORTED_OPERATION",
+          `Merge refused: it would overwrite stored encrypted propert${clash.length > 1 ? "ies" : "y"} ${clash.map((n) => `"${n}"`).join(", ")} with plaintext and leave stale encryption metadata. Use mode "Replace".`,
+        );
+      }
+    }
+    return { etag: stored.etag };
+  }
+
+  async #merge<T extends object>(entity: TableEntity<T>, etag: string, options: OperationOptions): Promise<UpdateEntityResponse> {
+    try {
+      return await this.#client.updateEntity(entity, "Merge", { ...options, etag });
+    } catch (e) {
+      if (statusOf(e) === 412) throw conditionNotMet(e);
+      throw e;
+    }
+  }
+
+  /** Reads and decrypts one entity. A `select` projection gets both metadata columns added (and removed from the result). */
+  async getEntity<T extends object = Record<string, unknown>>(partitionKey: string, rowKey: string, options: GetTableEntityOptions = {}): Promise<TableEntityResult<T>> {
+    const { query, added } = withMetadataColumns(options.queryOptions, false);
+    const raw = await this.#client.getEntity<EntityRecord>(partitionKey, rowKey, { ...options, queryOptions: query });
+    const decrypted = await decryptEntity(raw, this.#policy, { typedValues: options.disableTypeConversion ?? false, partitionKey, rowKey, abortSignal: options.abortSignal });
+    return stripAdded(decrypted, added) as unknown as TableEntityResult<T>;
+  }
+
+  /** Queries and decrypts entities (entities are decrypted one after another, one key unwrap each). */
+  listEntities<T extends object = Record<string, unknown>>(options: ListTableEntitiesOptions = {}): EncryptedEntityIterator<T> {
+    const { query, added } = withMetadataColumns(options.queryOptions, true);
+    const inner = this.#client.listEntities<EntityRecord>({ ...options, queryOptions: query });
+    const policy = this.#policy;
+    const decryptOne = async (e: EntityRecord): Promise<TableEntityResult<T>> =>
+      stripAdded(await decryptEntity(e, policy, { typedValues: options.disableTypeConversion ?? false, abortSignal: options.abortSignal }), added) as unknown as TableEntityResult<T>;
+    const iterator: EncryptedEntityIterator<T> = {
+      async next() {
+        const r = await inner.next();
+        if (r.done) return { done: true, value: undefined };
+        return { done: false, value: await decryptOne(r.value) };
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+      byPage(settings) {
+        const pages = inner.byPage(settings);
+        return (async function* () {
+          for await (const page of pages) {
+            const out: TableEntityResult<T>[] = [];
+            for (const e of page) out.push(await decryptOne(e));
+            yield Object.assign(out, { continuationToken: page.continuationToken }) as TableEntityResultPage<T>;
+          }
+        })();
+      },
+    };
+    return iterator;
+  }
+
+  /** Deletes an entity (no encryption involved). */
+  deleteEntity(partitionKey: string, rowKey: string, options?: DeleteTableEntityOptions): Promise<DeleteTableEntityResponse> {
+    return this.#client.deleteEntity(partitionKey, rowKey, options);
+  }
+
+  /**
+   * Submits a transaction. Every created/replaced entity is encrypted with its own content key and IV.
+   * Merge actions follow updateEntity's rule (refused if anything would be encrypted; otherwise checked
+   * against the stored metadata and made conditional on its ETag; a merge-upsert of a missing entity
+   * becomes an encrypted insert).
+   */
+  async submitTransaction(actions: TransactionAction[], options?: EncryptedWriteOptions): Promise<TableTransactionResponse> {
+    const { extra, rest } = splitWriteOptions(options);
+    const prepared: TransactionAction[] = [];
+    for (const action of actions) {
+      const [kind, entity] = action;
+      if (kind === "delete") {
+        prepared.push(action);
+      } else if (kind === "create") {
+        prepared.push(["create", await this.#encrypt(entity, extra, rest)]);
+      } else {
+        const mode = action[2] ?? "Merge";
+        const actionOptions = action[3];
+        if (mode === "Replace") {
+          prepared.push([kind, await this.#encrypt(entity, extra, rest), "Replace", actionOptions]);
+          continue;
+        }
+        this.#assertMergeable(entity, extra);
+        const stored = await this.#storedForMerge(entity, rest);
+        if (stored) {
+          this.#checkCallerEtag(actionOptions?.etag, stored.etag);
+          prepared.push(["update", entity, "Merge", { ...actionOptions, etag: stored.etag }]);
+        } else if (kind === "upsert") {
+          prepared.push(["create", await this.#encrypt(entity, extra, rest)]);
+        } else {
+          prepared.push(action);
+        }
+      }
+    }
+    return this.#client.submitTransaction(prepared, rest);
+  }
+
+  /**
+   * Rewraps an entity's content key with `newKek`: unwraps with the policy's keys, checks that the stored name
+   * list decrypts, wraps with the new key and checks that the new key unwraps it back, then merges only
+   * `_ClientEncryptionMetadata1`, conditional on the ETag read (or the `etag` given). Ciphertexts, the entity IV
+   * and KeyWrappingMetadata stay as stored, so entities from every writer stay readable.
+   */
+  async updateKeyEncryptionKey(entity: { partitionKey: string; rowKey: string; etag?: string }, newKek: KeyEncryptionKey, options: RotateKeyOptions = {}): Promise<RotateKeyResult> {
+    const { partitionKey, rowKey } = entityKeys(entity as EntityRecord);
+    const stored = await this.#client.getEntity<EntityRecord>(partitionKey, rowKey, { abortSignal: options.abortSignal, queryOptions: { select: [METADATA1, METADATA2] } });
+    this.#checkCallerEtag(entity.etag, stored.etag);
+    const m1 = stringValue(stored[METADATA1]);
+    const m2 = stored[METADATA2];
+    if (m1 === undefined || m2 === undefined || m2 === null) {
+      throw new ClientSideEncryptionError("INVALID_ARGUMENT", "The entity has no client-side encryption metadata, so there is no key to rotate.");
+    }
+    const keyOptions: KeyOperationOptions = { abortSignal: options.abortSignal };
+    const opened = await openEntity(m1, m2, partitionKey, rowKey, this.#policy, keyOptions);
+    const cek = opened.contentKey;
+    try {
+      const algorithm = options.keyWrapAlgorithm ?? newKek.defaultWrapAlgorithm;
+      let wrapped;
+      let check: Uint8Array;
+      try {
+        wrapped = await newKek.wrapKey(algorithm, keyWrapInput("1.0", cek), keyOptions);
+        check = await newKek.unwrapKey(algorithm, wrapped.encryptedKey, keyOptions);
+      } catch (e) {
+        if (ClientSideEncryptionError.is(e)) throw e;
+        throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `Wrapping the content key with the new key "${newKek.keyId}" failed; nothing was changed.`, { cause: e, details: { keyId: newKek.keyId } });
+      }
+      if (!Buffer.from(check).equals(cek)) {
+        throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `The new key "${newKek.keyId}" did not unwrap what it wrapped; nothing was changed.`, { details: { keyId: newKek.keyId } });
+      }
+      const keyId = wrapped.keyId || newKek.keyId;
+      const json = replaceWrappedContentKey(m1, { keyId, encryptedKey: wrapped.encryptedKey, algorithm });
+      try {
+        const res = await this.#client.updateEntity({ partitionKey, rowKey, [METADATA1]: json }, "Merge", { etag: stored.etag, abortSignal: options.abortSignal });
+        return { etag: res.etag, keyId };
+      } catch (e) {
+        if (statusOf(e) === 412) throw conditionNotMet(e);
+        throw e;
+      }
+    } finally {
+      cek.fill(0);
+    }
+  }
+}

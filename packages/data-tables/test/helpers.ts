@@ -1,0 +1,108 @@
+// Shared fixtures for the data-tables tests: the Python vector set, its keys, raw Azurite requests.
+import { createHash, createHmac } from "node:crypto";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { AesKeyWrapKey, RsaKey, createLocalKeyResolver, type ClientSideEncryptionPolicy, type KeyEncryptionKey } from "@azure-cse/core-envelope";
+import { vectorsDir, type AzuriteHandle } from "@azure-cse/testkit";
+
+export interface VectorKek {
+  kid: string;
+  algorithm: string;
+  key_b64: string;
+  private_key_pkcs8_pem?: string;
+}
+export interface ExpectedProperty {
+  name: string;
+  type: string;
+  value: unknown;
+}
+export interface TableCase {
+  id: string;
+  kind: "table";
+  kek_algorithm: string;
+  partition_key: string;
+  row_key: string;
+  encrypted_properties: string[];
+  wire: { request_file: string };
+  service_response: { file: string };
+  expected_decrypted: { partition_key: string; row_key: string; properties: ExpectedProperty[] };
+  debug: { entity_iv_b64: string; property_iv_b64: Record<string, string> };
+}
+export interface TableNegative {
+  id: string;
+  kind: "negative";
+  target_kind: string;
+  error_category: string;
+  wire: { file: string };
+}
+export const manifest = JSON.parse(readFileSync(path.join(vectorsDir, "manifest.json"), "utf8")) as { keks: VectorKek[]; cases: { kind: string; target_kind?: string }[] };
+export const tableCases = manifest.cases.filter((c) => c.kind === "table") as TableCase[];
+export const tableNegatives = manifest.cases.filter((c) => c.kind === "negative" && c.target_kind === "table") as unknown as TableNegative[];
+
+export function vectorFile(rel: string): Buffer {
+  return readFileSync(path.join(vectorsDir, rel));
+}
+
+export function vectorKeks(): KeyEncryptionKey[] {
+  return manifest.keks.map((k) =>
+    k.algorithm === "A256KW" ? new AesKeyWrapKey(k.kid, Buffer.from(k.key_b64, "base64")) : RsaKey.fromPem(k.kid, k.private_key_pkcs8_pem!, "RSA-OAEP"),
+  );
+}
+
+/** Resolver over every vector KEK, no default KEK (reads only). */
+export function vectorReadPolicy(extra: ClientSideEncryptionPolicy = {}): ClientSideEncryptionPolicy {
+  return { keyResolver: createLocalKeyResolver(vectorKeks()), ...extra };
+}
+
+/** Deterministic random bytes (SHA-256 counter) so tamper tests give the same bytes every run. */
+export function seededRandom(seed: string): (n: number) => Uint8Array {
+  let counter = 0;
+  return (n) => {
+    const out = Buffer.alloc(n);
+    for (let off = 0; off < n; off += 32) {
+      const block = createHash("sha256").update(`${seed}/${counter++}`).digest();
+      block.copy(out, off, 0, Math.min(32, n - off));
+    }
+    return out;
+  };
+}
+
+let tableCounter = 0;
+export function uniqueTableName(prefix = "t"): string {
+  return `${prefix}${Date.now().toString(36)}${(tableCounter++).toString(36)}`.replace(/[^A-Za-z0-9]/g, "").slice(0, 60);
+}
+
+/** A raw, SharedKeyLite-signed request to Azurite's table endpoint (bytes sent exactly as given). */
+export async function rawTableRequest(
+  az: AzuriteHandle,
+  method: string,
+  resourcePath: string,
+  body?: Buffer | string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; text: string }> {
+  const date = new Date().toUTCString();
+  const canonical = `/${az.accountName}/${az.accountName}/${resourcePath.split("?")[0]}`;
+  const sig = createHmac("sha256", Buffer.from(az.accountKey, "base64")).update(`${date}\n${canonical}`).digest("base64");
+  const r = await fetch(`${az.tableUrl}/${resourcePath}`, {
+    method,
+    body,
+    headers: {
+      "x-ms-date": date,
+      "x-ms-version": "2019-02-02",
+      Authorization: `SharedKeyLite ${az.accountName}:${sig}`,
+      Accept: "application/json;odata=minimalmetadata",
+      "Content-Type": "application/json",
+      DataServiceVersion: "3.0;NetFx",
+      MaxDataServiceVersion: "3.0",
+      ...headers,
+    },
+  });
+  return { status: r.status, text: await r.text() };
+}
+
+export async function rawGetEntity(az: AzuriteHandle, table: string, pk: string, rk: string): Promise<Record<string, unknown>> {
+  const q = (s: string) => encodeURIComponent(s.replace(/'/g, "''"));
+  const r = await rawTableRequest(az, "GET", `${table}(PartitionKey='${q(pk)}',RowKey='${q(rk)}')`);
+  if (r.status !== 200) throw new Error(`GET entity: HTTP ${r.status} ${r.text}`);
+  return JSON.parse(r.text);
+}
