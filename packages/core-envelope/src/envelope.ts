@@ -183,7 +183,7 @@ export async function unwrapContentKey(data: EncryptionData, policy: ClientSideE
     // Typed errors from KEK adapters (Key Vault throttling, permissions, aborts) pass through;
     // anything else is an unwrap failure, reported exactly like any other decryption failure.
     if (ClientSideEncryptionError.is(e) && e.code !== "DECRYPTION_FAILED") throw e;
-    throw decryptionFailed({ keyId });
+    throw decryptionFailed();
   }
   return contentKeyFromUnwrapped(data.protocol, unwrapped);
 }

@@ -71,9 +71,12 @@ export class ClientSideEncryptionError extends Error {
 export const DECRYPTION_FAILED_MESSAGE =
   "Decryption failed: the data or its wrapped key could not be authenticated with the key-encryption key.";
 
-/** The single, deliberately uninformative decryption failure. The cause is never attached. */
-export function decryptionFailed(details: Record<string, string | number | undefined> = {}): ClientSideEncryptionError {
-  return new ClientSideEncryptionError("DECRYPTION_FAILED", DECRYPTION_FAILED_MESSAGE, { details });
+/**
+ * The single, deliberately uninformative decryption failure: same code, message and (empty) details for
+ * a GCM tag, CBC padding, key unwrap or CEK prefix failure. The cause is never attached.
+ */
+export function decryptionFailed(): ClientSideEncryptionError {
+  return new ClientSideEncryptionError("DECRYPTION_FAILED", DECRYPTION_FAILED_MESSAGE);
 }
 
 export function invalidEncryptionData(reason: string): ClientSideEncryptionError {

@@ -32,8 +32,9 @@ export function isEncryptableName(name: string): boolean {
   return !isSystemProperty(name) && !isMetadataProperty(name);
 }
 
-export function decryptionFailed(details: Record<string, string | number | undefined> = {}): ClientSideEncryptionError {
-  return new ClientSideEncryptionError("DECRYPTION_FAILED", DECRYPTION_FAILED_MESSAGE, { details });
+/** Same code, message and empty details as core's: table failures are indistinguishable too. */
+export function decryptionFailed(): ClientSideEncryptionError {
+  return new ClientSideEncryptionError("DECRYPTION_FAILED", DECRYPTION_FAILED_MESSAGE);
 }
 
 /**

@@ -1,6 +1,6 @@
 // Size and range arithmetic for every protocol (spec blob-format §5, §6). Pure functions.
 import { decryptionFailed, invalidArgument } from "../errors.js";
-import { V2_NONCE_LENGTH, V2_TAG_LENGTH, type EncryptionData } from "../schema/encryption-data.js";
+import { MAX_REGION_SIZE, MIN_REGION_SIZE, V2_NONCE_LENGTH, V2_TAG_LENGTH, type EncryptionData } from "../schema/encryption-data.js";
 
 /** Bytes added to every GCM region: 12-byte nonce + 16-byte tag. */
 export const V2_REGION_OVERHEAD = V2_NONCE_LENGTH + V2_TAG_LENGTH;
@@ -10,9 +10,17 @@ function checkLength(n: number, what: string): void {
   if (!Number.isSafeInteger(n) || n < 0) throw invalidArgument(`${what} must be a non-negative safe integer.`);
 }
 
+/** A 2.x region size must be an integer from 16 B to 1 GiB (anything else would loop, divide by zero or mis-plan). */
+export function checkRegionSize(regionSize: number): void {
+  if (!Number.isSafeInteger(regionSize) || regionSize < MIN_REGION_SIZE || regionSize > MAX_REGION_SIZE) {
+    throw invalidArgument(`regionSize must be an integer from ${MIN_REGION_SIZE} to ${MAX_REGION_SIZE} bytes.`);
+  }
+}
+
 /** Stored (ciphertext) length of a 2.x body of `plaintextLength` bytes with regions of `regionSize`. */
 export function v2StoredLength(plaintextLength: number, regionSize: number): number {
   checkLength(plaintextLength, "plaintextLength");
+  checkRegionSize(regionSize);
   return plaintextLength + Math.ceil(plaintextLength / regionSize) * V2_REGION_OVERHEAD;
 }
 
@@ -22,6 +30,7 @@ export function v2StoredLength(plaintextLength: number, regionSize: number): num
  */
 export function v2PlaintextLength(storedLength: number, regionSize: number): number | undefined {
   checkLength(storedLength, "storedLength");
+  checkRegionSize(regionSize);
   if (storedLength === V2_REGION_OVERHEAD) return 0;
   const p = storedLength - Math.ceil(storedLength / (regionSize + V2_REGION_OVERHEAD)) * V2_REGION_OVERHEAD;
   return p >= 0 && v2StoredLength(p, regionSize) === storedLength ? p : undefined;
@@ -100,6 +109,7 @@ export function planV2Range(range: PlaintextRange, regionSize: number, storedLen
  */
 export function planV1Range(range: PlaintextRange, storedLen: number, padded = true): RangePlan {
   checkRange(range);
+  checkLength(storedLen, "storedLength");
   if (storedLen % CBC_BLOCK !== 0) throw invalidArgument("A protocol 1.0 body must be a multiple of 16 bytes.");
   const maxPlain = padded ? storedLen - 1 : storedLen; // upper bound: at least one pad byte when padded
   if (range.count === 0 || range.offset >= maxPlain || storedLen === 0) {

@@ -5,7 +5,7 @@ import { cbcDecryptor, cbcEncryptor, gcmDecryptor, gcmEncryptor, type GcmDecrypt
 import { decryptionFailed, invalidArgument } from "../errors.js";
 import { V2_NONCE_LENGTH, V2_TAG_LENGTH } from "../schema/encryption-data.js";
 import { RegionOrderValidator, regionNonce, WRITE_NONCE_SCHEME, type NonceScheme } from "./nonce.js";
-import { V2_REGION_OVERHEAD } from "./sizes.js";
+import { checkRegionSize, V2_REGION_OVERHEAD } from "./sizes.js";
 
 export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
@@ -15,6 +15,10 @@ function asBuffer(b: Uint8Array): Buffer {
 
 function checkCek(cek: Uint8Array): void {
   if (cek.length !== 32) throw invalidArgument("A content-encryption key must be 32 bytes.");
+}
+
+function checkRegionIndex(index: number): void {
+  if (!Number.isSafeInteger(index) || index < 0) throw invalidArgument("firstRegionIndex must be a non-negative safe integer.");
 }
 
 export interface GcmEncryptOptions {
@@ -31,8 +35,10 @@ export interface GcmEncryptOptions {
  */
 export async function* encryptGcmRegions(source: ByteSource, cek: Uint8Array, regionSize: number, options: GcmEncryptOptions = {}): AsyncGenerator<Buffer> {
   checkCek(cek);
+  checkRegionSize(regionSize);
   const scheme = options.nonceScheme ?? WRITE_NONCE_SCHEME;
   let index = options.firstRegionIndex ?? 0;
+  checkRegionIndex(index);
   let cipher: ReturnType<typeof gcmEncryptor> | undefined;
   let inRegion = 0;
   for await (const raw of source) {
@@ -77,44 +83,34 @@ export interface GcmDecryptOptions {
  * Protocol 2.x: decrypts a sequence of whole regions. A region's plaintext is released only after
  * its tag verified; any failure throws DECRYPTION_FAILED (or REGION_OUT_OF_ORDER) and releases nothing
  * more. A lone 28-byte empty region at the start of a body is accepted (Java may write one).
+ *
+ * Parsing is positional: a region is `nonce(12) ‖ body ‖ tag(16)` of `regionSize + 28` bytes, except
+ * the last, whose tag is the last 16 bytes of the stream. To know which bytes are "the last 16" without
+ * copying or an extra cipher call per chunk, the decryptor looks one chunk ahead: a chunk is processed
+ * once the next non-empty chunk has arrived (or the stream ended). Chunks are referenced, not copied,
+ * until then, so a source must not modify a chunk after yielding it (Node and web streams never do).
  */
 export async function* decryptGcmRegions(source: ByteSource, cek: Uint8Array, regionSize: number, options: GcmDecryptOptions = {}): AsyncGenerator<Buffer> {
   checkCek(cek);
+  checkRegionSize(regionSize);
   const R = regionSize + V2_REGION_OVERHEAD;
+  const BODY_END = R - V2_TAG_LENGTH; // region offset where a full region's tag starts
   const first = options.firstRegionIndex ?? 0;
+  checkRegionIndex(first);
   const order = new RegionOrderValidator(first, options.checkRegionOrder ?? true);
   let regionsDone = 0;
   let got = 0; // bytes of the current region consumed
-  let nonce = Buffer.alloc(0);
+  const nonce = Buffer.alloc(V2_NONCE_LENGTH);
+  const tag = Buffer.alloc(V2_TAG_LENGTH);
+  let tagGot = 0;
   let decipher: GcmDecryptor | undefined;
-  let hold = Buffer.alloc(0); // last bytes seen, possibly the tag
   let plain: Buffer[] = [];
 
-  const feedBody = (piece: Buffer): void => {
-    if (!decipher) return;
-    if (piece.length >= V2_TAG_LENGTH) {
-      if (hold.length) plain.push(decipher.update(hold));
-      const cut = piece.length - V2_TAG_LENGTH;
-      if (cut) plain.push(decipher.update(piece.subarray(0, cut)));
-      hold = Buffer.from(piece.subarray(cut));
-    } else {
-      const combined = Buffer.concat([hold, piece]);
-      const cut = combined.length - V2_TAG_LENGTH;
-      if (cut > 0) {
-        plain.push(decipher.update(combined.subarray(0, cut)));
-        hold = combined.subarray(cut);
-      } else {
-        hold = combined;
-      }
-    }
-  };
-
   const finishRegion = (): Buffer[] => {
-    if (!decipher || hold.length !== V2_TAG_LENGTH) throw decryptionFailed();
-    const bodyLength = got - V2_REGION_OVERHEAD;
-    if (bodyLength === 0 && !(first === 0 && regionsDone === 0)) throw decryptionFailed();
+    if (!decipher || tagGot !== V2_TAG_LENGTH) throw decryptionFailed();
+    if (got === V2_REGION_OVERHEAD && !(first === 0 && regionsDone === 0)) throw decryptionFailed();
     try {
-      decipher.setAuthTag(hold);
+      decipher.setAuthTag(tag);
       const fin = decipher.final();
       if (fin.length) plain.push(fin);
     } catch {
@@ -123,41 +119,97 @@ export async function* decryptGcmRegions(source: ByteSource, cek: Uint8Array, re
     const out = plain;
     plain = [];
     decipher = undefined;
-    nonce = Buffer.alloc(0);
-    hold = Buffer.alloc(0);
     got = 0;
+    tagGot = 0;
     regionsDone++;
     return out;
   };
 
-  for await (const raw of source) {
-    const chunk = asBuffer(raw);
+  // Plaintext of verified regions, handed out by the loop below (a plain function per chunk is cheaper
+  // than a generator per chunk).
+  let ready: Buffer[] = [];
+
+  /** Consumes `chunk`. When `final`, its last 16 bytes are the last region's tag. */
+  const feed = (chunk: Buffer, final: boolean): void => {
+    const len = chunk.length;
+    const tail = final ? len - V2_TAG_LENGTH : len;
     let pos = 0;
-    while (pos < chunk.length) {
-      let n = Math.min(chunk.length - pos, R - got);
+    while (pos < len) {
       if (got < V2_NONCE_LENGTH) {
-        const k = Math.min(n, V2_NONCE_LENGTH - got);
-        nonce = Buffer.concat([nonce, chunk.subarray(pos, pos + k)]);
+        const k = Math.min(len - pos, V2_NONCE_LENGTH - got);
+        if (pos + k > tail) throw decryptionFailed(); // a region shorter than nonce + tag
+        chunk.copy(nonce, got, pos, pos + k);
         pos += k;
         got += k;
-        n -= k;
         if (got === V2_NONCE_LENGTH) {
           order.check(nonce);
           decipher = gcmDecryptor(cek, nonce);
         }
+      } else if (got >= BODY_END) {
+        // Tag of a full-length region.
+        const k = Math.min(len - pos, R - got);
+        chunk.copy(tag, tagGot, pos, pos + k);
+        tagGot += k;
+        pos += k;
+        got += k;
+        if (got === R) for (const b of finishRegion()) ready.push(b);
+      } else if (pos >= tail) {
+        // The stream's last 16 bytes: the tag of a shorter last region.
+        chunk.copy(tag, 0, pos, len);
+        tagGot = len - pos;
+        got += len - pos;
+        pos = len;
+      } else {
+        const k = Math.min(tail - pos, BODY_END - got);
+        const out = decipher!.update(chunk.subarray(pos, pos + k));
+        if (out.length) plain.push(out);
+        pos += k;
+        got += k;
       }
-      if (n > 0) {
-        feedBody(chunk.subarray(pos, pos + n));
-        pos += n;
-        got += n;
+    }
+  };
+
+  let pending: Buffer | undefined; // the chunk not yet known to be clear of the stream's last 16 bytes
+  for await (const raw of source) {
+    const chunk = asBuffer(raw);
+    if (chunk.length === 0) continue;
+    let safe: Buffer | undefined;
+    if (!pending) {
+      pending = chunk;
+    } else if (chunk.length >= V2_TAG_LENGTH) {
+      safe = pending;
+      pending = chunk;
+    } else {
+      // A short chunk: everything but the last 16 bytes of pending ‖ chunk is safe to process.
+      const keep = pending.length - V2_TAG_LENGTH;
+      if (keep > 0) safe = pending.subarray(0, keep);
+      pending = Buffer.concat([keep > 0 ? pending.subarray(keep) : pending, chunk]);
+    }
+    if (safe) {
+      // Regions verified before a failure in this chunk are still handed out, then the failure is thrown.
+      let failure: Error | undefined;
+      try {
+        feed(safe, false);
+      } catch (e) {
+        failure = e as Error; // only ClientSideEncryptionError or a crypto Error reach here
       }
-      if (got === R) yield* finishRegion();
+      if (ready.length) {
+        const out = ready;
+        ready = [];
+        yield* out;
+      }
+      if (failure !== undefined) throw failure;
     }
   }
-  if (got > 0) {
-    if (got < V2_REGION_OVERHEAD) throw decryptionFailed(); // truncated region
-    yield* finishRegion();
+  let failure: Error | undefined;
+  try {
+    if (pending) feed(pending, true);
+    if (got > 0) for (const b of finishRegion()) ready.push(b);
+  } catch (e) {
+    failure = e as Error;
   }
+  yield* ready;
+  if (failure !== undefined) throw failure;
 }
 
 /** Protocol 1.0: AES-256-CBC with PKCS#7 padding. Writing 1.0 is deprecated (CVE-2022-30187). */

@@ -70,7 +70,7 @@ export class AesKeyWrapKey implements KeyEncryptionKey {
     try {
       return Promise.resolve(aesKeyUnwrap(this.#key, encryptedKey));
     } catch {
-      return Promise.reject(decryptionFailed({ keyId: this.keyId }));
+      return Promise.reject(decryptionFailed());
     }
   }
 
@@ -149,7 +149,7 @@ export class RsaKey implements KeyEncryptionKey {
       const out = algorithm === "RSA1_5" ? rsaPkcs1v15Decrypt(this.#private, encryptedKey) : rsaOaepDecrypt(this.#private, algorithm === "RSA-OAEP" ? "sha1" : "sha256", encryptedKey);
       return Promise.resolve(out);
     } catch {
-      return Promise.reject(decryptionFailed({ keyId: this.keyId }));
+      return Promise.reject(decryptionFailed());
     }
   }
 

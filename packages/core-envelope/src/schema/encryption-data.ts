@@ -57,13 +57,21 @@ export interface ParseEncryptionDataOptions {
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
-/** Field lookup by case-insensitive name; two spellings of one name are ambiguous and refused. */
+/**
+ * Lower-cases A-Z only. Field names are ASCII; full Unicode folding would let look-alikes such as
+ * U+212A KELVIN SIGN ("\u212AeyId") stand for "KeyId", which no other SDK reader accepts.
+ */
+function asciiLower(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
+}
+
+/** Field lookup by case-insensitive (ASCII) name; two spellings of one name are ambiguous and refused. */
 function field(obj: Record<string, Json>, name: string, path: string): Json | undefined {
-  const lower = name.toLowerCase();
+  const lower = asciiLower(name);
   let found: Json | undefined;
   let count = 0;
   for (const k of Object.keys(obj)) {
-    if (k.toLowerCase() === lower) {
+    if (k.length === lower.length && asciiLower(k) === lower) {
       found = obj[k];
       count++;
     }
@@ -109,6 +117,10 @@ function requireInteger(obj: Record<string, Json>, name: string, path: string): 
 export function parseEncryptionData(input: string | object, options: ParseEncryptionDataOptions = {}): EncryptionData {
   const maxLength = options.maxLength ?? DEFAULT_MAX_ENCRYPTION_DATA_LENGTH;
   const maxRegion = Math.min(options.maxRegionSize ?? MAX_REGION_SIZE, MAX_REGION_SIZE);
+  // A NaN or negative bound would silently disable the check (every comparison with NaN is false).
+  if (!(maxLength >= 0) || !(maxRegion >= 0)) {
+    throw new ClientSideEncryptionError("INVALID_ARGUMENT", "maxLength and maxRegionSize must be non-negative numbers.");
+  }
   let root: Json;
   if (typeof input === "string") {
     if (input.length > maxLength) throw invalidEncryptionData(`metadata is ${input.length} characters, more than the ${maxLength} allowed`);
@@ -148,7 +160,9 @@ export function parseEncryptionData(input: string | object, options: ParseEncryp
   const kwm = field(root, "KeyWrappingMetadata", "");
   if (isObject(kwm)) {
     const meta: Record<string, string> = {};
-    for (const [k, v] of Object.entries(kwm)) if (typeof v === "string") meta[k] = v;
+    // EncryptionLibrary is matched case-insensitively like every other field (it drives the legacy
+    // Java table IV order) and stored under its canonical name.
+    for (const [k, v] of Object.entries(kwm)) if (typeof v === "string") meta[asciiLower(k) === "encryptionlibrary" ? "EncryptionLibrary" : k] = v;
     base.keyWrappingMetadata = meta;
   }
   const mode = field(root, "EncryptionMode", "");

@@ -1,0 +1,220 @@
+// Shared test helpers: the Python SDK vector set, the sha256-counter plaintext generator, chunkers
+// and a typed-error assertion. No format logic lives here: expectations come from the vectors.
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { expect } from "vitest";
+import {
+  AesKeyWrapKey,
+  ClientSideEncryptionError,
+  RsaKey,
+  createLocalKeyResolver,
+  type ClientSideEncryptionErrorCode,
+  type KeyEncryptionKey,
+} from "@azure-cse/core-envelope";
+import { vectorsDir } from "../../../tools/testkit/index.mjs";
+
+export { vectorsDir };
+
+export interface PlaintextSpec {
+  size: number;
+  sha256: string;
+  generator: { algorithm: "sha256-counter"; seed: string };
+  file: string | null;
+}
+
+export interface BlobCase {
+  id: string;
+  kind: "blob";
+  description: string;
+  protocol: "1.0" | "2.0";
+  blob_type: "BlockBlob" | "PageBlob";
+  kek_kid: string;
+  kek_algorithm: string;
+  plaintext: PlaintextSpec;
+  stored: { file: string; size: number; sha256: string; metadata: Record<string, string> };
+  debug: { cek_b64: string; iv_b64?: string; region_nonces_hex?: string[] };
+}
+
+export interface RangeCase {
+  id: string;
+  kind: "blob_range";
+  blob_case: string;
+  protocol: "1.0" | "2.0";
+  blob_type: "BlockBlob" | "PageBlob";
+  plaintext_size: number;
+  ranges: { offset: number; count: number | null; expected: { size: number; sha256: string; b64?: string } }[];
+}
+
+export interface NegativeCase {
+  id: string;
+  kind: "negative";
+  target_kind: "blob" | "queue" | "table";
+  description: string;
+  base_case: string;
+  protocol: "1.0" | "2.0";
+  blob_type?: "BlockBlob" | "PageBlob";
+  error_category: string;
+  stored?: { file: string; size: number; sha256: string; metadata: Record<string, string> };
+}
+
+export interface Kek {
+  kid: string;
+  algorithm: string;
+  key_b64: string;
+  private_key_pkcs8_pem?: string;
+}
+
+export interface Manifest {
+  format: string;
+  format_version: number;
+  keks: Kek[];
+  cases: ({ id: string; kind: string } & Record<string, unknown>)[];
+}
+
+let manifestCache: Manifest | undefined;
+export function manifest(): Manifest {
+  manifestCache ??= JSON.parse(readFileSync(path.join(vectorsDir, "manifest.json"), "utf8")) as Manifest;
+  return manifestCache;
+}
+
+export function casesOfKind<T>(kind: string): T[] {
+  return manifest().cases.filter((c) => c.kind === kind) as unknown as T[];
+}
+
+export function blobCase(id: string): BlobCase {
+  const c = manifest().cases.find((x) => x.id === id);
+  if (!c || c.kind !== "blob") throw new Error(`no blob case ${id}`);
+  return c as unknown as BlobCase;
+}
+
+export function readVectorFile(rel: string): Buffer {
+  return readFileSync(path.join(vectorsDir, rel));
+}
+
+/** The manifest's KEKs as our local key objects (RSA from the PKCS#8 PEM). */
+export function manifestKeks(): KeyEncryptionKey[] {
+  return manifest().keks.map((k) => {
+    if (k.algorithm === "A256KW") return new AesKeyWrapKey(k.kid, Buffer.from(k.key_b64, "base64"));
+    if (k.algorithm === "RSA-OAEP" && k.private_key_pkcs8_pem) return RsaKey.fromPem(k.kid, k.private_key_pkcs8_pem, "RSA-OAEP");
+    throw new Error(`unexpected KEK ${k.kid} (${k.algorithm})`);
+  });
+}
+
+/** Resolves the manifest's KEKs by the KeyId stored in the metadata (as the README asks). */
+export function manifestResolver() {
+  return createLocalKeyResolver(manifestKeks());
+}
+
+/** `SHA-256(utf8(seed) || uint64_be(0)) || SHA-256(utf8(seed) || uint64_be(1)) || ...` cut to `size`. */
+export function sha256Counter(seed: string, size: number): Buffer {
+  const out = Buffer.alloc(size);
+  const seedBytes = Buffer.from(seed, "utf8");
+  const counter = Buffer.alloc(8);
+  for (let i = 0, pos = 0; pos < size; i++, pos += 32) {
+    counter.writeBigUInt64BE(BigInt(i));
+    createHash("sha256").update(seedBytes).update(counter).digest().copy(out, pos);
+  }
+  return out;
+}
+
+const plaintextCache = new Map<string, Buffer>();
+export function plaintextOf(spec: PlaintextSpec): Buffer {
+  const key = `${spec.generator.seed}/${spec.size}`;
+  let p = plaintextCache.get(key);
+  if (!p) {
+    p = spec.file ? readVectorFile(spec.file) : sha256Counter(spec.generator.seed, spec.size);
+    if (sha256hex(p) !== spec.sha256) throw new Error(`plaintext ${key} does not match its sha256`);
+    plaintextCache.set(key, p);
+  }
+  return p;
+}
+
+export function sha256hex(b: Uint8Array): string {
+  return createHash("sha256").update(b).digest("hex");
+}
+
+/** Deterministic bytes for tests (not a secret). */
+export function patternBytes(n: number, seed = 1): Buffer {
+  const b = Buffer.alloc(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    b[i] = x & 0xff;
+  }
+  return b;
+}
+
+/** A RandomSource that returns the given buffers in order and fails on anything unexpected. */
+export function fixedRandom(values: Uint8Array[]) {
+  const queue = [...values];
+  return (n: number): Uint8Array => {
+    const v = queue.shift();
+    if (!v || v.length !== n) throw new Error(`unexpected random request of ${n} bytes`);
+    return v;
+  };
+}
+
+/** Yields `data` cut at the given sizes (cycled), as a source with short reads. */
+export function* chunked(data: Buffer, sizes: readonly number[]): Generator<Buffer> {
+  if (sizes.length === 0 || sizes.every((s) => s <= 0)) {
+    yield data;
+    return;
+  }
+  let pos = 0;
+  let i = 0;
+  while (pos < data.length) {
+    const s = Math.max(1, sizes[i++ % sizes.length] ?? 1);
+    yield data.subarray(pos, pos + s);
+    pos += s;
+  }
+}
+
+/** Runs `fn` and returns the ClientSideEncryptionError it throws (fails the test otherwise). */
+export async function caught(fn: () => unknown): Promise<ClientSideEncryptionError> {
+  try {
+    await fn();
+  } catch (e) {
+    if (ClientSideEncryptionError.is(e)) return e;
+    throw new Error(`expected a ClientSideEncryptionError, got ${String(e)}`, { cause: e });
+  }
+  throw new Error("expected a ClientSideEncryptionError, but nothing was thrown");
+}
+
+export async function expectCode(fn: () => unknown, code: ClientSideEncryptionErrorCode): Promise<ClientSideEncryptionError> {
+  const e = await caught(fn);
+  expect(e.code, e.message).toBe(code);
+  return e;
+}
+
+/** Everything an error exposes as text: message, details, stack and causes. */
+export function errorText(e: unknown): string {
+  const parts: string[] = [];
+  let cur: unknown = e;
+  for (let depth = 0; cur && depth < 5; depth++) {
+    if (cur instanceof Error) {
+      parts.push(cur.message, cur.stack ?? "", JSON.stringify((cur as { details?: unknown }).details ?? {}));
+      cur = cur.cause;
+    } else {
+      parts.push(typeof cur === "string" ? cur : JSON.stringify(cur));
+      break;
+    }
+  }
+  return parts.join("\n");
+}
+
+/** Asserts that none of the secrets appears in the error (hex, base64, base64url, or latin1 bytes). */
+export function expectNoSecrets(e: unknown, secrets: Uint8Array[]): void {
+  const text = errorText(e);
+  for (const s of secrets) {
+    const b = Buffer.from(s);
+    for (const form of [b.toString("hex"), b.toString("hex").toUpperCase(), b.toString("base64"), b.toString("base64url")]) {
+      expect(text.includes(form), "secret leaked into an error").toBe(false);
+    }
+    if (b.length >= 8) expect(text.includes(b.toString("latin1")), "secret bytes leaked into an error").toBe(false);
+  }
+}
