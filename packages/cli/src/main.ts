@@ -4,9 +4,10 @@ import { commands as blobFileCommands } from "./commands/blob-file.js";
 import { commands as blobCommands } from "./commands/blob.js";
 import { commands as queueCommands } from "./commands/queue.js";
 import { commands as tableCommands } from "./commands/table.js";
+import { commands as opsCommands } from "./commands/ops.js";
 
 /** Every command group registers here. */
-export const COMMANDS: CommandDef[] = [...keyCommands, ...blobFileCommands, ...blobCommands, ...queueCommands, ...tableCommands];
+export const COMMANDS: CommandDef[] = [...keyCommands, ...blobFileCommands, ...blobCommands, ...queueCommands, ...tableCommands, ...opsCommands];
 
 function help(io: Io): void {
   io.stdout("azcse — Azure Storage client-side encryption\n\nCommands:\n");

@@ -1,0 +1,302 @@
+// Blob side of the operations engine: listing pages, classification, the per-blob migrate and rotate
+// steps, and the post-rotation verification. Builds on @azure-cse/storage-blob (download pinned to the
+// ETag, streamed staged upload committing metadata in Put Block List, updateKeyEncryptionKey).
+import type { BlobHTTPHeaders, BlobItem, ContainerClient, ContainerListBlobFlatSegmentResponse } from "@azure/storage-blob";
+import {
+  ClientSideEncryptionError,
+  ENCRYPTION_DATA_METADATA_KEY,
+  findEncryptionDataInMetadata,
+  parseEncryptionData,
+  unwrapContentKey,
+  type ClientSideEncryptionPolicy,
+  type KeyEncryptionKey,
+} from "@azure-cse/core-envelope";
+import { describeEncryption, EncryptedBlobClient, toTypedError } from "@azure-cse/storage-blob";
+import { chooseBlockSize, reencryptedStoredUpperBound, type BlockSizeOptions } from "./blocks.js";
+import type { ListedPage, StepContext } from "./runner.js";
+import type { ObjectOutcome, SkipReason, VerifyResult } from "./report.js";
+
+export interface BlobScope {
+  container: ContainerClient;
+  prefix?: string;
+  /** Listing page size (default 1000). */
+  pageSize?: number;
+}
+
+/** Listing pages (metadata included) from a continuation token. */
+export async function* blobPages(scope: BlobScope, from: string | null): AsyncGenerator<ListedPage<BlobItem>> {
+  const iter = scope.container
+    .listBlobsFlat({ prefix: scope.prefix || undefined, includeMetadata: true })
+    .byPage({ maxPageSize: scope.pageSize ?? 1000, continuationToken: from ?? undefined });
+  let token = from;
+  try {
+    for await (const page of iter as AsyncIterable<ContainerListBlobFlatSegmentResponse>) {
+      const next = page.continuationToken ? page.continuationToken : null;
+      yield { token, next, items: page.segment.blobItems };
+      token = next;
+    }
+  } catch (e) {
+    throw toTypedError(e, { container: scope.container.containerName });
+  }
+}
+
+/** ETags from listings come without quotes; conditions and responses use the quoted form. */
+export function quoteEtag(etag: string): string {
+  return etag.startsWith('"') || etag.startsWith("W/") ? etag : `"${etag}"`;
+}
+function sameEtag(a: string | undefined, b: string | undefined): boolean {
+  const u = (t: string | undefined) => t?.replace(/^"|"$/g, "");
+  return a !== undefined && b !== undefined && u(a) === u(b);
+}
+
+type Classified =
+  | { action: "work"; protocol: string; keyId: string; plaintextLength?: number }
+  | { action: "skip"; reason: SkipReason; protocol?: string; keyId?: string; plaintextLength?: number }
+  | { action: "fail"; code: string; message: string };
+
+function describe(item: BlobItem) {
+  return describeEncryption(item.metadata, item.properties.contentLength);
+}
+
+/**
+ * Migration selection: every 1.0 blob, and every 2.x blob wrapped by an offered old key (not the new key).
+ * 2.x blobs already under the new key are current; blobs under keys nobody offered are left alone.
+ */
+export function classifyForMigrate(item: BlobItem, newKeyId: string, offeredKeyIds: ReadonlySet<string>): Classified {
+  const d = describe(item);
+  if (!d.isClientSideEncrypted) return { action: "skip", reason: "not-encrypted" };
+  if (d.encryptionDataError) return { action: "fail", code: d.encryptionDataError.code, message: d.encryptionDataError.message };
+  const e = d.encryption!;
+  const base = { protocol: e.protocol, keyId: e.keyId, plaintextLength: d.plaintextLength };
+  if (e.protocol !== "1.0") {
+    if (e.keyId === newKeyId) return { action: "skip", reason: "already-current", ...base };
+    if (!offeredKeyIds.has(e.keyId)) return { action: "skip", reason: "other-key", ...base };
+  }
+  if (item.properties.blobType && item.properties.blobType !== "BlockBlob") return { action: "skip", reason: "not-block-blob", ...base };
+  if (item.properties.accessTier === "Archive") return { action: "skip", reason: "archived", ...base };
+  return { action: "work", ...base };
+}
+
+/** Rotation selection: encrypted blobs whose content key is wrapped by one of the old keys. */
+export function classifyForRotate(item: BlobItem, newKeyId: string, oldKeyIds: ReadonlySet<string>): Classified {
+  const d = describe(item);
+  if (!d.isClientSideEncrypted) return { action: "skip", reason: "not-encrypted" };
+  if (d.encryptionDataError) return { action: "fail", code: d.encryptionDataError.code, message: d.encryptionDataError.message };
+  const e = d.encryption!;
+  const base = { protocol: e.protocol, keyId: e.keyId, plaintextLength: d.plaintextLength };
+  if (e.keyId === newKeyId) return { action: "skip", reason: "already-current", ...base };
+  if (!oldKeyIds.has(e.keyId)) return { action: "skip", reason: "other-key", ...base };
+  if (item.properties.accessTier === "Archive") return { action: "skip", reason: "archived", ...base };
+  return { action: "work", ...base };
+}
+
+function outcomeBase(item: BlobItem): Pick<ObjectOutcome, "key" | "name" | "storedBytes"> {
+  return { key: item.name, name: item.name, storedBytes: item.properties.contentLength ?? 0 };
+}
+
+function failed(item: BlobItem, e: unknown): ObjectOutcome {
+  const err = toTypedError(e, { container: "", blob: item.name });
+  return { ...outcomeBase(item), outcome: "failed", code: err.code, message: err.message };
+}
+
+/** Skip or fail outcome for a classification that is not work (and recovery of a write a killed run committed). */
+function notWork(item: BlobItem, c: Exclude<Classified, { action: "work" }>, doneKind: "migrated" | "rotated", ctx: StepContext | undefined): ObjectOutcome {
+  if (c.action === "fail") return { ...outcomeBase(item), outcome: "failed", code: c.code, message: c.message };
+  const state = c.protocol !== undefined && c.keyId !== undefined ? { protocol: c.protocol, keyId: c.keyId } : undefined;
+  if (c.reason === "already-current" && ctx?.recoveredEtag !== undefined && !sameEtag(ctx.recoveredEtag, item.properties.etag)) {
+    // A killed earlier run was writing this blob and its commit landed: count it as done.
+    return { ...outcomeBase(item), outcome: doneKind, to: state, plaintextBytes: c.plaintextLength, newStoredBytes: item.properties.contentLength, recovered: true };
+  }
+  return { ...outcomeBase(item), outcome: "skipped", reason: c.reason, ...(state ? { from: state } : {}) };
+}
+
+/** Dry run: what migrate/rotate would do with this blob, without touching it. */
+export function planBlob(item: BlobItem, c: Classified): ObjectOutcome {
+  if (c.action === "work") {
+    return { ...outcomeBase(item), outcome: "planned", from: { protocol: c.protocol, keyId: c.keyId }, plaintextBytes: c.plaintextLength ?? item.properties.contentLength ?? 0 };
+  }
+  return notWork(item, c, "migrated", undefined);
+}
+
+export interface MigrateSettings {
+  container: ContainerClient;
+  /** Offers the old keys (and the new one) for unwrapping. */
+  readPolicy: ClientSideEncryptionPolicy;
+  /** keyEncryptionKey = the new key, encryptionVersion 2.0 or 2.1 (+ regionSize). */
+  writePolicy: ClientSideEncryptionPolicy;
+  newKeyId: string;
+  offeredKeyIds: ReadonlySet<string>;
+  regionSize: number;
+  /** Blocks staged in parallel per blob; default 2 (memory ≈ blockSize × (blockConcurrency + 1) per blob). */
+  blockConcurrency?: number;
+  blockSize?: BlockSizeOptions;
+  maxRetryRequests?: number;
+}
+
+function headersOf(item: BlobItem): BlobHTTPHeaders {
+  const p = item.properties;
+  const h: BlobHTTPHeaders = {};
+  if (p.contentType !== undefined) h.blobContentType = p.contentType;
+  if (p.contentEncoding !== undefined) h.blobContentEncoding = p.contentEncoding;
+  if (p.contentLanguage !== undefined) h.blobContentLanguage = p.contentLanguage;
+  if (p.contentDisposition !== undefined) h.blobContentDisposition = p.contentDisposition;
+  if (p.cacheControl !== undefined) h.blobCacheControl = p.cacheControl;
+  return h;
+}
+
+function userMetadataOf(item: BlobItem): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(item.metadata ?? {})) if (k.toLowerCase() !== ENCRYPTION_DATA_METADATA_KEY) out[k] = v;
+  return out;
+}
+
+function skipOnCondition(item: BlobItem, e: unknown, from?: { protocol: string; keyId: string }): ObjectOutcome {
+  const err = toTypedError(e);
+  if (err.code === "CONDITION_NOT_MET") return { ...outcomeBase(item), outcome: "skipped", reason: "changed", ...(from ? { from } : {}) };
+  if (err.code === "NOT_FOUND") return { ...outcomeBase(item), outcome: "skipped", reason: "deleted", ...(from ? { from } : {}) };
+  return failed(item, err);
+}
+
+/**
+ * Migrates one blob in place: download pinned to the listed ETag, stream-decrypt, stream-re-encrypt as 2.x
+ * under the new key, stage blocks (sized from the blob size), and commit the block list together with the
+ * new encryption metadata, the user metadata, content headers, tags and access tier, If-Match the listed
+ * ETag. Staged blocks stay invisible until that single commit; a blob changed meanwhile is skipped.
+ */
+export async function migrateBlob(item: BlobItem, s: MigrateSettings, ctx: StepContext): Promise<ObjectOutcome> {
+  const c = classifyForMigrate(item, s.newKeyId, s.offeredKeyIds);
+  if (c.action !== "work") return notWork(item, c, "migrated", ctx);
+  const from = { protocol: c.protocol, keyId: c.keyId };
+  const etag = quoteEtag(item.properties.etag);
+  const raw = s.container.getBlobClient(item.name);
+  ctx.markInFlight(etag);
+  let tags: Record<string, string> | undefined;
+  try {
+    // Tags do not change the ETag, so they are read as late as possible.
+    const t = await raw.getTags();
+    tags = Object.keys(t.tags).length > 0 ? t.tags : undefined;
+  } catch (e) {
+    return skipOnCondition(item, e, from);
+  }
+  let body: NodeJS.ReadableStream | undefined;
+  try {
+    const dl = await new EncryptedBlobClient(raw, s.readPolicy).download(0, undefined, { conditions: { ifMatch: etag }, maxRetryRequests: s.maxRetryRequests ?? 5 });
+    body = dl.readableStreamBody;
+    const stored = item.properties.contentLength ?? dl.storedContentLength;
+    const blockSize = chooseBlockSize(reencryptedStoredUpperBound(stored, c.plaintextLength, s.regionSize), s.blockSize);
+    const source = body as AsyncIterable<Uint8Array>;
+    async function* counted(): AsyncGenerator<Uint8Array> {
+      for await (const chunk of source) {
+        ctx.addBytes(chunk.length);
+        yield chunk;
+      }
+    }
+    const tier = item.properties.accessTier && !item.properties.accessTierInferred ? item.properties.accessTier : undefined;
+    const res = await new EncryptedBlobClient(raw, s.writePolicy).uploadStream(counted(), {
+      metadata: userMetadataOf(item),
+      blobHTTPHeaders: headersOf(item),
+      tags,
+      tier,
+      conditions: { ifMatch: etag },
+      blockSize,
+      maxSingleShotSize: blockSize,
+      concurrency: s.blockConcurrency ?? 2,
+    });
+    return {
+      ...outcomeBase(item),
+      outcome: "migrated",
+      from,
+      to: { protocol: res.encryption.protocol, keyId: res.encryption.keyId },
+      plaintextBytes: res.plaintextLength,
+      newStoredBytes: res.storedLength,
+    };
+  } catch (e) {
+    (body as { destroy?: () => void } | undefined)?.destroy?.();
+    return skipOnCondition(item, e, from);
+  }
+}
+
+export interface RotateSettings {
+  container: ContainerClient;
+  /** Offers the old keys for unwrapping. */
+  readPolicy: ClientSideEncryptionPolicy;
+  newKey: KeyEncryptionKey;
+  oldKeyIds: ReadonlySet<string>;
+  /** Attempts when the blob changes between read and write (each re-reads and re-checks); default 3. */
+  attempts?: number;
+}
+
+/** Re-wraps one blob's content key under the new key (metadata only), If-Match the ETag; retried on change. */
+export async function rotateBlob(item: BlobItem, s: RotateSettings, ctx: StepContext): Promise<ObjectOutcome> {
+  let current = item;
+  const attempts = s.attempts ?? 3;
+  for (let attempt = 0; ; attempt++) {
+    const c = classifyForRotate(current, s.newKey.keyId, s.oldKeyIds);
+    if (c.action !== "work") return notWork(current, c, "rotated", ctx);
+    const from = { protocol: c.protocol, keyId: c.keyId };
+    const etag = quoteEtag(current.properties.etag);
+    ctx.markInFlight(etag);
+    const raw = s.container.getBlobClient(item.name);
+    try {
+      const r = await new EncryptedBlobClient(raw, s.readPolicy).updateKeyEncryptionKey(s.newKey, { conditions: { ifMatch: etag } });
+      return { ...outcomeBase(current), outcome: "rotated", from, to: { protocol: c.protocol, keyId: r.keyId }, plaintextBytes: c.plaintextLength };
+    } catch (e) {
+      const err = toTypedError(e);
+      if (err.code !== "CONDITION_NOT_MET" || attempt + 1 >= attempts) return skipOnCondition(current, err, from);
+    }
+    // Changed between listing (or the last attempt) and the write: read it again and re-check.
+    try {
+      const p = await raw.getProperties();
+      current = {
+        ...current,
+        metadata: p.metadata,
+        properties: { ...current.properties, etag: p.etag!, contentLength: p.contentLength, accessTier: p.accessTier as BlobItem["properties"]["accessTier"], blobType: p.blobType },
+      };
+    } catch (e) {
+      return skipOnCondition(current, e, from);
+    }
+  }
+}
+
+/**
+ * After rotation: every encrypted blob in scope must unwrap with the new key alone, and none may still
+ * name an old key id. Reads metadata only (a listing), never content.
+ */
+export async function verifyBlobs(scope: BlobScope, newKey: KeyEncryptionKey, oldKeyIds: ReadonlySet<string>): Promise<VerifyResult> {
+  const v: VerifyResult = { checked: 0, ok: 0, unencrypted: 0, stillOldKey: [], failed: [], passed: false };
+  const policy: ClientSideEncryptionPolicy = { keyEncryptionKey: newKey };
+  for await (const page of blobPages(scope, null)) {
+    for (const item of page.items) {
+      let raw: string | undefined;
+      try {
+        raw = findEncryptionDataInMetadata(item.metadata);
+      } catch (e) {
+        v.checked++;
+        v.failed.push({ key: item.name, code: toTypedError(e).code });
+        continue;
+      }
+      if (raw === undefined) {
+        v.unencrypted++;
+        continue;
+      }
+      v.checked++;
+      let keyId: string | undefined;
+      try {
+        const data = parseEncryptionData(raw);
+        keyId = data.wrappedContentKey.keyId;
+        if (oldKeyIds.has(keyId)) {
+          v.stillOldKey.push({ key: item.name, keyId });
+          continue;
+        }
+        const cek = await unwrapContentKey(data, policy);
+        cek.fill(0);
+        v.ok++;
+      } catch (e) {
+        const code = ClientSideEncryptionError.is(e) ? e.code : toTypedError(e).code;
+        v.failed.push({ key: item.name, code, ...(keyId !== undefined ? { keyId } : {}) });
+      }
+    }
+  }
+  v.passed = v.stillOldKey.length === 0 && v.failed.length === 0;
+  return v;
+}

@@ -1,0 +1,173 @@
+// Progress for long runs: a redrawn bar (objects, bytes, ETA) on a terminal, plain log lines otherwise.
+// Output goes to stderr, so stdout stays the machine-readable JSON report. Names only; never key material.
+import type { ObjectOutcome } from "./report.js";
+
+export type ProgressMode = "bar" | "lines" | "none";
+
+export interface ProgressSnapshot {
+  objectsDone: number;
+  /** Objects the run will visit (known once the planning pass finished). */
+  objectsTotal: number | undefined;
+  bytesDone: number;
+  bytesTotal: number | undefined;
+  skipped: number;
+  failed: number;
+  elapsedMs: number;
+}
+
+const UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+
+export function formatBytes(n: number): string {
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < UNITS.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${UNITS[u]}`;
+}
+
+export function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, "0")}s`;
+  const h = Math.floor(m / 60);
+  return `${h}h${String(m % 60).padStart(2, "0")}m`;
+}
+
+/** Remaining time from the byte rate so far (object rate when bytes are unknown); undefined until it can tell. */
+export function estimateRemainingMs(s: ProgressSnapshot): number | undefined {
+  if (s.elapsedMs <= 0) return undefined;
+  if (s.bytesTotal !== undefined && s.bytesTotal > 0 && s.bytesDone > 0) {
+    return (s.elapsedMs * Math.max(0, s.bytesTotal - s.bytesDone)) / s.bytesDone;
+  }
+  if (s.objectsTotal !== undefined && s.objectsDone > 0) {
+    return (s.elapsedMs * Math.max(0, s.objectsTotal - s.objectsDone)) / s.objectsDone;
+  }
+  return undefined;
+}
+
+/** One bar line, e.g. `[#######.............] 35% 7/20 objects  3.50 MiB/10.0 MiB  1 skipped  ETA 12s`. */
+export function renderBar(s: ProgressSnapshot, width = 24): string {
+  const fraction =
+    s.bytesTotal !== undefined && s.bytesTotal > 0
+      ? Math.min(1, s.bytesDone / s.bytesTotal)
+      : s.objectsTotal !== undefined && s.objectsTotal > 0
+        ? Math.min(1, s.objectsDone / s.objectsTotal)
+        : undefined;
+  const filled = fraction === undefined ? 0 : Math.round(fraction * width);
+  const bar = `[${"#".repeat(filled)}${".".repeat(width - filled)}]`;
+  const pct = fraction === undefined ? " --%" : `${String(Math.floor(fraction * 100)).padStart(3)}%`;
+  const objects = `${s.objectsDone}/${s.objectsTotal ?? "?"} objects`;
+  const bytes = `${formatBytes(s.bytesDone)}/${s.bytesTotal === undefined ? "?" : formatBytes(s.bytesTotal)}`;
+  const eta = estimateRemainingMs(s);
+  const extras = [s.skipped ? `${s.skipped} skipped` : "", s.failed ? `${s.failed} failed` : ""].filter(Boolean).join("  ");
+  return `${bar} ${pct} ${objects}  ${bytes}${extras ? "  " + extras : ""}  ETA ${eta === undefined ? "--" : formatDuration(eta)}`;
+}
+
+/** One log line per finished object (non-terminal output). */
+export function renderLine(o: ObjectOutcome, s: ProgressSnapshot): string {
+  const what = o.name ?? o.key;
+  const pos = `[${s.objectsDone}/${s.objectsTotal ?? "?"}]`;
+  switch (o.outcome) {
+    case "failed":
+      return `${pos} failed ${what}: ${o.code}`;
+    case "skipped":
+      return `${pos} skipped ${what} (${o.reason})`;
+    default: {
+      const change = o.from && o.to ? ` ${o.from.protocol} ${o.from.keyId} -> ${o.to.protocol} ${o.to.keyId}` : "";
+      const size = o.plaintextBytes !== undefined ? ` ${formatBytes(o.plaintextBytes)}` : "";
+      return `${pos} ${o.outcome} ${what}${change}${size}${o.recovered ? " (committed before an interruption)" : ""}`;
+    }
+  }
+}
+
+export class ProgressReporter {
+  readonly mode: ProgressMode;
+  readonly #write: (s: string) => void;
+  readonly #now: () => number;
+  readonly #start: number;
+  #objectsDone = 0;
+  #objectsTotal: number | undefined;
+  #bytesDone = 0;
+  #bytesTotal: number | undefined;
+  #skipped = 0;
+  #failed = 0;
+  #lastDraw = 0;
+
+  constructor(mode: ProgressMode, write: (s: string) => void, now: () => number = Date.now) {
+    this.mode = mode;
+    this.#write = write;
+    this.#now = now;
+    this.#start = now();
+  }
+
+  snapshot(): ProgressSnapshot {
+    return {
+      objectsDone: this.#objectsDone,
+      objectsTotal: this.#objectsTotal,
+      bytesDone: this.#bytesDone,
+      bytesTotal: this.#bytesTotal,
+      skipped: this.#skipped,
+      failed: this.#failed,
+      elapsedMs: this.#now() - this.#start,
+    };
+  }
+
+  /** Totals from the planning pass (objects the run visits and the bytes it will move). */
+  setTotals(objects: number, bytes: number): void {
+    this.#objectsTotal = objects;
+    this.#bytesTotal = bytes;
+    this.#draw(true);
+  }
+
+  /** Counts what earlier runs of a resumed state file finished (no output per object). */
+  preload(objects: number, bytes: number, skipped: number, failed: number): void {
+    this.#objectsDone += objects;
+    this.#bytesDone += bytes;
+    this.#skipped += skipped;
+    this.#failed += failed;
+  }
+
+  /** Bytes moved inside an object still in progress. */
+  addBytes(n: number): void {
+    this.#bytesDone += n;
+    this.#draw(false);
+  }
+
+  /** An object finished; `bytesNotYetCounted` are its bytes not reported through addBytes. */
+  objectDone(o: ObjectOutcome, bytesNotYetCounted = 0): void {
+    this.#objectsDone++;
+    this.#bytesDone += bytesNotYetCounted;
+    if (o.outcome === "skipped") this.#skipped++;
+    if (o.outcome === "failed") this.#failed++;
+    if (this.mode === "lines") this.#write(renderLine(o, this.snapshot()) + "\n");
+    else this.#draw(true);
+  }
+
+  message(text: string): void {
+    if (this.mode === "none") return;
+    if (this.mode === "bar") this.#write("\r\x1b[K");
+    this.#write(text + "\n");
+    this.#draw(true);
+  }
+
+  finish(): void {
+    if (this.mode === "bar") {
+      this.#draw(true);
+      this.#write("\n");
+    } else if (this.mode === "lines") {
+      const s = this.snapshot();
+      this.#write(`done: ${s.objectsDone} objects, ${formatBytes(s.bytesDone)}, ${s.skipped} skipped, ${s.failed} failed in ${formatDuration(s.elapsedMs)}\n`);
+    }
+  }
+
+  #draw(force: boolean): void {
+    if (this.mode !== "bar") return;
+    const t = this.#now();
+    if (!force && t - this.#lastDraw < 100) return;
+    this.#lastDraw = t;
+    this.#write(`\r${renderBar(this.snapshot())}\x1b[K`);
+  }
+}

@@ -1,0 +1,123 @@
+// The resumable engine: walks a listing page by page, runs one step per object with bounded concurrency,
+// and checkpoints after every object. Resumption needs no ordering of names: the checkpoint keeps the
+// continuation token of the earliest page that still has unfinished objects plus the keys already finished
+// in the open pages (at most `maxOpenPages` pages are open, so the checkpoint stays small).
+import type { RunState } from "./state.js";
+import type { ObjectOutcome } from "./report.js";
+import type { ProgressReporter } from "./progress.js";
+
+export interface ListedPage<T> {
+  /** Continuation token that fetched this page (null: the first page). */
+  token: string | null;
+  /** Token of the next page (null: this is the last page). */
+  next: string | null;
+  items: T[];
+}
+
+/** What a step may use. */
+export interface StepContext {
+  /** ETag the object had when a killed earlier run was writing it (undefined: not in flight then). */
+  recoveredEtag: string | undefined;
+  /** Checkpoints "about to write this object, which has ETag `etag`" before the first write. */
+  markInFlight(etag: string): void;
+  /** Reports bytes moved so far for progress. */
+  addBytes(n: number): void;
+}
+
+export interface RunnerOptions<T> {
+  pages: (from: string | null) => AsyncIterable<ListedPage<T>>;
+  keyOf: (item: T) => string;
+  step: (item: T, ctx: StepContext) => Promise<ObjectOutcome>;
+  state: RunState;
+  concurrency: number;
+  progress: ProgressReporter;
+  /** Pages kept open (listed but not fully finished) at most; default 2. */
+  maxOpenPages?: number;
+}
+
+interface OpenPage {
+  next: string | null;
+  remaining: number;
+  keys: string[];
+}
+
+/** Runs the steps; returns when every listed object is finished. Step errors must be outcomes, not throws. */
+export async function runResumable<T>(o: RunnerOptions<T>): Promise<{ complete: boolean }> {
+  const { state, progress } = o;
+  const cp = state.checkpoint;
+  if (cp.complete) return { complete: true };
+  const concurrency = Math.max(1, o.concurrency);
+  const maxOpen = Math.max(1, o.maxOpenPages ?? 2);
+  const done = new Set(cp.done);
+  const recovered: Record<string, string> = { ...cp.inFlight };
+  cp.inFlight = {};
+  const open: OpenPage[] = [];
+  const active = new Set<Promise<void>>();
+  let fatal: { e: unknown } | undefined;
+
+  const advance = (): void => {
+    while (open.length > 0 && open[0]!.remaining === 0) {
+      const p = open.shift()!;
+      for (const k of p.keys) done.delete(k);
+      if (p.next === null) cp.complete = true;
+      else cp.marker = p.next;
+    }
+    cp.done = [...done];
+    state.save();
+  };
+
+  for await (const page of o.pages(cp.marker)) {
+    const op: OpenPage = { next: page.next, remaining: page.items.length, keys: [] };
+    open.push(op);
+    for (const item of page.items) {
+      const key = o.keyOf(item);
+      op.keys.push(key);
+      if (done.has(key)) {
+        op.remaining--;
+        continue;
+      }
+      while (active.size >= concurrency) await Promise.race(active);
+      if (fatal) break;
+      let counted = 0;
+      const ctx: StepContext = {
+        recoveredEtag: recovered[key],
+        markInFlight(etag) {
+          cp.inFlight[key] = etag;
+          state.save();
+        },
+        addBytes(n) {
+          counted += n;
+          progress.addBytes(n);
+        },
+      };
+      const p = (async () => {
+        const outcome = await o.step(item, ctx);
+        state.record(outcome);
+        const total = outcome.outcome === "skipped" || outcome.outcome === "failed" ? 0 : (outcome.plaintextBytes ?? 0);
+        progress.objectDone(outcome, Math.max(0, total - counted));
+        delete cp.inFlight[key];
+        done.add(key);
+        op.remaining--;
+        advance();
+      })().catch((e: unknown) => {
+        // A step threw instead of returning an outcome (a bug or a local I/O failure such as a full disk):
+        // stop starting new work; the checkpoint keeps the object unfinished so a resume redoes it.
+        fatal ??= { e };
+      });
+      active.add(p);
+      void p.finally(() => active.delete(p));
+    }
+    if (fatal) break;
+    if (op.remaining === 0) advance();
+    while (open.length > maxOpen && active.size > 0) await Promise.race(active);
+  }
+  await Promise.all(active);
+  if (fatal) throw fatal.e;
+  advance();
+  // An empty listing yields no page at all.
+  if (open.length === 0 && cp.marker === null && !cp.complete) {
+    cp.complete = true;
+    state.save();
+  }
+  return { complete: cp.complete };
+}
