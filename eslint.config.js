@@ -7,7 +7,7 @@ const nodeGlobals = Object.fromEntries(
 );
 
 export default tseslint.config(
-  { ignores: ["**/dist/**", "**/node_modules/**", "**/*.cjs", "**/.turbo/**", "docs/api/**", "**/*.d.mts", "**/*.config.ts", "tools/python-sdk-vectors/**"] },
+  { ignores: ["**/dist/**", "**/node_modules/**", "**/*.cjs", "**/.turbo/**", "docs/api/**", "packages/*/review/**", "**/*.d.mts", "**/*.config.ts", "tools/python-sdk-vectors/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -75,16 +75,20 @@ if (task === "test") {
   must("eslint", ["."], "lint");
   // One package at a time: each suite starts its own Azurite and the machine has 2 cores.
   must("turbo", ["run", "test", "--concurrency=1", ...rest], "tests");
-  for (const extra of ["tools/check-packages.mjs"]) {
-    if (existsSync(path.join(root, extra))) must("node", [extra], extra);
-  }
+  // Packaging (issue 9): API surface locked, every tarball installs alone, API docs build, release dry run.
+  must("node", ["tools/api-report.mjs", "--check"], "API report check");
+  must("node", ["tools/check-packages.mjs"], "package check");
+  must("typedoc", [], "API reference build (docs/api)");
+  must("pnpm", ["run", "release:dry-run"], "release dry run");
   log("all tests passed");
 } else if (task === "demo") {
   must("turbo", ["run", "build", "--output-logs=errors-only"], "build");
   process.exit(run("node", [path.join("tools", "demo", "demo.mjs"), ...rest]));
 } else if (task === "bench") {
   must("turbo", ["run", "build", "--output-logs=errors-only"], "build");
-  process.exit(run("node", [path.join("tools", "bench", "bench.mjs"), ...rest]));
+  const core = run("node", [path.join("tools", "bench", "bench.mjs"), ...rest]);
+  const service = run("node", [path.join("tools", "bench", "service-bench.mjs"), ...rest]);
+  process.exit(core || service);
 } else {
   console.error(`unknown task ${task}; use test, demo or bench`);
   process.exit(1);

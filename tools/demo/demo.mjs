@@ -130,8 +130,77 @@ async function main() {
   console.log(`\n${failures === 0 ? bold("All checks passed") : bold(`${failures} check(s) FAILED`)} in ${((Date.now() - t0) / 1000).toFixed(1)} s.`);
 }
 
+/**
+ * `--keyvault local`: the same storage, with the key-encryption key in the local Key Vault test server
+ * (tools/local-keyvault, the Key Vault REST contract over HTTPS) through the real @azure/keyvault-keys client.
+ */
+async function mainKeyVault() {
+  const { startLocalKeyVault } = await import("../local-keyvault/index.mjs");
+  const { EncryptedBlobServiceClient } = await import(path.join(root, "packages", "storage-blob", "dist", "index.js"));
+  const { createKeyVaultKeyResolver } = await import(path.join(root, "packages", "keyvault", "dist", "index.js"));
+  const { parseEncryptionData } = await import(path.join(root, "packages", "core-envelope", "dist", "index.js"));
+  const t0 = Date.now();
+  step("Start an embedded Azurite and the local Key Vault test server (HTTPS, self-signed certificate)");
+  env = await startAzurite();
+  const kv = await startLocalKeyVault();
+  try {
+    console.log(`  blob endpoint ${env.blobUrl}`);
+    console.log(`  vault ${kv.vaultUrl} (certificate from ${kv.certificateSource}; test-only)`);
+
+    step("Create an RSA-2048 key in the vault; one policy: wrap with its current version, read any stored version");
+    const v1 = kv.createKeyDirect("demo-kek");
+    console.log(`  key version 1: ${v1}`);
+    const resolver = createKeyVaultKeyResolver(kv.credential, { clientOptions: kv.clientOptions, allowedVaults: [kv.vaultUrl] });
+    const policy = { keyEncryptionKey: resolver.getKeyEncryptionKey(kv.keyId("demo-kek")), keyResolver: resolver };
+    const service = new EncryptedBlobServiceClient(BlobServiceClient.fromConnectionString(env.connectionString), policy);
+    const container = await service.createContainerIfNotExists("demo-kv");
+    const blob = container.getBlobClient("kv-report.bin");
+
+    step("Upload 5 MiB with client-side encryption (protocol 2.0); the content key is wrapped by the vault key");
+    const plain = randomBytes(5 * MiB + 11);
+    await blob.uploadData(plain, { metadata: { department: "finance" } });
+    const raw = blob.blobClient;
+    const props = await raw.getProperties();
+    const data = parseEncryptionData(props.metadata.encryptiondata);
+    console.log(`  metadata encryptiondata = ${props.metadata.encryptiondata}`);
+    console.log(`  WrappedContentKey.KeyId = ${data.wrappedContentKey.keyId}  (Algorithm ${data.wrappedContentKey.algorithm})`);
+    check(data.wrappedContentKey.keyId === v1, "the stored kid is the versioned Key Vault key id (not the versionless one)");
+    const stored = await raw.downloadToBuffer();
+    check(stored.length === plain.length + 2 * 28 && !stored.subarray(12, 76).equals(plain.subarray(0, 64)), "the service stores ciphertext (2 regions × 28 bytes of nonce and tag)");
+
+    step("Download through the vault: the stored kid is unwrapped by exactly that key version");
+    kv.resetCounters();
+    check((await blob.downloadToBuffer()).equals(plain), `whole download matches (sha256 ${sha(plain)}…)`);
+    check((await blob.downloadToBuffer(4 * MiB - 100, 300)).equals(plain.subarray(4 * MiB - 100, 4 * MiB + 200)), "a range across the region boundary matches");
+    const unwraps = kv.requests.filter((r) => r.route === "unwrapKey" && r.status === 200);
+    check(unwraps.length === 2 && unwraps.every((r) => v1.endsWith(`/${r.version}`)), "each download made one unwrapKey call, to version 1");
+
+    step("Rotate: a new key version in the vault, then re-wrap the blob's content key (metadata only)");
+    const v2 = kv.rotateKeyDirect("demo-kek");
+    console.log(`  key version 2: ${v2}`);
+    const rotated = await blob.updateKeyEncryptionKey(resolver.getKeyEncryptionKey(v2));
+    console.log(`  ${rotated.previousKeyId}\n    → ${rotated.keyId}`);
+    check(rotated.keyId === v2 && parseEncryptionData((await raw.getProperties()).metadata.encryptiondata).wrappedContentKey.keyId === v2, "the metadata names version 2");
+    check((await raw.downloadToBuffer()).equals(stored), "stored ciphertext unchanged");
+    const fresh = new EncryptedBlobServiceClient(BlobServiceClient.fromConnectionString(env.connectionString), {
+      keyResolver: createKeyVaultKeyResolver(kv.credential, { clientOptions: kv.clientOptions }),
+    });
+    kv.resetCounters();
+    check((await fresh.getBlobClient("demo-kv", "kv-report.bin").downloadToBuffer()).equals(plain), "a fresh reader (resolver only) decrypts it");
+    check(kv.requests.some((r) => r.route === "unwrapKey" && r.status === 200 && v2.endsWith(`/${r.version}`)), "…through version 2");
+    console.log(`  Key Vault requests: ${JSON.stringify(kv.counters())}`);
+  } finally {
+    await kv.stop();
+  }
+  console.log(`\n${failures === 0 ? bold("All checks passed") : bold(`${failures} check(s) FAILED`)} in ${((Date.now() - t0) / 1000).toFixed(1)} s.`);
+}
+
+const kvFlag = process.argv.indexOf("--keyvault");
+const keyvault = kvFlag >= 0 ? process.argv[kvFlag + 1] : undefined;
 try {
-  await main();
+  if (keyvault === undefined) await main();
+  else if (keyvault === "local") await mainKeyVault();
+  else throw new Error(`--keyvault ${keyvault ?? ""}: only "local" (the local Key Vault test server) is supported`);
 } catch (e) {
   failures++;
   console.error(`\ndemo failed: ${e?.stack ?? e}`);

@@ -1,2 +1,2 @@
 export { main, COMMANDS } from "./main.js";
-export { EXIT } from "./framework.js";
+export { EXIT, type Io, type CommandDef, type CommandHandler } from "./framework.js";

@@ -137,6 +137,11 @@ export async function createContentEncryption(policy: ClientSideEncryptionPolicy
   };
 }
 
+/** Stored key ids are attacker-controlled and unbounded (queue envelopes): messages show at most 128 characters. */
+function shownKeyId(keyId: string): string {
+  return keyId.length > 128 ? `${keyId.slice(0, 128)}…` : keyId;
+}
+
 /**
  * Key selection on read (documented in docs/format.md):
  * 1. the configured keyEncryptionKey when its keyId equals the stored KeyId exactly;
@@ -152,24 +157,24 @@ export async function selectKeyEncryptionKey(keyId: string, policy: ClientSideEn
       resolved = await policy.keyResolver(keyId, options);
     } catch (e) {
       if (ClientSideEncryptionError.is(e)) throw e;
-      throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `The key resolver failed for key "${keyId}".`, { cause: e, details: { keyId } });
+      throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `The key resolver failed for key "${shownKeyId(keyId)}".`, { cause: e, details: { keyId } });
     }
     if (!resolved) {
-      throw new ClientSideEncryptionError("KEY_NOT_FOUND", `The key resolver has no key "${keyId}", which encrypted this data.`, { details: { keyId } });
+      throw new ClientSideEncryptionError("KEY_NOT_FOUND", `The key resolver has no key "${shownKeyId(keyId)}", which encrypted this data.`, { details: { keyId } });
     }
     if (resolved.keyId !== keyId) {
-      throw new ClientSideEncryptionError("KID_MISMATCH", `The resolver returned key "${resolved.keyId}" for stored key id "${keyId}".`, { details: { keyId, resolvedKeyId: resolved.keyId } });
+      throw new ClientSideEncryptionError("KID_MISMATCH", `The resolver returned key "${shownKeyId(resolved.keyId)}" for stored key id "${shownKeyId(keyId)}".`, { details: { keyId, resolvedKeyId: resolved.keyId } });
     }
     return resolved;
   }
   if (configured) {
     throw new ClientSideEncryptionError(
       "KID_MISMATCH",
-      `The data was encrypted with key "${keyId}" but the configured key is "${configured.keyId}"; configure that key or a keyResolver.`,
+      `The data was encrypted with key "${shownKeyId(keyId)}" but the configured key is "${shownKeyId(configured.keyId)}"; configure that key or a keyResolver.`,
       { details: { keyId, configuredKeyId: configured.keyId } },
     );
   }
-  throw new ClientSideEncryptionError("KEY_NOT_FOUND", `No keyEncryptionKey or keyResolver is configured to decrypt data encrypted with key "${keyId}".`, { details: { keyId } });
+  throw new ClientSideEncryptionError("KEY_NOT_FOUND", `No keyEncryptionKey or keyResolver is configured to decrypt data encrypted with key "${shownKeyId(keyId)}".`, { details: { keyId } });
 }
 
 /** Selects the key, unwraps and checks the CEK (length and, for 2.x, the protocol prefix). */

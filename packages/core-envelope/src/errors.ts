@@ -39,7 +39,7 @@ export type ClientSideEncryptionErrorCode =
 
 const MARKER = Symbol.for("@azure-cse/core-envelope.ClientSideEncryptionError");
 
-/** Base error of every @azure-cse package. Check `code`, not the message. */
+/** Base error of every `@azure-cse` package. Check `code`, not the message. */
 export class ClientSideEncryptionError extends Error {
   readonly code: ClientSideEncryptionErrorCode;
   /** Extra, non-secret context (key id, blob name, message id, HTTP status...). */

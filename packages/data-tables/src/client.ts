@@ -69,6 +69,26 @@ function statusOf(e: unknown): number | undefined {
   return typeof s === "number" ? s : undefined;
 }
 
+/**
+ * @azure/data-tables throws a plain Error ("Unknown EDM type ...") when a response carries an odata.type it does
+ * not know (a damaged or hostile response). Service (RestError), abort and our own errors pass through unchanged;
+ * such untyped failures of a read become SERVICE_ERROR, so every read fails typed.
+ */
+function typedReadFailure(e: unknown): unknown {
+  if (ClientSideEncryptionError.is(e)) return e;
+  const err = e as { name?: unknown; statusCode?: unknown } | null;
+  if (err && (err.name === "RestError" || err.name === "AbortError" || typeof err.statusCode === "number")) return e;
+  return new ClientSideEncryptionError("SERVICE_ERROR", "The table service response could not be read.", { cause: e });
+}
+
+async function reading<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (e) {
+    throw typedReadFailure(e);
+  }
+}
+
 function conditionNotMet(cause?: unknown): ClientSideEncryptionError {
   return new ClientSideEncryptionError("CONDITION_NOT_MET", "The entity changed since it was read (ETag mismatch); read it again and retry.", cause === undefined ? {} : { cause });
 }
@@ -151,7 +171,16 @@ export class EncryptedTableClient {
    */
   async updateEntity<T extends object>(entity: TableEntity<T>, mode: UpdateMode = "Merge", options?: EncryptedUpdateOptions): Promise<UpdateEntityResponse> {
     const { extra, rest } = splitWriteOptions(options);
-    if (mode === "Replace") return this.#client.updateEntity(await this.#encrypt(entity, extra, rest), "Replace", rest);
+    if (mode === "Replace") {
+      const encrypted = await this.#encrypt(entity, extra, rest);
+      try {
+        return await this.#client.updateEntity(encrypted, "Replace", rest);
+      } catch (e) {
+        // Same typed conflict as Merge and key rotation: the entity changed since the caller's ETag.
+        if (statusOf(e) === 412) throw conditionNotMet(e);
+        throw e;
+      }
+    }
     this.#assertMergeable(entity as EntityRecord, extra);
     const stored = await this.#storedForMerge(entity as EntityRecord, rest);
     if (!stored) {
@@ -231,7 +260,7 @@ export class EncryptedTableClient {
   /** Reads and decrypts one entity. A `select` projection gets both metadata columns added (and removed from the result). */
   async getEntity<T extends object = Record<string, unknown>>(partitionKey: string, rowKey: string, options: GetTableEntityOptions = {}): Promise<TableEntityResult<T>> {
     const { query, added } = withMetadataColumns(options.queryOptions, false);
-    const raw = await this.#client.getEntity<EntityRecord>(partitionKey, rowKey, { ...options, queryOptions: query });
+    const raw = await reading(() => this.#client.getEntity<EntityRecord>(partitionKey, rowKey, { ...options, queryOptions: query }));
     const decrypted = await decryptEntity(raw, this.#policy, { typedValues: options.disableTypeConversion ?? false, partitionKey, rowKey, abortSignal: options.abortSignal });
     return stripAdded(decrypted, added) as unknown as TableEntityResult<T>;
   }
@@ -245,7 +274,7 @@ export class EncryptedTableClient {
       stripAdded(await decryptEntity(e, policy, { typedValues: options.disableTypeConversion ?? false, abortSignal: options.abortSignal }), added) as unknown as TableEntityResult<T>;
     const iterator: EncryptedEntityIterator<T> = {
       async next() {
-        const r = await inner.next();
+        const r = await reading(() => inner.next());
         if (r.done) return { done: true, value: undefined };
         return { done: false, value: await decryptOne(r.value) };
       },
@@ -255,7 +284,10 @@ export class EncryptedTableClient {
       byPage(settings) {
         const pages = inner.byPage(settings);
         return (async function* () {
-          for await (const page of pages) {
+          for (;;) {
+            const next = await reading(() => pages.next());
+            if (next.done) return;
+            const page = next.value;
             const out: TableEntityResult<T>[] = [];
             for (const e of page) out.push(await decryptOne(e));
             yield Object.assign(out, { continuationToken: page.continuationToken }) as TableEntityResultPage<T>;

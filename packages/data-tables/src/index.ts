@@ -8,6 +8,7 @@ export {
   type RotateKeyOptions,
   type RotateKeyResult,
 } from "./client.js";
+export { EncryptedTableServiceClient, type EncryptedTableServiceClientOptions } from "./service-client.js";
 export {
   encryptEntity,
   decryptEntity,

@@ -110,7 +110,7 @@ describe("Azurite round trips", () => {
     const md3 = (await rawGetEntity(az, t.tableName, "p", "r"))[METADATA1];
     expect(JSON.parse(md3 as string).ContentEncryptionIV).not.toBe(JSON.parse(md1 as string).ContentEncryptionIV);
     expect(await c.getEntity("p", "r")).toMatchObject({ S: "v3", Y: "y" });
-    expect(await codeOf(c.updateEntity({ partitionKey: "p", rowKey: "r", S: "v4" }, "Replace", { etag: e2.etag }))).toBe("untyped:412");
+    expect(await codeOf(c.updateEntity({ partitionKey: "p", rowKey: "r", S: "v4" }, "Replace", { etag: e2.etag }))).toBe("CONDITION_NOT_MET");
     await c.deleteEntity("p", "r");
     expect(await codeOf(c.getEntity("p", "r"))).toBe("untyped:404");
   });

@@ -32,6 +32,7 @@ import {
   type RangePlan,
 } from "@azure-cse/core-envelope";
 import { storageCall, toTypedError } from "./errors.js";
+import { ReplayableBody } from "./replayable-body.js";
 import {
   blockIdFactory,
   checkNonNegative,
@@ -107,6 +108,15 @@ async function toBuffer(data: UploadableData): Promise<Buffer> {
   if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (typeof (data as { arrayBuffer?: unknown }).arrayBuffer === "function") return Buffer.from(await data.arrayBuffer());
   throw new ClientSideEncryptionError("INVALID_ARGUMENT", "uploadData accepts a Buffer, Uint8Array, ArrayBuffer, typed array or Blob.");
+}
+
+/**
+ * A response body can fail (connection dropped mid-body) before anything reads it; without a listener
+ * that 'error' event would be an uncaught exception. The error stays on the stream (`errored`), so the
+ * reader that iterates it later still receives it.
+ */
+function guardBody(body: NodeJS.ReadableStream | undefined): void {
+  body?.on("error", () => undefined);
 }
 
 /**
@@ -243,16 +253,27 @@ export class EncryptedBlobClient {
       const block = this.#client.getBlockBlobClient();
       if (knownSize !== undefined) {
         const stored = enc.storedLength(knownSize);
-        if (stored <= maxSingle) {
-          const body = Buffer.allocUnsafe(stored);
-          let filled = 0;
-          for await (const c of ciphertext) {
-            if (filled + c.length > stored) throw this.#sizeChanged();
-            c.copy(body, filled);
-            filled += c.length;
+        // The plain SDK's rule on the plaintext size, so switching to this client keeps the request shape:
+        // a 256 MiB upload stays one Put Blob (256 MiB + 28 B per region; the service takes up to 5000 MiB).
+        if (knownSize <= maxSingle) {
+          if (stored === 0) {
+            for await (const c of ciphertext) if (c.length) throw this.#sizeChanged();
+            const res = await this.#putBlob(block, Buffer.alloc(0), 0, metadata, options, enc, knownSize);
+            return { ...res, plaintextLength: knownSize, storedLength: stored, encryption: summary };
           }
-          if (filled !== stored) throw this.#sizeChanged();
-          const res = await this.#putBlob(block, body, metadata, options, enc, knownSize);
+          // Encrypted while it is sent (the cipher's output buffers go to the request as they come, no
+          // copy into one body buffer); an SDK retry replays the same bytes, so the key encrypts once.
+          const { controller, dispose } = linkedController(options.abortSignal);
+          const body = new ReplayableBody(ciphertext, stored, () => this.#sizeChanged(), () => controller.abort());
+          let res;
+          try {
+            res = await this.#putBlob(block, body.stream, stored, metadata, { ...options, abortSignal: controller.signal }, enc, knownSize);
+          } catch (e) {
+            await body.close();
+            throw body.failure ? body.failure.e : e;
+          } finally {
+            dispose();
+          }
           return { ...res, plaintextLength: knownSize, storedLength: stored, encryption: summary };
         }
       }
@@ -262,7 +283,7 @@ export class EncryptedBlobClient {
       }
       return await this.#staged(block, ciphertext, blockSize, maxSingle, metadata, options, enc, summary, () => plainCount, knownSize);
     } catch (e) {
-      throw toTypedError(e, this.#ctx());
+      throw toTypedError(e, this.#ctx(), { callerSignal: options.abortSignal });
     } finally {
       enc.dispose();
     }
@@ -274,14 +295,15 @@ export class EncryptedBlobClient {
 
   async #putBlob(
     block: BlockBlobClient,
-    body: Buffer,
+    body: Buffer | (() => NodeJS.ReadableStream),
+    length: number,
     metadata: Metadata,
     options: EncryptedUploadOptions,
     enc: ContentEncryption,
     plaintextTotal: number,
   ): Promise<Omit<EncryptedUploadResponse, "plaintextLength" | "storedLength" | "encryption">> {
     const onProgress = options.onProgress;
-    const res = await block.upload(body, body.length, {
+    const res = await block.upload(body, length, {
       metadata,
       blobHTTPHeaders: options.blobHTTPHeaders,
       tags: options.tags,
@@ -316,6 +338,7 @@ export class EncryptedBlobClient {
     let storedDone = 0;
     let storedTotal = 0;
     const onProgress = options.onProgress;
+    const spare: Buffer[] = [];
     const stage = (buf: Buffer, index: number): void => {
       const id = idOf(index);
       ids.push(id);
@@ -329,6 +352,9 @@ export class EncryptedBlobClient {
         })
         .then(
           () => {
+            // The request is complete: the buffer can take the next block (no allocation per block, so
+            // no fresh pages to fault in and no heap growth with the blob size).
+            if (buf.length === blockSize && spare.length <= concurrency) spare.push(buf);
             storedDone += buf.length;
             onProgress?.({ loadedBytes: plaintextProgress(enc.encryptionData, storedDone, plainCount()) });
           },
@@ -343,7 +369,7 @@ export class EncryptedBlobClient {
       inFlight.add(p);
     };
     try {
-      let current = Buffer.allocUnsafe(blockSize);
+      let current: Buffer = Buffer.allocUnsafe(blockSize);
       let fill = 0;
       let index = 0;
       let firstBlockPending = true;
@@ -359,18 +385,18 @@ export class EncryptedBlobClient {
             firstBlockPending = false;
             if (index >= MAX_BLOCKS) throw new ClientSideEncryptionError("PAYLOAD_TOO_LARGE", `The upload needs more than ${MAX_BLOCKS} blocks; raise blockSize.`);
             stage(current, index++);
-            current = Buffer.allocUnsafe(blockSize);
             fill = 0;
             while (inFlight.size >= concurrency) await Promise.race(inFlight);
             if (failure) throw failure.e;
             throwIfAborted(controller.signal);
+            current = spare.pop() ?? Buffer.allocUnsafe(blockSize);
           }
         }
       }
       if (knownSize !== undefined && plainCount() !== knownSize) throw this.#sizeChanged();
       if (firstBlockPending && fill <= maxSingle) {
         // The whole encrypted body fits one request: keep the single Put Blob shape.
-        const res = await this.#putBlob(block, current.subarray(0, fill), metadata, { ...options, abortSignal: controller.signal }, enc, plainCount());
+        const res = await this.#putBlob(block, current.subarray(0, fill), fill, metadata, { ...options, abortSignal: controller.signal }, enc, plainCount());
         return { ...res, plaintextLength: plainCount(), storedLength: fill, encryption: summary };
       }
       if (fill > 0) stage(current.subarray(0, fill), index++);
@@ -444,16 +470,20 @@ export class EncryptedBlobClient {
 
   /** Fetches stored bytes [offset, offset + count) pinned to `etag`. */
   async #fetch(offset: number, count: number, etag: string, options: EncryptedDownloadOptions, signal?: AbortSignalLike): Promise<NodeJS.ReadableStream> {
-    const res = await storageCall(this.#ctx(), () =>
-      this.#client.download(offset, count, {
-        conditions: this.#pinned(options.conditions, etag),
-        abortSignal: signal ?? options.abortSignal,
-        maxRetryRequests: options.maxRetryRequests,
-        tracingOptions: options.tracingOptions,
-      }),
+    const res = await storageCall(
+      this.#ctx(),
+      () =>
+        this.#client.download(offset, count, {
+          conditions: this.#pinned(options.conditions, etag),
+          abortSignal: signal ?? options.abortSignal,
+          maxRetryRequests: options.maxRetryRequests,
+          tracingOptions: options.tracingOptions,
+        }),
+      { callerSignal: options.abortSignal },
     );
+    guardBody(res.readableStreamBody);
     if (res.etag !== undefined && res.etag !== etag) {
-      res.readableStreamBody?.resume();
+      (res.readableStreamBody as Readable | undefined)?.destroy?.();
       throw toTypedError({ statusCode: 412, details: { errorCode: "ConditionNotMet" } }, this.#ctx());
     }
     if (!res.readableStreamBody) throw new ClientSideEncryptionError("SERVICE_ERROR", "The service returned no body.", { details: this.#ctx() });
@@ -470,15 +500,15 @@ export class EncryptedBlobClient {
     if (stored < 16 || stored % 16 !== 0) throw new ClientSideEncryptionError("DECRYPTION_FAILED", DECRYPTION_FAILED_MESSAGE, { details: this.#ctx() });
     const start = stored >= 32 ? stored - 32 : 0;
     const body = await this.#fetch(start, stored - start, etag, options);
-    const last = await this.#guard(collectBytes(decryptCbc(body as AsyncIterable<Uint8Array>, cek, data.contentEncryptionIV, { unpad: true, ivFromStream: stored >= 32 })));
+    const last = await this.#guard(collectBytes(decryptCbc(body as AsyncIterable<Uint8Array>, cek, data.contentEncryptionIV, { unpad: true, ivFromStream: stored >= 32 })), { callerSignal: options.abortSignal });
     return stored - 16 + last.length;
   }
 
-  async #guard<T>(p: Promise<T>): Promise<T> {
+  async #guard<T>(p: Promise<T>, abort?: { callerSignal: AbortSignalLike | undefined }): Promise<T> {
     try {
       return await p;
     } catch (e) {
-      throw toTypedError(e, this.#ctx());
+      throw toTypedError(e, this.#ctx(), abort);
     }
   }
 
@@ -492,7 +522,7 @@ export class EncryptedBlobClient {
   }
 
   /** Decrypts a fetched range; errors become typed; progress in plaintext bytes. */
-  #decrypting(state: BlobEncryptionState, cek: Uint8Array, plan: RangePlan, source: ByteSource, onChunk?: (n: number) => void): AsyncGenerator<Buffer> {
+  #decrypting(state: BlobEncryptionState, cek: Uint8Array, plan: RangePlan, source: ByteSource, callerSignal: AbortSignalLike | undefined, onChunk?: (n: number) => void): AsyncGenerator<Buffer> {
     const ctx = this.#ctx();
     const policy = this.#policy;
     return (async function* () {
@@ -502,7 +532,7 @@ export class EncryptedBlobClient {
           yield chunk;
         }
       } catch (e) {
-        throw toTypedError(e, ctx);
+        throw toTypedError(e, ctx, { callerSignal });
       }
     })();
   }
@@ -522,14 +552,19 @@ export class EncryptedBlobClient {
     let body: NodeJS.ReadableStream | undefined;
     const whole = offset === 0 && count === undefined;
     if (whole) {
-      const res = await storageCall(this.#ctx(), () =>
-        this.#client.download(0, undefined, {
-          conditions: options.conditions ? { ...options.conditions } : {},
-          abortSignal: options.abortSignal,
-          maxRetryRequests: options.maxRetryRequests,
-          tracingOptions: options.tracingOptions,
-        }),
+      const res = await storageCall(
+        this.#ctx(),
+        () =>
+          this.#client.download(0, undefined, {
+            conditions: options.conditions ? { ...options.conditions } : {},
+            abortSignal: options.abortSignal,
+            maxRetryRequests: options.maxRetryRequests,
+            tracingOptions: options.tracingOptions,
+          }),
+        { callerSignal: options.abortSignal },
       );
+      // The body may fail before anyone reads it (key unwrap, 1.0 length lookup): keep that error for the reader.
+      guardBody(res.readableStreamBody);
       if (!res.etag || res.contentLength === undefined || !res.readableStreamBody) {
         throw new ClientSideEncryptionError("SERVICE_ERROR", "The service returned no ETag, Content-Length or body.", { details: this.#ctx() });
       }
@@ -580,7 +615,7 @@ export class EncryptedBlobClient {
       if (!body) body = await this.#fetch(plan.storedOffset, plan.storedCount ?? pinned.storedLength - plan.storedOffset, pinned.etag, options);
       let delivered = 0;
       const onProgress = options.onProgress;
-      const gen = this.#decrypting(state, cek, plan, body as AsyncIterable<Uint8Array>, (n) => {
+      const gen = this.#decrypting(state, cek, plan, body as AsyncIterable<Uint8Array>, options.abortSignal, (n) => {
         delivered += n;
         onProgress?.({ loadedBytes: delivered });
       });
@@ -597,7 +632,7 @@ export class EncryptedBlobClient {
       return { ...base, readableStreamBody: Readable.from(checked, { objectMode: false }), contentLength, isClientSideEncrypted: true, encryption };
     } catch (e) {
       discard();
-      throw toTypedError(e, this.#ctx());
+      throw toTypedError(e, this.#ctx(), { callerSignal: options.abortSignal });
     }
   }
 
@@ -667,7 +702,7 @@ export class EncryptedBlobClient {
           if (plan.empty) throw new ClientSideEncryptionError("DECRYPTION_FAILED", DECRYPTION_FAILED_MESSAGE, { details: this.#ctx() });
           const body = await this.#fetch(plan.storedOffset, plan.storedCount ?? pinned.storedLength - plan.storedOffset, pinned.etag, options, controller.signal);
           let pos = cs - offset;
-          for await (const c of this.#decrypting(state, cek, plan, body as AsyncIterable<Uint8Array>)) {
+          for await (const c of this.#decrypting(state, cek, plan, body as AsyncIterable<Uint8Array>, options.abortSignal)) {
             await write(pos, c);
             pos += c.length;
             progress(c.length);
@@ -679,7 +714,7 @@ export class EncryptedBlobClient {
         cek.fill(0);
       }
     } catch (e) {
-      throw toTypedError(e, this.#ctx());
+      throw toTypedError(e, this.#ctx(), { callerSignal: options.abortSignal });
     } finally {
       dispose();
     }
@@ -744,7 +779,7 @@ export class EncryptedBlobClient {
     } catch (e) {
       if (!closed) await fh.close().catch(() => undefined);
       await rm(tmp, { force: true });
-      throw toTypedError(e, this.#ctx());
+      throw toTypedError(e, this.#ctx(), { callerSignal: options.abortSignal });
     }
   }
 

@@ -1,7 +1,8 @@
 // Public API of @azure-cse/storage-blob. Everything exported here is deliberate.
 export { EncryptedBlobClient, MAX_SINGLE_PUT_SIZE, type UploadableData } from "./blob-client.js";
 export { EncryptedContainerClient, describeEncryption, type EncryptedBlobItem } from "./container-client.js";
-export { toTypedError } from "./errors.js";
+export { EncryptedBlobServiceClient } from "./service-client.js";
+export { toTypedError, type TypedErrorOptions } from "./errors.js";
 export type {
   AbortSignalLike,
   PlaintextProgressEvent,

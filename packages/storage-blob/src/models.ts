@@ -33,7 +33,10 @@ export interface EncryptedUploadOptions extends EncryptedOperationOptions {
   conditions?: BlobRequestConditions;
   /** Called with the plaintext bytes stored so far. */
   onProgress?: (progress: PlaintextProgressEvent) => void;
-  /** Largest stored (encrypted) size sent as one Put Blob; default 256 MiB like `@azure/storage-blob`. */
+  /**
+   * Largest plaintext size sent as one Put Blob; default 256 MiB, the same rule as `@azure/storage-blob`, so
+   * the request shape does not change with encryption (the stored body is 28 bytes per 4 MiB region larger).
+   */
   maxSingleShotSize?: number;
   /** Stored bytes per staged block; default 4 MiB (known sizes) or 8 MiB (streams), as in `@azure/storage-blob`. */
   blockSize?: number;

@@ -14,9 +14,23 @@ import type {
   QueueUpdateMessageResponse,
   ReceivedMessageItem,
 } from "@azure/storage-queue";
-import { QUEUE_MESSAGE_MAX_LENGTH, type MessageEncoding } from "./envelope.js";
+import {
+  checkClaimCheckOptions,
+  deletePayload,
+  formatPointer,
+  newClaimCheckName,
+  parsePointer,
+  putPayload,
+  resolvePointer,
+  type ClaimCheckOptions,
+  type ClaimCheckReference,
+  type ClaimCheckStoreOptions,
+  type ResolvedClaimCheck,
+} from "./claim-check.js";
+import { QUEUE_MESSAGE_MAX_LENGTH, plaintextBudget, type MessageEncoding } from "./envelope.js";
 import {
   checkMessageEncoding,
+  payloadBytes,
   decryptQueueMessage,
   encryptQueueMessage,
   type DecryptedQueueMessage,
@@ -30,6 +44,23 @@ export interface EncryptedQueueClientOptions {
   messageEncoding?: MessageEncoding;
   /** Longest MessageText the client sends; default 65536, the service limit. */
   maxMessageLength?: number;
+  /**
+   * Opt-in claim check: payloads that do not fit in one message (or exceed `thresholdBytes`) are put into
+   * `store` and a small encrypted pointer message is sent; receive and peek resolve pointers transparently.
+   */
+  claimCheck?: ClaimCheckOptions;
+}
+
+/** The service response, plus the stored payload's reference when the message went through the claim check. */
+export type EncryptedQueueSendMessageResponse = QueueSendMessageResponse & { claimCheck?: ClaimCheckReference };
+
+/** The service response, plus the stored payload's reference when the new content went through the claim check. */
+export type EncryptedQueueUpdateMessageResponse = QueueUpdateMessageResponse & { claimCheck?: ClaimCheckReference };
+
+/** `deleteMessage` options: with `claimCheckName`, the claim-check payload is deleted after the message. */
+export interface EncryptedQueueDeleteMessageOptions extends QueueDeleteMessageOptions {
+  /** `claimCheck.name` of the received item: its payload is deleted from the store once the message is deleted. */
+  claimCheckName?: string;
 }
 
 /** A received message, decrypted. `messageText` replaces the stored envelope. */
@@ -88,6 +119,7 @@ export class EncryptedQueueClient {
   readonly policy: ClientSideEncryptionPolicy;
   readonly messageEncoding: MessageEncoding;
   readonly maxMessageLength: number;
+  readonly #claimCheck: ResolvedClaimCheck | undefined;
 
   constructor(queueClient: QueueClient, policy: ClientSideEncryptionPolicy, options: EncryptedQueueClientOptions = {}) {
     if (!queueClient || typeof queueClient.sendMessage !== "function") {
@@ -98,6 +130,12 @@ export class EncryptedQueueClient {
     this.policy = policy;
     this.messageEncoding = checkMessageEncoding(options.messageEncoding);
     this.maxMessageLength = options.maxMessageLength ?? QUEUE_MESSAGE_MAX_LENGTH;
+    this.#claimCheck = checkClaimCheckOptions(options.claimCheck);
+  }
+
+  /** Whether claim checks are on (a store is configured). */
+  get claimCheckEnabled(): boolean {
+    return this.#claimCheck !== undefined;
   }
 
   get name(): string {
@@ -117,14 +155,60 @@ export class EncryptedQueueClient {
    * Decrypts one raw MessageText, e.g. what an Azure Functions queue trigger hands over. Throws a typed error
    * (ENCRYPTION_REQUIRED for plaintext unless the policy allows it, DECRYPTION_FAILED, KEY_NOT_FOUND, ...).
    */
-  decryptMessageText(messageText: string, options: Omit<QueueMessageDecryptOptions, "messageEncoding"> = {}): Promise<DecryptedQueueMessage> {
-    return decryptQueueMessage(messageText, this.policy, { ...options, messageEncoding: this.messageEncoding });
+  async decryptMessageText(messageText: string, options: Omit<QueueMessageDecryptOptions, "messageEncoding"> = {}): Promise<DecryptedQueueMessage> {
+    const d = await decryptQueueMessage(messageText, this.policy, { ...options, messageEncoding: this.messageEncoding });
+    // Only an encrypted (authenticated) pointer is followed; plaintext that looks like one is returned as is.
+    if (!d.encrypted) return d;
+    const pointer = parsePointer(d.messageBytes);
+    if (!pointer) return d;
+    // The Azure SDKs' AbortSignalLike (what the store expects) only differs in requiring addEventListener.
+    const payload = await resolvePointer(this.#claimCheck, pointer, { abortSignal: options.abortSignal as ClaimCheckStoreOptions["abortSignal"] });
+    return { ...d, messageBytes: payload, messageText: payload.toString("utf8"), claimCheck: { name: pointer.name, size: pointer.size } };
   }
 
-  /** Encrypts with a fresh content key and enqueues. Refuses (PAYLOAD_TOO_LARGE) before sending when the envelope would exceed the limit. */
-  async sendMessage(message: string | Uint8Array, options: QueueSendMessageOptions = {}): Promise<QueueSendMessageResponse> {
-    const text = await this.encryptMessageText(message, { abortSignal: options.abortSignal });
-    return this.queueClient.sendMessage(text, options);
+  /**
+   * Encrypts with a fresh content key and enqueues. Without a claim check it refuses (PAYLOAD_TOO_LARGE) before
+   * sending when the envelope would exceed the limit; with one, such payloads go to the store and an encrypted
+   * pointer is sent (`claimCheck` in the response names the stored payload).
+   */
+  async sendMessage(message: string | Uint8Array, options: QueueSendMessageOptions = {}): Promise<EncryptedQueueSendMessageResponse> {
+    const prepared = await this.#prepare(message, options.abortSignal);
+    try {
+      const res: EncryptedQueueSendMessageResponse = await this.queueClient.sendMessage(prepared.text, options);
+      if (prepared.claimCheck) res.claimCheck = prepared.claimCheck;
+      return res;
+    } catch (e) {
+      await prepared.discard();
+      throw e;
+    }
+  }
+
+  /** The MessageText to send: the encrypted payload, or (claim check) an encrypted pointer to the stored payload. */
+  async #prepare(message: string | Uint8Array, abortSignal: ClaimCheckStoreOptions["abortSignal"]): Promise<{ text: string; claimCheck?: ClaimCheckReference; discard: () => Promise<void> }> {
+    const noop = async () => {};
+    const cc = this.#claimCheck;
+    if (!cc) return { text: await this.encryptMessageText(message, { abortSignal }), discard: noop };
+    const payload = payloadBytes(message);
+    const protocol = (this.policy.encryptionVersion ?? "2.0") === "1.0" ? "1.0" : "2.0";
+    // Upper bound of what one message can hold (no envelope overhead counted): above it, skip the attempt.
+    const cannotFit = payload.length > plaintextBudget(protocol, this.messageEncoding, 0, this.maxMessageLength);
+    if (!cannotFit && (cc.thresholdBytes === undefined || payload.length <= cc.thresholdBytes)) {
+      try {
+        return { text: await this.encryptMessageText(payload, { abortSignal }), discard: noop };
+      } catch (e) {
+        if (!ClientSideEncryptionError.hasCode(e, "PAYLOAD_TOO_LARGE")) throw e;
+      }
+    }
+    const name = newClaimCheckName(cc);
+    // The pointer is encrypted before the payload is stored, so a policy error leaves nothing behind.
+    const text = await this.encryptMessageText(formatPointer(name, payload), { abortSignal });
+    await putPayload(cc, name, payload, { abortSignal });
+    return {
+      text,
+      claimCheck: { name, size: payload.length },
+      // Best effort: the message was not enqueued, so its payload is garbage. The send error is what matters.
+      discard: () => deletePayload(cc, name, {}).catch(() => undefined),
+    };
   }
 
   /** Dequeues and decrypts. Messages that cannot be delivered are listed in `failures` with their id; the others are returned. */
@@ -165,14 +249,34 @@ export class EncryptedQueueClient {
     message?: string | Uint8Array,
     visibilityTimeout?: number,
     options: QueueUpdateMessageOptions = {},
-  ): Promise<QueueUpdateMessageResponse> {
-    const text = message === undefined ? undefined : await this.encryptMessageText(message, { abortSignal: options.abortSignal });
-    return this.queueClient.updateMessage(messageId, popReceipt, text, visibilityTimeout, options);
+  ): Promise<EncryptedQueueUpdateMessageResponse> {
+    if (message === undefined) return this.queueClient.updateMessage(messageId, popReceipt, undefined, visibilityTimeout, options);
+    const prepared = await this.#prepare(message, options.abortSignal);
+    try {
+      const res: EncryptedQueueUpdateMessageResponse = await this.queueClient.updateMessage(messageId, popReceipt, prepared.text, visibilityTimeout, options);
+      if (prepared.claimCheck) res.claimCheck = prepared.claimCheck;
+      return res;
+    } catch (e) {
+      await prepared.discard();
+      throw e;
+    }
   }
 
-  /** Deletes a message (passthrough). */
-  deleteMessage(messageId: string, popReceipt: string, options: QueueDeleteMessageOptions = {}): Promise<QueueDeleteMessageResponse> {
-    return this.queueClient.deleteMessage(messageId, popReceipt, options);
+  /**
+   * Deletes a message. With `claimCheckName` (the received item's `claimCheck.name`), the payload is deleted from
+   * the store after the message, so a failure never leaves a message whose payload is gone.
+   */
+  async deleteMessage(messageId: string, popReceipt: string, options: EncryptedQueueDeleteMessageOptions = {}): Promise<QueueDeleteMessageResponse> {
+    const { claimCheckName, ...rest } = options;
+    if (claimCheckName !== undefined && (typeof claimCheckName !== "string" || claimCheckName.length === 0)) {
+      throw new ClientSideEncryptionError("INVALID_ARGUMENT", "claimCheckName must be a non-empty string.");
+    }
+    if (claimCheckName !== undefined && !this.#claimCheck) {
+      throw new ClientSideEncryptionError("INVALID_ARGUMENT", "claimCheckName was given, but this client has no claimCheck store configured.");
+    }
+    const res = await this.queueClient.deleteMessage(messageId, popReceipt, rest);
+    if (claimCheckName !== undefined) await deletePayload(this.#claimCheck, claimCheckName, { abortSignal: rest.abortSignal });
+    return res;
   }
 
   async #decryptBatch<T extends { messageText: string; messageId: string }>(

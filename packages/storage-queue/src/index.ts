@@ -7,7 +7,19 @@ export {
   type QueueMessageFailure,
   type EncryptedQueueReceiveMessageResponse,
   type EncryptedQueuePeekMessagesResponse,
+  type EncryptedQueueSendMessageResponse,
+  type EncryptedQueueUpdateMessageResponse,
+  type EncryptedQueueDeleteMessageOptions,
 } from "./client.js";
+export { EncryptedQueueServiceClient } from "./service-client.js";
+export {
+  CLAIM_CHECK_POINTER_KEY,
+  CLAIM_CHECK_POINTER_VERSION,
+  type ClaimCheckStore,
+  type ClaimCheckStoreOptions,
+  type ClaimCheckOptions,
+  type ClaimCheckReference,
+} from "./claim-check.js";
 export {
   encryptQueueMessage,
   decryptQueueMessage,

@@ -18,6 +18,7 @@ import {
   type EncryptionData,
   type EncryptionProtocol,
 } from "@azure-cse/core-envelope";
+import type { ClaimCheckReference } from "./claim-check.js";
 import {
   MESSAGE_ENCODINGS,
   QUEUE_MESSAGE_MAX_LENGTH,
@@ -72,6 +73,12 @@ export interface DecryptedQueueMessage {
   protocol?: EncryptionProtocol;
   /** KeyId of the key-encryption key that wrapped the message's content key. */
   keyId?: string;
+  /**
+   * Set when the message was an encrypted claim-check pointer that the client resolved: `messageText`/`messageBytes`
+   * are then the payload from the store, and `protocol`/`keyId` describe the pointer message. Pass `name` as
+   * `claimCheckName` to `deleteMessage` to delete the payload with the message.
+   */
+  claimCheck?: ClaimCheckReference;
 }
 
 export function checkMessageEncoding(encoding: unknown): MessageEncoding {
@@ -80,7 +87,7 @@ export function checkMessageEncoding(encoding: unknown): MessageEncoding {
   throw new ClientSideEncryptionError("INVALID_ARGUMENT", `messageEncoding must be "none" or "base64".`);
 }
 
-function payloadBytes(message: string | Uint8Array): Buffer {
+export function payloadBytes(message: string | Uint8Array): Buffer {
   if (typeof message === "string") return Buffer.from(message, "utf8");
   if (message instanceof Uint8Array) return Buffer.from(message.buffer, message.byteOffset, message.byteLength);
   throw new ClientSideEncryptionError("INVALID_ARGUMENT", "A queue message must be a string or a Uint8Array.");

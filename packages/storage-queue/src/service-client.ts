@@ -1,0 +1,40 @@
+// EncryptedQueueServiceClient: hands the one shared policy (and queue options) down to every queue.
+import { ClientSideEncryptionError, type ClientSideEncryptionPolicy } from "@azure-cse/core-envelope";
+import type { QueueServiceClient } from "@azure/storage-queue";
+import { checkClaimCheckOptions } from "./claim-check.js";
+import { EncryptedQueueClient, type EncryptedQueueClientOptions } from "./client.js";
+import { checkMessageEncoding } from "./message.js";
+
+/**
+ * A storage account's queues under one client-side encryption policy. Composes an `@azure/storage-queue`
+ * `QueueServiceClient` (any credential); account operations (list, create, delete queues, properties) are on
+ * `queueServiceClient`.
+ */
+export class EncryptedQueueServiceClient {
+  readonly queueServiceClient: QueueServiceClient;
+  /** The policy given to the constructor, handed unchanged to every queue client. */
+  readonly policy: ClientSideEncryptionPolicy;
+  readonly #options: EncryptedQueueClientOptions;
+
+  constructor(queueServiceClient: QueueServiceClient, policy: ClientSideEncryptionPolicy, options: EncryptedQueueClientOptions = {}) {
+    if (!queueServiceClient || typeof queueServiceClient.getQueueClient !== "function") {
+      throw new ClientSideEncryptionError("INVALID_ARGUMENT", "EncryptedQueueServiceClient needs an @azure/storage-queue QueueServiceClient.");
+    }
+    if (!policy || typeof policy !== "object") throw new ClientSideEncryptionError("INVALID_ARGUMENT", "EncryptedQueueServiceClient needs a ClientSideEncryptionPolicy.");
+    this.queueServiceClient = queueServiceClient;
+    this.policy = policy;
+    this.#options = { ...options };
+    // Validate the shared options here rather than on the first getQueueClient.
+    checkMessageEncoding(options.messageEncoding);
+    checkClaimCheckOptions(options.claimCheck);
+  }
+
+  get url(): string {
+    return this.queueServiceClient.url;
+  }
+
+  /** An encrypted client for one queue: this client's policy, and its options overridden by `options`. */
+  getQueueClient(queueName: string, options: EncryptedQueueClientOptions = {}): EncryptedQueueClient {
+    return new EncryptedQueueClient(this.queueServiceClient.getQueueClient(queueName), this.policy, { ...this.#options, ...options });
+  }
+}
