@@ -48,10 +48,13 @@ const opt = (name, dflt) => {
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : dflt;
 };
 const quick = flag("--quick");
+// --azurite disk: Azurite with its default on-disk persistence (as PERF.md measured it; server-bound like the
+// real service); --azurite memory (default): the in-memory store, where client CPU is exposed.
+const azuritePersistence = opt("--azurite", "memory");
 const reps = Number(opt("--reps", quick ? 3 : 5));
 const repsLarge = Number(opt("--reps-large", quick ? reps : 3)); // at 256 MiB and above
 const sizesMiB = opt("--sizes", quick ? "4,16" : "4,16,64,256").split(",").map(Number);
-const only = new Set(opt("--only", "put,blocks,get,dtb,stream,python,rss,range,queue").split(","));
+const only = new Set(opt("--only", "put,blocks,get,dtb,stream,python,rss,range,queue,table").split(","));
 if (flag("--no-python")) only.delete("python");
 const RSS_SIZES = quick ? [32 * MiB, 128 * MiB] : [256 * MiB, 1024 * MiB];
 const RANGE_BLOB = quick ? 64 * MiB : 1024 * MiB;
@@ -61,7 +64,7 @@ const Q = quick ? { seq: 40, conc: 96, reps: 3, warm: 16 } : { seq: 200, conc: 4
 const BLOCK = 4 * MiB;
 const CONCURRENCY = 5;
 
-const { core, blob, queue, blobSdk, queueSdk, versions } = await loadPackages();
+const { core, blob, queue, tables, blobSdk, queueSdk, tablesSdk, versions } = await loadPackages();
 const { BlobServiceClient } = blobSdk;
 const { QueueServiceClient } = queueSdk;
 const { EncryptedBlobClient } = blob;
@@ -95,7 +98,7 @@ let stored = 0;
 let restarts = 0;
 let ctx;
 async function startAzurite() {
-  az = await testkit.startAzurite();
+  az = await testkit.startAzurite({ persistence: azuritePersistence });
   stored = 0;
   const service = BlobServiceClient.fromConnectionString(az.connectionString);
   const container = service.getContainerClient(`bench-${Date.now()}`);
@@ -553,6 +556,73 @@ async function queues() {
   await encQ.delete();
 }
 
+// ------------------------------------------------------------------------------------------- table
+// Issue 5: encrypted vs plain createEntity / getEntity per second (one encrypted 100-character string
+// property next to four plain ones), sequential and 16 in flight. Target >= 0.9: the service dominates.
+async function tableOps() {
+  if (!only.has("table")) return;
+  const { TableClient } = tablesSdk;
+  const name = (p) => `bench${p}${Date.now()}`;
+  const plainT = TableClient.fromConnectionString(az.connectionString, name("plain"), { allowInsecureConnection: true });
+  const encT = TableClient.fromConnectionString(az.connectionString, name("enc"), { allowInsecureConnection: true });
+  await plainT.createTable();
+  await encT.createTable();
+  const enc = new tables.EncryptedTableClient(encT, policy, { encryptedProperties: ["Secret"] });
+  const secret = pattern("table").toString("base64").slice(0, 100);
+  const entity = (pk, rk) => ({ partitionKey: pk, rowKey: rk, Secret: secret, Name: "bench", Count: 42, Flag: true, Note: "plain text" });
+  const T = quick ? { seq: 60, conc: 160, reps: 3 } : { seq: 300, conc: 800, reps: 5 };
+  const out = {};
+  let seq = 0;
+  for (const [mode, total, inflight] of [
+    ["sequential", T.seq, 1],
+    ["16 in flight", T.conc, 16],
+  ]) {
+    for (const op of ["createEntity", "getEntity"]) {
+      const keys = { plain: [], enc: [] };
+      const run = (variant) => async () => {
+        const client = variant === "plain" ? plainT : enc;
+        const pk = `p${seq++}`;
+        let next = 0;
+        if (op === "getEntity" && keys[variant].length === 0) {
+          for (let i = 0; i < Math.min(total, 200); i++) {
+            const rk = `r${i}`;
+            await client.createEntity(entity(pk, rk));
+            keys[variant].push([pk, rk]);
+          }
+        }
+        await Promise.all(
+          Array.from({ length: inflight }, async () => {
+            while (next < total) {
+              const i = next++;
+              if (op === "createEntity") await client.createEntity(entity(pk, `r${i}`));
+              else {
+                const [kp, kr] = keys[variant][i % keys[variant].length];
+                const got = await client.getEntity(kp, kr);
+                if (got.Secret !== secret) throw new Error(`table: ${variant} getEntity returned a different value`);
+              }
+            }
+          }),
+        );
+        return total;
+      };
+      await run("plain")();
+      await run("enc")();
+      const r = await paired(T.reps, { plain: run("plain"), enc: run("enc") }, total, { expectBytes: total });
+      const perSec = (xs) => xs.map((x) => x * 1e6);
+      const p = perSec(r.plain);
+      const e = perSec(r.enc);
+      out[`${op}-${mode}`] = { plain: summary(p), enc: summary(e), ratio: summary(ratios(e, p)) };
+      row("table", `plain ${op}/s, ${mode}`, p);
+      row("table", `encrypted ${op}/s, ${mode}`, e);
+      row("table", `ratio encrypted/plain ${op}, ${mode}`, ratios(e, p), ">= 0.9", 2);
+      log(`  table ${op} ${mode}: plain ${fmt(summary(p).median)}/s, encrypted ${fmt(summary(e).median)}/s`);
+    }
+  }
+  report.sections.table = out;
+  await plainT.deleteTable();
+  await encT.deleteTable();
+}
+
 // ------------------------------------------------------------------------------------------- main
 const t0 = performance.now();
 const stamp = new Date().toISOString().replace(/[:.]/g, "-");
@@ -569,7 +639,7 @@ for (const sig of ["SIGINT", "SIGTERM"]) {
 }
 try {
   // Partial results are written after every section, so an interrupted run keeps what it measured.
-  for (const section of [blobSizes, python, queues, rss, ranges]) {
+  for (const section of [blobSizes, python, queues, tableOps, rss, ranges]) {
     await section();
     writeFileSync(partialFile, JSON.stringify({ ...report, rows }, null, 2));
   }

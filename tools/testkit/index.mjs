@@ -58,7 +58,9 @@ export async function startAzurite(options = {}) {
     "--blobHost", "127.0.0.1", "--blobPort", String(blobPort),
     "--queueHost", "127.0.0.1", "--queuePort", String(queuePort),
     "--tableHost", "127.0.0.1", "--tablePort", String(tablePort),
-    "--inMemoryPersistence", "--skipApiVersionCheck", "--disableProductStyleUrl", "--loose",
+    "--skipApiVersionCheck", "--disableProductStyleUrl", "--loose",
+    // In memory by default (tests); `persistence: "disk"` stores under a temp folder like a default Azurite.
+    ...(options.persistence === "disk" ? ["--location", location] : ["--inMemoryPersistence"]),
   ];
   if (!options.debug) args.push("--silent");
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], cwd: location });

@@ -6,7 +6,7 @@ import { AesKeyWrapKey, ClientSideEncryptionError, createLocalKeyResolver, type 
 import { EncryptedTableClient, METADATA1 } from "@azure-cse/data-tables";
 import { startAzurite, type AzuriteHandle } from "@azure-cse/testkit";
 import { proxiedConnectionString, startFaultProxy, type FaultProxy } from "../../../tools/fault-proxy/index.mjs";
-import { FAST_RETRIES, canaryKeyBytes, captureOutput, findNeedles, loadAzureLogger, needles, recordingRandom, renderError, type Needle } from "./reliability-support.js";
+import { FAST_RETRIES, canaryKeyBytes, captureOutput, findNeedles, loadAzureLogger, needles, recordingRandom, renderError, type Needle } from "../../../tools/testkit/reliability-support.js";
 
 const CANARY = "CANARY-PLAINTEXT-table-9d04b7-pack-my-box-with-five-dozen-";
 const kekBytes = canaryKeyBytes("table1");

@@ -934,7 +934,9 @@ export class EncryptedBlobClient {
         if (item.name === this.#client.name) {
           // Listings give the ETag without quotes.
           const unquote = (t: string | undefined): string | undefined => t?.replace(/^"|"$/g, "");
-          if (unquote(item.properties.etag) === unquote(pinned.etag) && item.metadata) return item.metadata;
+          // The listing is a response body nothing checks: use it only for the names' case, and only when its
+          // values agree with the response headers of the same version (a corrupted listing must not be written back).
+          if (unquote(item.properties.etag) === unquote(pinned.etag) && item.metadata && sameMetadataIgnoringNameCase(item.metadata, pinned.metadata)) return item.metadata;
           break;
         }
       }
@@ -1038,4 +1040,11 @@ export class EncryptedBlobClient {
     const r = await storageCall(this.#ctx(), () => this.#client.deleteIfExists(options));
     return r.succeeded;
   }
+}
+
+/** Same names ignoring case (response headers lower-case them) and the same values. */
+function sameMetadataIgnoringNameCase(listed: Record<string, string>, fromHeaders: Record<string, string> | undefined): boolean {
+  const a = Object.entries(listed).map(([k, v]) => [k.toLowerCase(), v] as const);
+  const b = new Map(Object.entries(fromHeaders ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const));
+  return a.length === b.size && a.every(([k, v]) => b.get(k) === v);
 }

@@ -16,7 +16,7 @@ import {
   renderError,
   FAST_RETRIES,
   type Needle,
-} from "./reliability-support.js";
+} from "../../../tools/testkit/reliability-support.js";
 
 const PLAINTEXT_TEXT = "CANARY-PLAINTEXT-blob-7f3a9c-the-quick-brown-fox-";
 const plaintext = Buffer.from(PLAINTEXT_TEXT.repeat(420), "utf8"); // ~20 KiB

@@ -6,7 +6,7 @@ import { AesKeyWrapKey, ClientSideEncryptionError, type ClientSideEncryptionPoli
 import { EncryptedQueueClient } from "@azure-cse/storage-queue";
 import { startAzurite, type AzuriteHandle } from "../../../tools/testkit/index.mjs";
 import { createPrng, proxiedConnectionString, startFaultProxy, type FaultProxy } from "../../../tools/fault-proxy/index.mjs";
-import { FAST_RETRIES, FaultLedger, faultSeed, type SuiteReport } from "./reliability-support.js";
+import { FAST_RETRIES, FaultLedger, faultSeed, type SuiteReport } from "../../../tools/testkit/reliability-support.js";
 
 const SEED = faultSeed(31337);
 const kek = new AesKeyWrapKey("local:queue-rel", Buffer.alloc(32, 0x42));

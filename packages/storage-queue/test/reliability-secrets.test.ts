@@ -6,7 +6,7 @@ import { AesKeyWrapKey, ClientSideEncryptionError, createLocalKeyResolver, type 
 import { EncryptedQueueClient } from "@azure-cse/storage-queue";
 import { startAzurite, type AzuriteHandle } from "../../../tools/testkit/index.mjs";
 import { proxiedConnectionString, startFaultProxy, type FaultProxy } from "../../../tools/fault-proxy/index.mjs";
-import { FAST_RETRIES, canaryKeyBytes, captureOutput, findNeedles, loadAzureLogger, needles, recordingRandom, renderError, type Needle } from "./reliability-support.js";
+import { FAST_RETRIES, canaryKeyBytes, captureOutput, findNeedles, loadAzureLogger, needles, recordingRandom, renderError, type Needle } from "../../../tools/testkit/reliability-support.js";
 
 const CANARY = "CANARY-PLAINTEXT-queue-51c2e8-jumps-over-the-lazy-dog-";
 const kekBytes = canaryKeyBytes("queue1");

@@ -31,10 +31,15 @@ async function importResolved(fromPackageJson, name) {
  */
 export async function loadPackages() {
   const dist = (pkg) => import(pathToFileURL(path.join(root, "packages", pkg, "dist", "index.js")).href);
-  const [core, blob, queue] = await Promise.all([dist("core-envelope"), dist("storage-blob"), dist("storage-queue")]);
+  const [core, blob, queue, tables] = await Promise.all([dist("core-envelope"), dist("storage-blob"), dist("storage-queue"), dist("data-tables")]);
   const blobSdk = await importResolved(path.join(root, "packages", "storage-blob", "package.json"), "@azure/storage-blob");
   const queueSdk = await importResolved(path.join(root, "packages", "storage-queue", "package.json"), "@azure/storage-queue");
-  return { core, blob, queue, blobSdk: blobSdk.mod, queueSdk: queueSdk.mod, versions: { storageBlob: blobSdk.version, storageQueue: queueSdk.version } };
+  const tablesSdk = await importResolved(path.join(root, "packages", "data-tables", "package.json"), "@azure/data-tables");
+  return {
+    core, blob, queue, tables,
+    blobSdk: blobSdk.mod, queueSdk: queueSdk.mod, tablesSdk: tablesSdk.mod,
+    versions: { storageBlob: blobSdk.version, storageQueue: queueSdk.version, dataTables: tablesSdk.version },
+  };
 }
 
 export const median = (xs) => {

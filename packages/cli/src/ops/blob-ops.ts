@@ -1,7 +1,8 @@
 // Blob side of the operations engine: listing pages, classification, the per-blob migrate and rotate
 // steps, and the post-rotation verification. Builds on @azure-cse/storage-blob (download pinned to the
 // ETag, streamed staged upload committing metadata in Put Block List, updateKeyEncryptionKey).
-import type { BlobHTTPHeaders, BlobItem, ContainerClient, ContainerListBlobFlatSegmentResponse } from "@azure/storage-blob";
+import { createHash } from "node:crypto";
+import type { BlobClient, BlobGetPropertiesResponse, BlobHTTPHeaders, BlobItem, ContainerClient, ContainerListBlobFlatSegmentResponse } from "@azure/storage-blob";
 import {
   ClientSideEncryptionError,
   ENCRYPTION_DATA_METADATA_KEY,
@@ -133,8 +134,7 @@ export interface MigrateSettings {
   maxRetryRequests?: number;
 }
 
-function headersOf(item: BlobItem): BlobHTTPHeaders {
-  const p = item.properties;
+function headersOf(p: Pick<BlobGetPropertiesResponse, "contentType" | "contentEncoding" | "contentLanguage" | "contentDisposition" | "cacheControl">): BlobHTTPHeaders {
   const h: BlobHTTPHeaders = {};
   if (p.contentType !== undefined) h.blobContentType = p.contentType;
   if (p.contentEncoding !== undefined) h.blobContentEncoding = p.contentEncoding;
@@ -171,10 +171,15 @@ export async function migrateBlob(item: BlobItem, s: MigrateSettings, ctx: StepC
   const raw = s.container.getBlobClient(item.name);
   ctx.markInFlight(etag);
   let tags: Record<string, string> | undefined;
+  let props: BlobGetPropertiesResponse;
   try {
+    // What is copied comes from response headers pinned to the ETag (a listing body is not checked by
+    // anything: a byte corrupted in it would be written into the new version); the listing only supplies
+    // the original case of the metadata names, and its values must agree with the headers.
+    props = await raw.getProperties({ conditions: { ifMatch: etag } });
+    if (!sameMetadata(userMetadataOf(item), props.metadata)) return failed(item, inconsistentRead(item.name, "the listed metadata differs from the blob's"));
     // Tags do not change the ETag, so they are read as late as possible.
-    const t = await raw.getTags();
-    tags = Object.keys(t.tags).length > 0 ? t.tags : undefined;
+    tags = await readTags(raw, props.tagCount ?? 0, item.name);
   } catch (e) {
     return skipOnCondition(item, e, from);
   }
@@ -182,19 +187,25 @@ export async function migrateBlob(item: BlobItem, s: MigrateSettings, ctx: StepC
   try {
     const dl = await new EncryptedBlobClient(raw, s.readPolicy).download(0, undefined, { conditions: { ifMatch: etag }, maxRetryRequests: s.maxRetryRequests ?? 5 });
     body = dl.readableStreamBody;
-    const stored = item.properties.contentLength ?? dl.storedContentLength;
+    const stored = props.contentLength ?? dl.storedContentLength;
     const blockSize = chooseBlockSize(reencryptedStoredUpperBound(stored, c.plaintextLength, s.regionSize), s.blockSize);
     const source = body as AsyncIterable<Uint8Array>;
+    // 1.0 (CBC) has no integrity: a bit flipped in transit decrypts to other bytes without any error, and the
+    // commit would make them permanent. Such blobs are read a second time before the commit (see below).
+    const digest = c.protocol === "1.0" || dl.encryption?.protocol === "1.0" ? createHash("sha256") : undefined;
     async function* counted(): AsyncGenerator<Uint8Array> {
       for await (const chunk of source) {
         ctx.addBytes(chunk.length);
+        digest?.update(chunk);
         yield chunk;
       }
+      // Runs before the upload sees the end of the stream, so before any commit.
+      if (digest) await confirmSecondRead(raw, s, etag, digest.digest(), item.name);
     }
-    const tier = item.properties.accessTier && !item.properties.accessTierInferred ? item.properties.accessTier : undefined;
+    const tier = props.accessTier && !props.accessTierInferred ? (props.accessTier as BlobItem["properties"]["accessTier"]) : undefined;
     const res = await new EncryptedBlobClient(raw, s.writePolicy).uploadStream(counted(), {
       metadata: userMetadataOf(item),
-      blobHTTPHeaders: headersOf(item),
+      blobHTTPHeaders: headersOf(props),
       tags,
       tier,
       conditions: { ifMatch: etag },
@@ -213,6 +224,47 @@ export async function migrateBlob(item: BlobItem, s: MigrateSettings, ctx: StepC
   } catch (e) {
     (body as { destroy?: () => void } | undefined)?.destroy?.();
     return skipOnCondition(item, e, from);
+  }
+}
+
+function inconsistentRead(name: string, what: string): ClientSideEncryptionError {
+  return new ClientSideEncryptionError("SERVICE_ERROR", `Two reads of blob "${name}" disagree (${what}): a response was corrupted in transit. The blob was not changed; run the migration again.`, {
+    details: { blob: name, errorCode: "InconsistentRead" },
+  });
+}
+
+/** Same names (ignoring case: response headers lower-case them) and the same values. */
+function sameMetadata(listed: Record<string, string>, fromHeaders: Record<string, string> | undefined): boolean {
+  const a = Object.entries(listed).map(([k, v]) => [k.toLowerCase(), v] as const);
+  const b = new Map(Object.entries(fromHeaders ?? {}).filter(([k]) => k.toLowerCase() !== ENCRYPTION_DATA_METADATA_KEY).map(([k, v]) => [k.toLowerCase(), v] as const));
+  return a.length === b.size && a.every(([k, v]) => b.get(k) === v);
+}
+
+/** Tags (a response body): their number must match the x-ms-tag-count header, and non-empty tags must read the same twice. */
+async function readTags(raw: BlobClient, count: number, name: string): Promise<Record<string, string> | undefined> {
+  const first = (await raw.getTags()).tags;
+  if (Object.keys(first).length !== count) throw inconsistentRead(name, "the tags differ from the tag count");
+  if (count === 0) return undefined;
+  const second = (await raw.getTags()).tags;
+  if (JSON.stringify(Object.entries(first).sort()) !== JSON.stringify(Object.entries(second).sort())) throw inconsistentRead(name, "the tags differ");
+  return first;
+}
+
+/**
+ * Reads the blob again (same ETag) and requires the same plaintext digest as the first read; otherwise the
+ * migration of this blob fails with SERVICE_ERROR (errorCode InconsistentRead) and nothing is written.
+ */
+async function confirmSecondRead(raw: BlobClient, s: MigrateSettings, etag: string, expected: Buffer, name: string): Promise<void> {
+  const dl = await new EncryptedBlobClient(raw, s.readPolicy).download(0, undefined, { conditions: { ifMatch: etag }, maxRetryRequests: s.maxRetryRequests ?? 5 });
+  const body = dl.readableStreamBody as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
+  const h = createHash("sha256");
+  try {
+    for await (const chunk of body ?? []) h.update(chunk);
+  } finally {
+    body?.destroy?.();
+  }
+  if (!h.digest().equals(expected)) {
+    throw inconsistentRead(name, "protocol 1.0 has no integrity check and the two plaintexts differ");
   }
 }
 

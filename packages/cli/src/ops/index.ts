@@ -109,15 +109,20 @@ async function execute<T>(
     progress.preload(previous.length, bytes, previous.filter((p) => p.outcome === "skipped").length, previous.filter((p) => p.outcome === "failed").length);
   }
   const totals = planTotals(pages(null), bytesOf, progress);
-  const { complete } = await runResumable<T>({
-    pages,
-    keyOf,
-    step: o.dryRun ? async (item) => plan(item) : step,
-    state,
-    concurrency: o.concurrency ?? 4,
-    progress,
-  });
-  await totals;
+  let complete: boolean;
+  try {
+    ({ complete } = await runResumable<T>({
+      pages,
+      keyOf,
+      step: o.dryRun ? async (item) => plan(item) : step,
+      state,
+      concurrency: o.concurrency ?? 4,
+      progress,
+    }));
+  } finally {
+    // The planning listing runs alongside; never leave it running after this function settled.
+    await totals;
+  }
   progress.finish();
   return buildReport(
     {

@@ -66,50 +66,12 @@ export async function runResumable<T>(o: RunnerOptions<T>): Promise<{ complete: 
     state.save();
   };
 
-  for await (const page of o.pages(cp.marker)) {
-    const op: OpenPage = { next: page.next, remaining: page.items.length, keys: [] };
-    open.push(op);
-    for (const item of page.items) {
-      const key = o.keyOf(item);
-      op.keys.push(key);
-      if (done.has(key)) {
-        op.remaining--;
-        continue;
-      }
-      while (active.size >= concurrency) await Promise.race(active);
-      if (fatal) break;
-      let counted = 0;
-      const ctx: StepContext = {
-        recoveredEtag: recovered[key],
-        markInFlight(etag) {
-          cp.inFlight[key] = etag;
-          state.save();
-        },
-        addBytes(n) {
-          counted += n;
-          progress.addBytes(n);
-        },
-      };
-      const p = (async () => {
-        const outcome = await o.step(item, ctx);
-        state.record(outcome);
-        const total = outcome.outcome === "skipped" || outcome.outcome === "failed" ? 0 : (outcome.plaintextBytes ?? 0);
-        progress.objectDone(outcome, Math.max(0, total - counted));
-        delete cp.inFlight[key];
-        done.add(key);
-        op.remaining--;
-        advance();
-      })().catch((e: unknown) => {
-        // A step threw instead of returning an outcome (a bug or a local I/O failure such as a full disk):
-        // stop starting new work; the checkpoint keeps the object unfinished so a resume redoes it.
-        fatal ??= { e };
-      });
-      active.add(p);
-      void p.finally(() => active.delete(p));
-    }
-    if (fatal) break;
-    if (op.remaining === 0) advance();
-    while (open.length > maxOpen && active.size > 0) await Promise.race(active);
+  try {
+    await walk();
+  } catch (e) {
+    // The listing failed (e.g. a storage error after the SDK's retries): let the steps already started
+    // finish and checkpoint before rethrowing, so nothing of this run keeps writing after it returned.
+    fatal ??= { e };
   }
   await Promise.all(active);
   if (fatal) throw fatal.e;
@@ -120,4 +82,52 @@ export async function runResumable<T>(o: RunnerOptions<T>): Promise<{ complete: 
     state.save();
   }
   return { complete: cp.complete };
+
+  async function walk(): Promise<void> {
+    for await (const page of o.pages(cp.marker)) {
+      const op: OpenPage = { next: page.next, remaining: page.items.length, keys: [] };
+      open.push(op);
+      for (const item of page.items) {
+        const key = o.keyOf(item);
+        op.keys.push(key);
+        if (done.has(key)) {
+          op.remaining--;
+          continue;
+        }
+        while (active.size >= concurrency) await Promise.race(active);
+        if (fatal) break;
+        let counted = 0;
+        const ctx: StepContext = {
+          recoveredEtag: recovered[key],
+          markInFlight(etag) {
+            cp.inFlight[key] = etag;
+            state.save();
+          },
+          addBytes(n) {
+            counted += n;
+            progress.addBytes(n);
+          },
+        };
+        const p = (async () => {
+          const outcome = await o.step(item, ctx);
+          state.record(outcome);
+          const total = outcome.outcome === "skipped" || outcome.outcome === "failed" ? 0 : (outcome.plaintextBytes ?? 0);
+          progress.objectDone(outcome, Math.max(0, total - counted));
+          delete cp.inFlight[key];
+          done.add(key);
+          op.remaining--;
+          advance();
+        })().catch((e: unknown) => {
+          // A step threw instead of returning an outcome (a bug or a local I/O failure such as a full disk):
+          // stop starting new work; the checkpoint keeps the object unfinished so a resume redoes it.
+          fatal ??= { e };
+        });
+        active.add(p);
+        void p.finally(() => active.delete(p));
+      }
+      if (fatal) break;
+      if (op.remaining === 0) advance();
+      while (open.length > maxOpen && active.size > 0) await Promise.race(active);
+    }
+  }
 }

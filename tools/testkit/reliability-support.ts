@@ -1,12 +1,22 @@
-// Shared pieces of the reliability suite (fault injection, secrets canary). The same file exists in
-// packages/storage-blob, packages/storage-queue and packages/data-tables (each package type-checks on its own).
+// Shared pieces of the reliability suites (fault injection, secrets canary) of the blob, queue, table and CLI
+// packages. It imports no workspace package, so every package's tests can use it by relative path; typed
+// errors are recognised by the cross-copy marker that ClientSideEncryptionError.is() checks.
 import { inspect } from "node:util";
 import { realpathSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { ClientSideEncryptionError, type ClientSideEncryptionErrorCode } from "@azure-cse/core-envelope";
-import type { FaultProxy, FaultProxyStats } from "../../../tools/fault-proxy/index.mjs";
+import type { FaultProxy, FaultProxyStats } from "../fault-proxy/index.mjs";
+
+const TYPED_ERROR_MARKER = Symbol.for("@azure-cse/core-envelope.ClientSideEncryptionError");
+interface TypedError {
+  code: string;
+  message: string;
+}
+/** Same test as ClientSideEncryptionError.is(): works for every copy of the library. */
+function isTypedError(e: unknown): e is TypedError {
+  return typeof e === "object" && e !== null && (e as Record<symbol, unknown>)[TYPED_ERROR_MARKER] === true;
+}
 
 function envInt(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -85,7 +95,7 @@ export class FaultLedger {
       const faults = disruptive(this.proxy.stats()) - before;
       if (isTyped(error)) {
         this.typedFailures++;
-        const key = ClientSideEncryptionError.is(error) ? error.code : `http:${String((error as { statusCode?: unknown }).statusCode ?? (error as { code?: unknown }).code)}`;
+        const key = isTypedError(error) ? error.code : `http:${String((error as { statusCode?: unknown }).statusCode ?? (error as { code?: unknown }).code)}`;
         this.failureCodes[key] = (this.failureCodes[key] ?? 0) + 1;
       } else {
         this.violation(`${label}: untyped failure ${describe(error)}`);
@@ -122,14 +132,14 @@ export class FaultLedger {
 }
 
 export function describe(e: unknown): string {
-  if (ClientSideEncryptionError.is(e)) return `${e.code}: ${e.message.slice(0, 200)}`;
+  if (isTypedError(e)) return `${e.code}: ${e.message.slice(0, 200)}`;
   if (e instanceof Error) return `${e.name}${(e as { code?: unknown }).code ? `(${String((e as { code?: unknown }).code)})` : ""}: ${e.message.slice(0, 200)}`;
   return String(e).slice(0, 200);
 }
 
 /** A ClientSideEncryptionError with one of `codes`. */
-export function typedWith(codes: readonly ClientSideEncryptionErrorCode[]): (e: unknown) => boolean {
-  return (e) => ClientSideEncryptionError.is(e) && codes.includes(e.code);
+export function typedWith(codes: readonly string[]): (e: unknown) => boolean {
+  return (e) => isTypedError(e) && codes.includes(e.code);
 }
 
 // ------------------------------------------------------------------ secrets canary
