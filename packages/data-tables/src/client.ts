@@ -89,6 +89,15 @@ async function reading<T>(read: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Equality of two Edm.Binary values as the SDK returns them (Uint8Array, or base64 text when untyped). */
+function sameBinary(a: unknown, b: unknown): boolean {
+  const bytes = (v: unknown): Buffer | undefined =>
+    v instanceof Uint8Array ? Buffer.from(v) : typeof v === "string" ? Buffer.from(v, "base64") : undefined;
+  const x = bytes(a);
+  const y = bytes(b);
+  return x !== undefined && y !== undefined && x.equals(y);
+}
+
 function conditionNotMet(cause?: unknown): ClientSideEncryptionError {
   return new ClientSideEncryptionError("CONDITION_NOT_MET", "The entity changed since it was read (ETag mismatch); read it again and retry.", cause === undefined ? {} : { cause });
 }
@@ -354,6 +363,17 @@ export class EncryptedTableClient {
     const m2 = stored[METADATA2];
     if (m1 === undefined || m2 === undefined || m2 === null) {
       throw new ClientSideEncryptionError("INVALID_ARGUMENT", "The entity has no client-side encryption metadata, so there is no key to rotate.");
+    }
+    // The rewritten metadata keeps the stored entity IV verbatim and CBC has no integrity: a bit flipped in
+    // transit would be persisted and make every property unreadable. Decrypting the name list above catches
+    // that only probabilistically, so the metadata is read a second time and must be identical (same ETag,
+    // same text) before anything is written.
+    const again = await this.#client.getEntity<EntityRecord>(partitionKey, rowKey, { abortSignal: options.abortSignal, queryOptions: { select: [METADATA1, METADATA2] } });
+    if (again.etag !== stored.etag) throw conditionNotMet(undefined);
+    if (stringValue(again[METADATA1]) !== m1 || !sameBinary(again[METADATA2], m2)) {
+      throw new ClientSideEncryptionError("SERVICE_ERROR", "Two reads of the entity's encryption metadata disagree (corrupted in transit?); nothing was changed.", {
+        details: { errorCode: "InconsistentRead", partitionKey, rowKey },
+      });
     }
     const keyOptions: KeyOperationOptions = { abortSignal: options.abortSignal };
     const opened = await openEntity(m1, m2, partitionKey, rowKey, this.#policy, keyOptions);

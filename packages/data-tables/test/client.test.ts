@@ -315,6 +315,35 @@ describe("key rotation: updateKeyEncryptionKey", () => {
     expect(await codeOf(c.updateKeyEncryptionKey({ partitionKey: "p", rowKey: "r" }, broken))).toBe("KEY_OPERATION_FAILED");
     expect(await rawGetEntity(az, t.tableName, "p", "r")).toEqual(before);
   });
+  it("reads the metadata twice: an entity IV corrupted in transit on the first read is never persisted (SERVICE_ERROR InconsistentRead)", async () => {
+    const t = await newTable();
+    const c0 = new EncryptedTableClient(t, policy1, { encryptedProperties: ["S"] });
+    await c0.createEntity({ partitionKey: "p", rowKey: "r", S: "secret value" });
+    const before = await rawGetEntity(az, t.tableName, "p", "r");
+    // A TableClient whose first getEntity response carries a bit flipped inside ContentEncryptionIV.
+    let reads = 0;
+    const flaky = new Proxy(t, {
+      get(target, prop, receiver) {
+        if (prop !== "getEntity") return Reflect.get(target, prop, receiver) as unknown;
+        return async (...args: unknown[]) => {
+          const e = await (target.getEntity as (...a: unknown[]) => Promise<Record<string, unknown>>)(...args);
+          if (reads++ > 0) return e;
+          const m1 = JSON.parse(e[METADATA1] as string);
+          const ivKey = Object.keys(m1).find((k) => k.toLowerCase() === "contentencryptioniv")!;
+          const iv = Buffer.from(m1[ivKey], "base64");
+          iv[3]! ^= 0x01; // (without the second read this was caught only by luck: the name list usually fails to parse)
+          m1[ivKey] = iv.toString("base64");
+          return { ...e, [METADATA1]: JSON.stringify(m1) };
+        };
+      },
+    });
+    const c = new EncryptedTableClient(flaky, policy1, { encryptedProperties: ["S"] });
+    const err = await c.updateKeyEncryptionKey({ partitionKey: "p", rowKey: "r" }, kek2).catch((e: unknown) => e);
+    expect(ClientSideEncryptionError.is(err) && err.code).toBe("SERVICE_ERROR");
+    expect((err as ClientSideEncryptionError).details.errorCode).toBe("InconsistentRead");
+    expect(await rawGetEntity(az, t.tableName, "p", "r")).toEqual(before);
+    expect((await c0.getEntity("p", "r")).S).toBe("secret value");
+  });
   it("a legacy Java entity (no KeyWrappingMetadata) stays Java-detected and readable after rotation", async () => {
     const t = await newTable();
     const wire = await buildLegacyWireEntity({ partitionKey: "jp", rowKey: "jr", encrypted: { Secret: "java secret" }, plain: { Plain: "x" }, kek: kek1, cek: Buffer.alloc(32, 7), entityIv: Buffer.alloc(16, 9), order: "pk-rk", listFormat: "java", library: null });
