@@ -1,5 +1,9 @@
 // Minimal, dependency-free command framework for azcse: flags, typed errors → exit codes.
-import { readFileSync } from "node:fs";
+import { createWriteStream, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import {
   ClientSideEncryptionError,
   createLocalKeyResolver,
@@ -164,4 +168,32 @@ export function connectionString(args: ParsedArgs): string {
   const cs = args.get("connection-string") ?? process.env.AZURE_STORAGE_CONNECTION_STRING;
   if (!cs) throw new UsageError("set AZURE_STORAGE_CONNECTION_STRING or pass --connection-string");
   return cs;
+}
+
+function partialPath(out: string): string {
+  return path.join(path.dirname(path.resolve(out)), `.${path.basename(out)}.${randomBytes(6).toString("hex")}.partial`);
+}
+
+/** Writes through a temporary sibling renamed into place: a failure leaves no output, not even a partial one. */
+export function writeFileAtomically(out: string, data: Uint8Array | string): void {
+  const tmp = partialPath(out);
+  try {
+    writeFileSync(tmp, data, { mode: 0o600 });
+    renameSync(tmp, out);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** Streaming twin of writeFileAtomically. */
+export async function writeStreamAtomically(out: string, source: AsyncIterable<Uint8Array>): Promise<void> {
+  const tmp = partialPath(out);
+  try {
+    await pipeline(Readable.from(source), createWriteStream(tmp, { mode: 0o600 }));
+    renameSync(tmp, out);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
 }

@@ -1,9 +1,5 @@
 // Offline blob-format commands: encrypt a file into stored bytes + metadata, and back.
-import { createReadStream, createWriteStream, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { pipeline } from "node:stream/promises";
-import { Readable } from "node:stream";
-import path from "node:path";
-import { randomBytes } from "node:crypto";
+import { createReadStream, readFileSync, statSync, writeFileSync } from "node:fs";
 import {
   ClientSideEncryptionError,
   createContentEncryption,
@@ -14,19 +10,8 @@ import {
   unwrapContentKey,
   type EncryptionVersion,
 } from "@azure-cse/core-envelope";
-import { EXIT, parseArgs, policyFromKeyFiles, UsageError, type CommandDef } from "../framework.js";
+import { EXIT, parseArgs, policyFromKeyFiles, UsageError, type CommandDef, writeStreamAtomically } from "../framework.js";
 
-/** Writes via a temp file renamed into place, so a failure leaves no (partial) output. */
-export async function writeAtomically(out: string, source: AsyncIterable<Uint8Array>): Promise<void> {
-  const tmp = path.join(path.dirname(path.resolve(out)), `.${path.basename(out)}.${randomBytes(6).toString("hex")}.partial`);
-  try {
-    await pipeline(Readable.from(source), createWriteStream(tmp, { mode: 0o600 }));
-    renameSync(tmp, out);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-}
 
 /** META.json is either the blob's metadata map or the EncryptionData object itself. */
 export function readMetadataFile(file: string): { encryptionData: string | object } {
@@ -76,7 +61,7 @@ export const commands: CommandDef[] = [
       const size = statSync(input).size;
       const enc = await createContentEncryption(policy);
       try {
-        await writeAtomically(a.get("out")!, enc.encrypt(createReadStream(input, { highWaterMark: 1 << 20 })));
+        await writeStreamAtomically(a.get("out")!, enc.encrypt(createReadStream(input, { highWaterMark: 1 << 20 })));
       } finally {
         enc.dispose();
       }
@@ -125,7 +110,7 @@ export const commands: CommandDef[] = [
         }
       }
       try {
-        await writeAtomically(a.get("out")!, counted());
+        await writeStreamAtomically(a.get("out")!, counted());
       } finally {
         cek.fill(0);
       }

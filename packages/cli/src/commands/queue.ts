@@ -1,12 +1,10 @@
 // azcse queue commands: send/receive encrypted messages through the service, and offline
 // encrypt-message/decrypt-message for messages moved through other channels.
-import { randomBytes } from "node:crypto";
-import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import path from "node:path";
+import { readFileSync } from "node:fs";
 import { QueueClient } from "@azure/storage-queue";
 import { ClientSideEncryptionError, type EncryptionVersion } from "@azure-cse/core-envelope";
 import { EncryptedQueueClient, decryptQueueMessage, encryptQueueMessage, type MessageEncoding } from "@azure-cse/storage-queue";
-import { EXIT, connectionString, parseArgs, policyFromKeyFiles, UsageError, type CommandDef, type Io, type ParsedArgs } from "../framework.js";
+import { EXIT, connectionString, parseArgs, policyFromKeyFiles, UsageError, type CommandDef, type Io, type ParsedArgs, writeFileAtomically } from "../framework.js";
 
 function protocolOf(a: ParsedArgs, io: Io): EncryptionVersion {
   const p = a.get("protocol") ?? "2.0";
@@ -19,18 +17,6 @@ function encodingOf(a: ParsedArgs): MessageEncoding {
   const e = a.get("encoding") ?? "none";
   if (e !== "none" && e !== "base64") throw new UsageError("--encoding must be none or base64");
   return e;
-}
-
-/** Writes a file through a temporary sibling renamed into place, so a failure leaves no partial output. */
-function writeFileAtomically(out: string, data: Uint8Array | string): void {
-  const tmp = path.join(path.dirname(path.resolve(out)), `.${path.basename(out)}.${randomBytes(6).toString("hex")}.partial`);
-  try {
-    writeFileSync(tmp, data, { mode: 0o600 });
-    renameSync(tmp, out);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
 }
 
 function queueOf(a: ParsedArgs): QueueClient {

@@ -1,23 +1,10 @@
 // azcse table commands: put/get/query encrypted entities through the service, and offline
 // encrypt-entity/decrypt-entity on entities in OData JSON as on the wire.
 // Entities are always OData JSON: values plus `<name>@odata.type` annotations (either order).
-import { randomBytes } from "node:crypto";
-import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import path from "node:path";
+import { readFileSync } from "node:fs";
 import { TableClient } from "@azure/data-tables";
 import { EncryptedTableClient, decryptEntity, encryptEntity, entityFromODataJson, entityToODataJson, type EntityRecord } from "@azure-cse/data-tables";
-import { EXIT, connectionString, parseArgs, policyFromKeyFiles, UsageError, type CommandDef, type ParsedArgs } from "../framework.js";
-
-function writeFileAtomically(out: string, data: string): void {
-  const tmp = path.join(path.dirname(path.resolve(out)), `.${path.basename(out)}.${randomBytes(6).toString("hex")}.partial`);
-  try {
-    writeFileSync(tmp, data, { mode: 0o600 });
-    renameSync(tmp, out);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-}
+import { EXIT, connectionString, parseArgs, policyFromKeyFiles, UsageError, type CommandDef, type ParsedArgs, writeFileAtomically } from "../framework.js";
 
 /** Reads an OData JSON entity file (ENOENT surfaces as "not found"). */
 function readEntityFile(file: string): EntityRecord {
