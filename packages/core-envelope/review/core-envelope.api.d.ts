@@ -105,33 +105,6 @@ interface KeyEncryptionKey {
 /** Resolves a stored key id to a key-encryption key; returns undefined when the id is unknown. */
 type KeyResolver = (keyId: string, options?: KeyOperationOptions) => Promise<KeyEncryptionKey | undefined> | KeyEncryptionKey | undefined;
 
-type EncryptionVersion = "2.0" | "2.1" | "1.0";
-/**
- * One client-side encryption policy, accepted unchanged by the blob, queue and table clients.
- */
-interface ClientSideEncryptionPolicy {
-    /** The key that wraps new content keys; also used to unwrap when its keyId matches the stored one. */
-    keyEncryptionKey?: KeyEncryptionKey;
-    /** Finds the key for a stored key id when it is not `keyEncryptionKey` (see docs/format.md, key selection). */
-    keyResolver?: KeyResolver;
-    /** Wrap algorithm passed to `keyEncryptionKey.wrapKey`; default its `defaultWrapAlgorithm`. */
-    keyWrapAlgorithm?: string;
-    /** Protocol written: "2.0" (default, 4 MiB regions), "2.1" (with `regionSize`), or "1.0" with `allowDeprecatedV1Encryption`. */
-    encryptionVersion?: EncryptionVersion;
-    /** Plaintext bytes per GCM region for "2.1" (16 B … 1 GiB); default 4 MiB. */
-    regionSize?: number;
-    /** Opt-in to write the deprecated, unauthenticated 1.0 format (CVE-2022-30187). Reading 1.0 needs no opt-in. */
-    allowDeprecatedV1Encryption?: boolean;
-    /** Default true: never write plaintext, and refuse to return data that carries no encryption metadata. */
-    requireEncryption?: boolean;
-    /** Largest region size a reader accepts (memory bound); default 1 GiB. */
-    maxRegionSize?: number;
-    /** Data recovery: skip the region-order check (same effect as AZURE_STORAGE_CSE_V2_ALLOW_MISORDERED_AUTH_REGIONS=true). */
-    allowMisorderedRegions?: boolean;
-    /** Random source for content keys and IVs; default the platform CSPRNG. For tests only. */
-    random?: RandomSource;
-}
-
 type EncryptionProtocol = "1.0" | "2.0" | "2.1";
 declare const SUPPORTED_PROTOCOLS: readonly EncryptionProtocol[];
 declare const V1_ALGORITHM = "AES_CBC_256";
@@ -198,6 +171,40 @@ declare const ENCRYPTION_DATA_METADATA_KEY = "encryptiondata";
 declare function findEncryptionDataInMetadata(metadata: Record<string, string> | undefined): string | undefined;
 /** Whether readers will treat the writer as legacy Java (table IV order): no KeyWrappingMetadata, or a library id containing "Java". */
 declare function isLegacyJavaWriter(data: EncryptionData): boolean;
+
+type EncryptionVersion = "2.0" | "2.1" | "1.0";
+/**
+ * One client-side encryption policy, accepted unchanged by the blob, queue and table clients.
+ */
+interface ClientSideEncryptionPolicy {
+    /** The key that wraps new content keys; also used to unwrap when its keyId matches the stored one. */
+    keyEncryptionKey?: KeyEncryptionKey;
+    /** Finds the key for a stored key id when it is not `keyEncryptionKey` (see docs/format.md, key selection). */
+    keyResolver?: KeyResolver;
+    /** Wrap algorithm passed to `keyEncryptionKey.wrapKey`; default its `defaultWrapAlgorithm`. */
+    keyWrapAlgorithm?: string;
+    /** Protocol written: "2.0" (default, 4 MiB regions), "2.1" (with `regionSize`), or "1.0" with `allowDeprecatedV1Encryption`. */
+    encryptionVersion?: EncryptionVersion;
+    /** Plaintext bytes per GCM region for "2.1" (16 B … 1 GiB); default 4 MiB. */
+    regionSize?: number;
+    /** Opt-in to write the deprecated, unauthenticated 1.0 format (CVE-2022-30187). Reading 1.0 needs no opt-in. */
+    allowDeprecatedV1Encryption?: boolean;
+    /** Default true: never write plaintext, and refuse to return data that carries no encryption metadata. */
+    requireEncryption?: boolean;
+    /**
+     * Protocols this reader decrypts; default all three. Once your data is migrated to 2.x (`azcse migrate`), set
+     * `["2.0", "2.1"]` to refuse 1.0 (unauthenticated CBC: the CVE-2022-30187 padding oracle needs a reader that
+     * decrypts 1.0). Refused data fails with UNSUPPORTED_PROTOCOL before any key is used. Table entities only
+     * exist as 1.0.
+     */
+    allowedReadProtocols?: readonly EncryptionProtocol[];
+    /** Largest region size a reader accepts (memory bound); default 1 GiB. */
+    maxRegionSize?: number;
+    /** Data recovery: skip the region-order check (same effect as AZURE_STORAGE_CSE_V2_ALLOW_MISORDERED_AUTH_REGIONS=true). */
+    allowMisorderedRegions?: boolean;
+    /** Random source for content keys and IVs; default the platform CSPRNG. For tests only. */
+    random?: RandomSource;
+}
 
 type AesKeyWrapAlgorithm = "A128KW" | "A192KW" | "A256KW";
 type RsaWrapAlgorithm = "RSA-OAEP" | "RSA-OAEP-256" | "RSA1_5";

@@ -180,6 +180,14 @@ export async function selectKeyEncryptionKey(keyId: string, policy: ClientSideEn
 /** Selects the key, unwraps and checks the CEK (length and, for 2.x, the protocol prefix). */
 export async function unwrapContentKey(data: EncryptionData, policy: ClientSideEncryptionPolicy, options: KeyOperationOptions = {}): Promise<Buffer> {
   const { keyId, encryptedKey, algorithm } = data.wrappedContentKey;
+  const allowed = policy.allowedReadProtocols;
+  if (allowed && !allowed.includes(data.protocol)) {
+    throw new ClientSideEncryptionError(
+      "UNSUPPORTED_PROTOCOL",
+      `Protocol ${data.protocol} data is refused by this policy (allowedReadProtocols: ${allowed.join(", ") || "none"}); it was not decrypted.`,
+      { details: { protocol: data.protocol } },
+    );
+  }
   const kek = await selectKeyEncryptionKey(keyId, policy, options);
   let unwrapped: Uint8Array;
   try {

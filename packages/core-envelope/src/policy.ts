@@ -1,5 +1,6 @@
 import type { KeyEncryptionKey, KeyResolver } from "./kek/types.js";
 import type { RandomSource } from "./random.js";
+import type { EncryptionProtocol } from "./schema/encryption-data.js";
 
 export type EncryptionVersion = "2.0" | "2.1" | "1.0";
 
@@ -21,6 +22,13 @@ export interface ClientSideEncryptionPolicy {
   allowDeprecatedV1Encryption?: boolean;
   /** Default true: never write plaintext, and refuse to return data that carries no encryption metadata. */
   requireEncryption?: boolean;
+  /**
+   * Protocols this reader decrypts; default all three. Once your data is migrated to 2.x (`azcse migrate`), set
+   * `["2.0", "2.1"]` to refuse 1.0 (unauthenticated CBC: the CVE-2022-30187 padding oracle needs a reader that
+   * decrypts 1.0). Refused data fails with UNSUPPORTED_PROTOCOL before any key is used. Table entities only
+   * exist as 1.0.
+   */
+  allowedReadProtocols?: readonly EncryptionProtocol[];
   /** Largest region size a reader accepts (memory bound); default 1 GiB. */
   maxRegionSize?: number;
   /** Data recovery: skip the region-order check (same effect as AZURE_STORAGE_CSE_V2_ALLOW_MISORDERED_AUTH_REGIONS=true). */

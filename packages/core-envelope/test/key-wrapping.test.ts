@@ -356,3 +356,30 @@ describe("createCachingKeyResolver: TTL, LRU size cap, coalesced misses, failure
     expect(cache.stats).toEqual({ lookups: 1, hits: 1 });
   });
 });
+
+describe("allowedReadProtocols: a reader can refuse 1.0 once its data is migrated", () => {
+  const kek = new AesKeyWrapKey("local:allowed-protocols", patternBytes(32, 91));
+  it("with allowedReadProtocols [2.0, 2.1], 1.0 data fails UNSUPPORTED_PROTOCOL before the key is used; 2.0 still opens", async () => {
+    let unwraps = 0;
+    const counting: KeyEncryptionKey = {
+      keyId: kek.keyId,
+      defaultWrapAlgorithm: kek.defaultWrapAlgorithm,
+      wrapKey: (a, k, o) => kek.wrapKey(a, k, o),
+      unwrapKey: (a, k, o) => {
+        unwraps++;
+        return kek.unwrapKey(a, k, o);
+      },
+    };
+    const v1 = await createContentEncryption({ keyEncryptionKey: kek, encryptionVersion: "1.0", allowDeprecatedV1Encryption: true });
+    const v2 = await createContentEncryption({ keyEncryptionKey: kek });
+    const policy = { keyEncryptionKey: counting, allowedReadProtocols: ["2.0", "2.1"] as const };
+    const e = await expectCode(() => unwrapContentKey(parseEncryptionData(v1.toJson(true)), policy), "UNSUPPORTED_PROTOCOL");
+    expect(e.message).toContain("1.0");
+    expect(unwraps).toBe(0);
+    const cek = await unwrapContentKey(parseEncryptionData(v2.toJson(true)), policy);
+    expect(cek.equals(Buffer.from(v2.contentKey))).toBe(true);
+    expect(unwraps).toBe(1);
+    // Default: every protocol is read.
+    expect((await unwrapContentKey(parseEncryptionData(v1.toJson(true)), { keyEncryptionKey: kek })).length).toBe(32);
+  });
+});
