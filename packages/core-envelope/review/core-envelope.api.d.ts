@@ -64,6 +64,18 @@ declare class ClientSideEncryptionError extends Error {
 }
 /** The one message used for every decryption failure. */
 declare const DECRYPTION_FAILED_MESSAGE = "Decryption failed: the data or its wrapped key could not be authenticated with the key-encryption key.";
+/**
+ * The single, deliberately uninformative decryption failure: same code, message and (empty) details for
+ * a GCM tag, CBC padding, key unwrap or CEK prefix failure. The cause is never attached.
+ */
+declare function decryptionFailed(): ClientSideEncryptionError;
+/** Throws an ABORTED error when the signal has fired. */
+declare function throwIfAborted(signal: {
+    aborted: boolean;
+} | undefined): void;
+
+/** Strict standard base64 (RFC 4648 §4, padded). Returns undefined for anything else. */
+declare function decodeBase64Strict(s: string): Buffer | undefined;
 
 /** Source of random bytes. The default is the platform CSPRNG; tests may inject a fixed one. */
 type RandomSource = (length: number) => Uint8Array;
@@ -161,6 +173,8 @@ interface SerializeEncryptionDataOptions {
     /** Blobs write `"EncryptionMode":"FullBlob"`; queue messages and table entities do not. */
     includeEncryptionMode: boolean;
 }
+/** JSON with every non-ASCII character escaped as \uXXXX, so the result is safe as an HTTP header value. */
+declare function asciiJson(value: unknown): string;
 /** The object form written by this library: exact names and casing, .NET/Java order, no extra fields. */
 declare function encryptionDataToJson(data: EncryptionData, options: SerializeEncryptionDataOptions): Record<string, unknown>;
 /** Compact JSON, ASCII only. */
@@ -475,4 +489,4 @@ declare function encryptGcmBuffer(cek: Uint8Array, nonce: Uint8Array, plaintext:
 declare function decryptGcmBuffer(cek: Uint8Array, region: Uint8Array): Buffer;
 declare function sha256(...parts: Uint8Array[]): Buffer;
 
-export { ALLOW_MISORDERED_ENV, type AbortSignalLike, type AesKeyWrapAlgorithm, AesKeyWrapKey, type ByteSource, CBC_BLOCK, CEK_LENGTH, type CachingKeyResolver, type CachingKeyResolverOptions, type CbcDecryptOptions, ClientSideEncryptionError, type ClientSideEncryptionErrorCode, type ClientSideEncryptionPolicy, type ContentEncryption, DECRYPTION_FAILED_MESSAGE, DEFAULT_MAX_ENCRYPTION_DATA_LENGTH, type DecryptOptions, ENCRYPTION_DATA_METADATA_KEY, type EncryptionData, type EncryptionDataV1, type EncryptionDataV2, type EncryptionProtocol, type EncryptionVersion, type GcmDecryptOptions, type GcmEncryptOptions, type JsonWebKeyInput, type KeyEncryptionKey, type KeyOperationOptions, type KeyResolver, LIBRARY_ID, type LocalKeyAlgorithm, MAX_REGION_SIZE, MIN_REGION_SIZE, NONCE_SCHEMES, type NonceScheme, type ParseEncryptionDataOptions, type PlaintextRange, type RandomSource, type RangePlan, RegionOrderValidator, RsaKey, type RsaWrapAlgorithm, SUPPORTED_PROTOCOLS, type SerializeEncryptionDataOptions, V1_ALGORITHM, V2_ALGORITHM, V2_DEFAULT_REGION_SIZE, V2_NONCE_LENGTH, V2_REGION_OVERHEAD, V2_TAG_LENGTH, VERSION, WRITE_NONCE_SCHEME, type WrapKeyResult, type WrappedContentKey, type WriteSettings, collectBytes, contentKeyFromUnwrapped, createCachingKeyResolver, createContentEncryption, createLocalKeyResolver, decryptCbc, decryptCbcBuffer, decryptGcmBuffer, decryptGcmRegions, decryptPlanned, decryptRange, defaultRandomSource, encryptCbc, encryptCbcBuffer, encryptGcmBuffer, encryptGcmRegions, encryptionDataToJson, findEncryptionDataInMetadata, isLegacyJavaWriter, keyFromJwk, keyFromRawBytes, keyWrapInput, parseEncryptionData, planRange, planV1Range, planV2Range, protocolPrefix, regionNonce, regionOrderCheckEnabled, resolveWriteSettings, selectKeyEncryptionKey, serializeEncryptionData, sha256, sliceBytes, storedLength, unwrapContentKey, v1StoredLength, v2PlaintextLength, v2StoredLength };
+export { ALLOW_MISORDERED_ENV, type AbortSignalLike, type AesKeyWrapAlgorithm, AesKeyWrapKey, type ByteSource, CBC_BLOCK, CEK_LENGTH, type CachingKeyResolver, type CachingKeyResolverOptions, type CbcDecryptOptions, ClientSideEncryptionError, type ClientSideEncryptionErrorCode, type ClientSideEncryptionPolicy, type ContentEncryption, DECRYPTION_FAILED_MESSAGE, DEFAULT_MAX_ENCRYPTION_DATA_LENGTH, type DecryptOptions, ENCRYPTION_DATA_METADATA_KEY, type EncryptionData, type EncryptionDataV1, type EncryptionDataV2, type EncryptionProtocol, type EncryptionVersion, type GcmDecryptOptions, type GcmEncryptOptions, type JsonWebKeyInput, type KeyEncryptionKey, type KeyOperationOptions, type KeyResolver, LIBRARY_ID, type LocalKeyAlgorithm, MAX_REGION_SIZE, MIN_REGION_SIZE, NONCE_SCHEMES, type NonceScheme, type ParseEncryptionDataOptions, type PlaintextRange, type RandomSource, type RangePlan, RegionOrderValidator, RsaKey, type RsaWrapAlgorithm, SUPPORTED_PROTOCOLS, type SerializeEncryptionDataOptions, V1_ALGORITHM, V2_ALGORITHM, V2_DEFAULT_REGION_SIZE, V2_NONCE_LENGTH, V2_REGION_OVERHEAD, V2_TAG_LENGTH, VERSION, WRITE_NONCE_SCHEME, type WrapKeyResult, type WrappedContentKey, type WriteSettings, asciiJson, collectBytes, contentKeyFromUnwrapped, createCachingKeyResolver, createContentEncryption, createLocalKeyResolver, decodeBase64Strict, decryptCbc, decryptCbcBuffer, decryptGcmBuffer, decryptGcmRegions, decryptPlanned, decryptRange, decryptionFailed, defaultRandomSource, encryptCbc, encryptCbcBuffer, encryptGcmBuffer, encryptGcmRegions, encryptionDataToJson, findEncryptionDataInMetadata, isLegacyJavaWriter, keyFromJwk, keyFromRawBytes, keyWrapInput, parseEncryptionData, planRange, planV1Range, planV2Range, protocolPrefix, regionNonce, regionOrderCheckEnabled, resolveWriteSettings, selectKeyEncryptionKey, serializeEncryptionData, sha256, sliceBytes, storedLength, throwIfAborted, unwrapContentKey, v1StoredLength, v2PlaintextLength, v2StoredLength };

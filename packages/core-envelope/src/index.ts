@@ -3,14 +3,18 @@ export { VERSION, LIBRARY_ID } from "./version.js";
 export {
   ClientSideEncryptionError,
   DECRYPTION_FAILED_MESSAGE,
+  decryptionFailed,
+  throwIfAborted,
   type ClientSideEncryptionErrorCode,
 } from "./errors.js";
+export { decodeBase64Strict } from "./internal/bytes.js";
 export { defaultRandomSource, type RandomSource } from "./random.js";
 export type { ClientSideEncryptionPolicy, EncryptionVersion } from "./policy.js";
 
 export {
   parseEncryptionData,
   serializeEncryptionData,
+  asciiJson,
   encryptionDataToJson,
   findEncryptionDataInMetadata,
   isLegacyJavaWriter,

@@ -12,6 +12,8 @@ import {
   type EncryptionData,
   type EncryptionDataV1,
   type KeyOperationOptions,
+  decodeBase64Strict,
+  decryptionFailed,
 } from "@azure-cse/core-envelope";
 import {
   MAX_ENTITY_SIZE,
@@ -20,9 +22,7 @@ import {
   METADATA1,
   METADATA2,
   binaryValue,
-  decodeBase64,
   decodeUtf8Strict,
-  decryptionFailed,
   derivePropertyIv,
   estimateEntitySize,
   formatNameList,
@@ -184,7 +184,7 @@ function parseTableEncryptionData(raw: unknown): EncryptionDataV1 {
 }
 
 function metadata2Bytes(raw: unknown): Buffer {
-  const b = binaryValue(raw) ?? (typeof raw === "string" ? decodeBase64(raw) : undefined);
+  const b = binaryValue(raw) ?? (typeof raw === "string" ? decodeBase64Strict(raw) : undefined);
   if (!b) throw new ClientSideEncryptionError("INVALID_ENCRYPTION_DATA", `Invalid encryption metadata: ${METADATA2} is not binary.`);
   return b;
 }

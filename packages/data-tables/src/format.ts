@@ -1,7 +1,7 @@
 // The legacy table-entity encryption format (protocol 1.0), as written by WindowsAzure.Storage 9.x,
 // azure-storage-java v8 and azure-cosmosdb-table. Pure format code: no I/O.
 // Spec: queue-table-keys-format.md §2.2–§2.3, §2.6.
-import { ClientSideEncryptionError, DECRYPTION_FAILED_MESSAGE, sha256 } from "@azure-cse/core-envelope";
+import { decodeBase64Strict, decryptionFailed, sha256 } from "@azure-cse/core-envelope";
 
 /** Holds the key-wrapping JSON (`EncryptionData` without EncryptionMode), as an Edm.String. */
 export const METADATA1 = "_ClientEncryptionMetadata1";
@@ -32,10 +32,6 @@ export function isEncryptableName(name: string): boolean {
   return !isSystemProperty(name) && !isMetadataProperty(name);
 }
 
-/** Same code, message and empty details as core's: table failures are indistinguishable too. */
-export function decryptionFailed(): ClientSideEncryptionError {
-  return new ClientSideEncryptionError("DECRYPTION_FAILED", DECRYPTION_FAILED_MESSAGE);
-}
 
 /**
  * Per-property IV: the first 16 bytes of SHA-256(entityIV ‖ UTF-8(s)) where s is RowKey + PartitionKey + name
@@ -103,19 +99,13 @@ export function isTypedValue(v: unknown): v is TypedValue {
   return typeof v === "object" && v !== null && !(v instanceof Uint8Array) && !(v instanceof Date) && "type" in v && "value" in v && typeof (v as TypedValue).type === "string";
 }
 
-const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-/** Strict, padded standard base64; undefined otherwise. */
-export function decodeBase64(s: string): Buffer | undefined {
-  return B64.test(s) ? Buffer.from(s, "base64") : undefined;
-}
 
 /** Bytes of an Edm.Binary value in any form the SDK produces (Uint8Array, or `{value: base64, type: "Binary"}`). */
 export function binaryValue(v: unknown): Buffer | undefined {
   if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
   if (isTypedValue(v) && v.type === "Binary") {
     if (v.value instanceof Uint8Array) return Buffer.from(v.value.buffer, v.value.byteOffset, v.value.byteLength);
-    if (typeof v.value === "string") return decodeBase64(v.value);
+    if (typeof v.value === "string") return decodeBase64Strict(v.value);
   }
   return undefined;
 }

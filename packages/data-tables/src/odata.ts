@@ -2,7 +2,8 @@
 // annotations, in either order) and the shape @azure/data-tables uses. Used by the CLI and for
 // working with entities captured from other SDKs.
 import { ClientSideEncryptionError } from "@azure-cse/core-envelope";
-import { decodeBase64, isTypedValue } from "./format.js";
+import { decodeBase64Strict } from "@azure-cse/core-envelope";
+import { isTypedValue } from "./format.js";
 import type { EntityRecord } from "./entity-crypto.js";
 
 const ANNOTATION = "@odata.type";
@@ -43,7 +44,7 @@ export function entityFromODataJson(wire: unknown): EntityRecord {
     }
     const type = annotation.slice(4);
     if (type === "Binary") {
-      const bytes = typeof value === "string" ? decodeBase64(value) : undefined;
+      const bytes = typeof value === "string" ? decodeBase64Strict(value) : undefined;
       if (!bytes) throw invalid(`Property "${key}" is annotated Edm.Binary but is not base64.`);
       out[name] = new Uint8Array(bytes);
     } else {

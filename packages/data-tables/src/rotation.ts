@@ -1,11 +1,7 @@
 // Rewrapping the content key of an entity: only `_ClientEncryptionMetadata1`'s WrappedContentKey changes;
 // the entity IV, KeyWrappingMetadata (which decides the legacy-Java IV order) and every other field stay
 // exactly as stored, so ciphertexts and `_ClientEncryptionMetadata2` remain valid.
-import { ClientSideEncryptionError } from "@azure-cse/core-envelope";
-
-function asciiJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-}
+import { ClientSideEncryptionError, asciiJson } from "@azure-cse/core-envelope";
 
 function findKey(obj: Record<string, unknown>, name: string): string {
   const lower = name.toLowerCase();

@@ -30,6 +30,7 @@ import {
   type EncryptionDataV1,
   type KeyEncryptionKey,
   type RangePlan,
+  throwIfAborted,
 } from "@azure-cse/core-envelope";
 import { storageCall, toTypedError } from "./errors.js";
 import { ReplayableBody } from "./replayable-body.js";
@@ -41,7 +42,6 @@ import {
   linkedController,
   plaintextProgress,
   runPool,
-  throwIfAborted,
   withoutEncryptionData,
 } from "./internal.js";
 import type {

@@ -114,7 +114,3 @@ export function linkedController(signal: { aborted: boolean; addEventListener?: 
   };
 }
 
-/** Throws ABORTED when the signal has fired. */
-export function throwIfAborted(signal: { aborted: boolean } | undefined): void {
-  if (signal?.aborted) throw new ClientSideEncryptionError("ABORTED", "The operation was aborted.");
-}

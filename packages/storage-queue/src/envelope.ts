@@ -62,13 +62,6 @@ export function formatEnvelope(ciphertextBase64: string, encryptionDataJson: str
   return `{"${ENCRYPTED_MESSAGE_CONTENTS_KEY}":"${ciphertextBase64}","${ENCRYPTION_DATA_KEY}":${encryptionDataJson}}`;
 }
 
-const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-/** Strict standard padded base64 (RFC 4648 §4), or undefined. The empty string decodes to no bytes. */
-export function decodeBase64Strict(s: string): Buffer | undefined {
-  return B64.test(s) ? Buffer.from(s, "base64") : undefined;
-}
-
 export function base64Length(n: number): number {
   return 4 * Math.ceil(n / 3);
 }

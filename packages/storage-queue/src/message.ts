@@ -17,13 +17,13 @@ import {
   type ClientSideEncryptionPolicy,
   type EncryptionData,
   type EncryptionProtocol,
+  decodeBase64Strict,
 } from "@azure-cse/core-envelope";
 import type { ClaimCheckReference } from "./claim-check.js";
 import {
   MESSAGE_ENCODINGS,
   QUEUE_MESSAGE_MAX_LENGTH,
   base64Length,
-  decodeBase64Strict,
   detectEnvelope,
   formatEnvelope,
   messageCiphertextLength,

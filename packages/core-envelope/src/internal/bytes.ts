@@ -1,7 +1,7 @@
 const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /** Strict standard base64 (RFC 4648 §4, padded). Returns undefined for anything else. */
-export function decodeBase64Strict(s: string): Uint8Array | undefined {
+export function decodeBase64Strict(s: string): Buffer | undefined {
   if (!B64.test(s)) return undefined;
   return Buffer.from(s, "base64");
 }

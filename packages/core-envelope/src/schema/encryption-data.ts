@@ -191,8 +191,8 @@ export interface SerializeEncryptionDataOptions {
   includeEncryptionMode: boolean;
 }
 
-/** Escapes every non-ASCII character so the result is safe as an HTTP header value. */
-function asciiJson(value: unknown): string {
+/** JSON with every non-ASCII character escaped as \uXXXX, so the result is safe as an HTTP header value. */
+export function asciiJson(value: unknown): string {
   return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
