@@ -441,6 +441,15 @@ interface ContentEncryption {
     readonly regionSize: number;
     /** Encrypts a whole body (one call per content key). */
     encrypt(source: ByteSource): AsyncGenerator<Buffer>;
+    /**
+     * Protocol 2.x: encrypts one body that may have to be sent more than once (request retries) without
+     * keeping its ciphertext. Returns a function that starts an attempt; each attempt reads `open()` again
+     * and gives byte-identical output while the source is unchanged. A region is released only when it is
+     * complete and matches the first release of that region, so a source that changed between attempts
+     * fails with INVALID_ARGUMENT instead of reusing a nonce for different data. Counts as the one use of
+     * the content key. Protocol 1.0 throws UNSUPPORTED_OPERATION (use `encrypt` and keep the ciphertext).
+     */
+    encryptRepeatable(open: () => ByteSource): () => AsyncGenerator<Buffer>;
     /** Stored length for a plaintext length. */
     storedLength(plaintextLength: number): number;
     /** The serialized EncryptionData (`includeEncryptionMode` for blobs). */

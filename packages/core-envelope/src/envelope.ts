@@ -15,7 +15,7 @@ import {
 } from "./schema/encryption-data.js";
 import { LIBRARY_ID } from "./version.js";
 import { misorderedRegionsAllowedByEnv } from "./content/nonce.js";
-import { decryptCbc, decryptGcmRegions, encryptCbc, encryptGcmRegions, sliceBytes, type ByteSource } from "./content/streams.js";
+import { decryptCbc, decryptGcmRegions, encryptCbc, encryptGcmRegions, encryptGcmRegionsRepeatable, RegionTagRecord, sliceBytes, type ByteSource } from "./content/streams.js";
 import { planRange, v1StoredLength, v2StoredLength, type PlaintextRange, type RangePlan } from "./content/sizes.js";
 
 export const CEK_LENGTH = 32;
@@ -88,6 +88,15 @@ export interface ContentEncryption {
   readonly regionSize: number;
   /** Encrypts a whole body (one call per content key). */
   encrypt(source: ByteSource): AsyncGenerator<Buffer>;
+  /**
+   * Protocol 2.x: encrypts one body that may have to be sent more than once (request retries) without
+   * keeping its ciphertext. Returns a function that starts an attempt; each attempt reads `open()` again
+   * and gives byte-identical output while the source is unchanged. A region is released only when it is
+   * complete and matches the first release of that region, so a source that changed between attempts
+   * fails with INVALID_ARGUMENT instead of reusing a nonce for different data. Counts as the one use of
+   * the content key. Protocol 1.0 throws UNSUPPORTED_OPERATION (use `encrypt` and keep the ciphertext).
+   */
+  encryptRepeatable(open: () => ByteSource): () => AsyncGenerator<Buffer>;
   /** Stored length for a plaintext length. */
   storedLength(plaintextLength: number): number;
   /** The serialized EncryptionData (`includeEncryptionMode` for blobs). */
@@ -130,6 +139,13 @@ export async function createContentEncryption(policy: ClientSideEncryptionPolicy
       if (used) throw invalidArgument("A content key encrypts exactly one body; create a new ContentEncryption.");
       used = true;
       return s.protocol === "1.0" ? encryptCbc(source, cek, iv!) : encryptGcmRegions(source, cek, s.regionSize);
+    },
+    encryptRepeatable(open) {
+      if (s.protocol === "1.0") throw new ClientSideEncryptionError("UNSUPPORTED_OPERATION", "Protocol 1.0 bodies cannot be re-encrypted for a retry; encrypt once and keep the ciphertext.");
+      if (used) throw invalidArgument("A content key encrypts exactly one body; create a new ContentEncryption.");
+      used = true;
+      const record = new RegionTagRecord();
+      return () => encryptGcmRegionsRepeatable(open(), cek, s.regionSize, record);
     },
     storedLength: (n) => (s.protocol === "1.0" ? v1StoredLength(n) : v2StoredLength(n, s.regionSize)),
     toJson: (includeEncryptionMode) => serializeEncryptionData(encryptionData, { includeEncryptionMode }),

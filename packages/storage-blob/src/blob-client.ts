@@ -33,7 +33,7 @@ import {
   throwIfAborted,
 } from "@azure-cse/core-envelope";
 import { storageCall, toTypedError } from "./errors.js";
-import { ReplayableBody } from "./replayable-body.js";
+import { RepeatableBody, ReplayableBody } from "./replayable-body.js";
 import {
   blockIdFactory,
   checkNonNegative,
@@ -203,7 +203,7 @@ export class EncryptedBlobClient {
   /** Encrypts and uploads a buffer (one Put Blob while the encrypted size fits `maxSingleShotSize`). */
   async uploadData(data: UploadableData, options: EncryptedUploadOptions = {}): Promise<EncryptedUploadResponse> {
     const buf = await toBuffer(data);
-    return this.#upload([buf], buf.length, options);
+    return this.#upload(() => [buf], buf.length, options, true);
   }
 
   /**
@@ -212,7 +212,7 @@ export class EncryptedBlobClient {
    * metadata. A stream that ends within the first block is sent as one Put Blob.
    */
   async uploadStream(stream: AsyncIterable<Uint8Array> | NodeJS.ReadableStream, options: EncryptedUploadOptions = {}): Promise<EncryptedUploadResponse> {
-    return this.#upload(stream as AsyncIterable<Uint8Array>, undefined, options);
+    return this.#upload(() => stream as AsyncIterable<Uint8Array>, undefined, options, false);
   }
 
   /** Encrypts and uploads a local file (streamed; one Put Blob while it fits `maxSingleShotSize`). */
@@ -223,10 +223,15 @@ export class EncryptedBlobClient {
     } catch (e) {
       throw new ClientSideEncryptionError("NOT_FOUND", `Cannot read the file to upload: ${(e as Error).message}`, { cause: e });
     }
-    return this.#upload(createReadStream(filePath, { highWaterMark: MiB }), size, options);
+    return this.#upload(() => createReadStream(filePath, { highWaterMark: MiB }), size, options, true);
   }
 
-  async #upload(source: ByteSource, knownSize: number | undefined, options: EncryptedUploadOptions): Promise<EncryptedUploadResponse> {
+  /**
+   * `open` gives the plaintext; when `reopenable` (buffers, files) it may be called again and reads the
+   * same source from the start, so a single Put Blob is encrypted again for an SDK retry instead of
+   * keeping its whole ciphertext in memory. A one-shot stream is opened exactly once.
+   */
+  async #upload(open: () => ByteSource, knownSize: number | undefined, options: EncryptedUploadOptions, reopenable: boolean): Promise<EncryptedUploadResponse> {
     const userMetadata = copyUserMetadata(options.metadata);
     const maxSingle = options.maxSingleShotSize ?? MAX_SINGLE_PUT_SIZE;
     if (!Number.isSafeInteger(maxSingle) || maxSingle < 0 || maxSingle > MAX_SINGLE_PUT_SIZE) {
@@ -244,12 +249,11 @@ export class EncryptedBlobClient {
       const summary = summarize(enc.encryptionData);
       let plainCount = 0;
       async function* counted(): AsyncGenerator<Uint8Array> {
-        for await (const c of source) {
+        for await (const c of open()) {
           plainCount += c.length;
           yield c;
         }
       }
-      const ciphertext = enc.encrypt(counted());
       const block = this.#client.getBlockBlobClient();
       if (knownSize !== undefined) {
         const stored = enc.storedLength(knownSize);
@@ -257,14 +261,22 @@ export class EncryptedBlobClient {
         // a 256 MiB upload stays one Put Blob (256 MiB + 28 B per region; the service takes up to 5000 MiB).
         if (knownSize <= maxSingle) {
           if (stored === 0) {
-            for await (const c of ciphertext) if (c.length) throw this.#sizeChanged();
+            for await (const c of enc.encrypt(counted())) if (c.length) throw this.#sizeChanged();
             const res = await this.#putBlob(block, Buffer.alloc(0), 0, metadata, options, enc, knownSize);
             return { ...res, plaintextLength: knownSize, storedLength: stored, encryption: summary };
           }
-          // Encrypted while it is sent (the cipher's output buffers go to the request as they come, no
-          // copy into one body buffer); an SDK retry replays the same bytes, so the key encrypts once.
           const { controller, dispose } = linkedController(options.abortSignal);
-          const body = new ReplayableBody(ciphertext, stored, () => this.#sizeChanged(), () => controller.abort());
+          let body: { stream: () => NodeJS.ReadableStream; failure: { e: unknown } | undefined; close(): Promise<void> };
+          if (reopenable && enc.protocol !== "1.0") {
+            // Encrypted while it is sent, region by region, and encrypted again from the source for an SDK
+            // retry (deterministic nonces: identical bytes, verified per region by its tag before release),
+            // so memory stays at about one region instead of the whole body.
+            body = new RepeatableBody(enc.encryptRepeatable(open), stored, () => this.#sizeChanged(), () => controller.abort());
+          } else {
+            // Protocol 1.0 or a one-shot stream: the cipher's output buffers go to the request as they come
+            // and are kept, so an SDK retry replays the same bytes (the key encrypts once).
+            body = new ReplayableBody(enc.encrypt(counted()), stored, () => this.#sizeChanged(), () => controller.abort());
+          }
           let res;
           try {
             res = await this.#putBlob(block, body.stream, stored, metadata, { ...options, abortSignal: controller.signal }, enc, knownSize);
@@ -281,7 +293,7 @@ export class EncryptedBlobClient {
       if (knownSize !== undefined && options.blockSize === undefined) {
         blockSize = Math.max(blockSize, Math.ceil(enc.storedLength(knownSize) / MAX_BLOCKS));
       }
-      return await this.#staged(block, ciphertext, blockSize, maxSingle, metadata, options, enc, summary, () => plainCount, knownSize);
+      return await this.#staged(block, enc.encrypt(counted()), blockSize, maxSingle, metadata, options, enc, summary, () => plainCount, knownSize);
     } catch (e) {
       throw toTypedError(e, this.#ctx(), { callerSignal: options.abortSignal });
     } finally {

@@ -1,4 +1,4 @@
-// A single Put Blob body that is encrypted while it is sent, and replayable for the SDK's retries.
+// Single Put Blob bodies that are encrypted while they are sent and can be sent again for the SDK retries.
 import { Readable } from "node:stream";
 
 /**
@@ -77,5 +77,74 @@ export class ReplayableBody {
       this.#done = true;
       await this.#source.return?.(undefined);
     }
+  }
+}
+
+/**
+ * A single Put Blob body encrypted afresh for every attempt (`start` is the content key's repeatable
+ * encryptor: byte-identical output for an unchanged source, verified region by region). Nothing is kept
+ * between attempts, so memory is about one region per attempt. Each attempt must yield exactly
+ * `expected` bytes; a wrong size, a changed source or a source error is recorded in `failure`, reported
+ * to `onFailure` (which aborts the request, so the SDK does not retry) and ends that attempt's stream.
+ */
+export class RepeatableBody {
+  readonly #start: () => AsyncGenerator<Buffer>;
+  readonly #expected: number;
+  readonly #sizeError: () => Error;
+  readonly #onFailure: () => void;
+  readonly #attempts = new Set<AsyncGenerator<Buffer>>();
+  #failure: { e: unknown } | undefined;
+
+  constructor(start: () => AsyncGenerator<Buffer>, expected: number, sizeError: () => Error, onFailure: () => void) {
+    this.#start = start;
+    this.#expected = expected;
+    this.#sizeError = sizeError;
+    this.#onFailure = onFailure;
+  }
+
+  /** The first failure of any attempt (source error, changed source, wrong size), if any. */
+  get failure(): { e: unknown } | undefined {
+    return this.#failure;
+  }
+
+  #fail(e: unknown): unknown {
+    if (!this.#failure) {
+      this.#failure = { e };
+      this.#onFailure();
+    }
+    return this.#failure.e;
+  }
+
+  async *#attempt(): AsyncGenerator<Buffer> {
+    if (this.#failure) throw this.#failure.e;
+    const source = this.#start();
+    this.#attempts.add(source);
+    let produced = 0;
+    try {
+      for (;;) {
+        let r: IteratorResult<Buffer>;
+        try {
+          r = await source.next();
+        } catch (e) {
+          throw this.#fail(e);
+        }
+        if (r.done) break;
+        produced += r.value.length;
+        if (produced > this.#expected) throw this.#fail(this.#sizeError());
+        if (r.value.length) yield r.value;
+      }
+      if (produced !== this.#expected) throw this.#fail(this.#sizeError());
+    } finally {
+      this.#attempts.delete(source);
+      await source.return(undefined);
+    }
+  }
+
+  /** A fresh stream over the whole body (what the SDK calls for every attempt). */
+  readonly stream = (): NodeJS.ReadableStream => Readable.from(this.#attempt(), { objectMode: false });
+
+  /** Stops every attempt still reading its source (after a failed request). */
+  async close(): Promise<void> {
+    await Promise.all([...this.#attempts].map((a) => a.return(undefined)));
   }
 }

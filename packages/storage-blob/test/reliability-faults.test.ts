@@ -367,3 +367,108 @@ describe("aborts: ABORTED only when the caller's own signal fired", () => {
     proxy.setFaults({});
   });
 });
+
+describe("single Put Blob retries re-encrypt instead of keeping the ciphertext (uploadData, uploadFile)", () => {
+  const MiB = 1024 * 1024;
+  /** The first PUT of the blob is answered 503 once its whole body arrived; every later request passes. */
+  function failFirstPut(blobName: string): { attempts: () => number } {
+    let puts = 0;
+    proxy.setFaults({
+      status503: 1,
+      match: (r) => r.method === "PUT" && r.url.includes(`/${blobName}`) && ++puts === 1,
+    });
+    return { attempts: () => puts };
+  }
+  async function rawBytes(name: string): Promise<Buffer | undefined> {
+    const c = direct.getBlobClient(name);
+    return (await c.exists()) ? c.downloadToBuffer() : undefined;
+  }
+
+  it("a retried Put Blob sends byte-identical ciphertext (3 regions) and the blob decrypts; the SDK really retried", async () => {
+    const name = "retry-identical";
+    const plain = Buffer.alloc(8 * MiB + 5);
+    for (let i = 0; i + 4 <= plain.length; i += 4) plain.writeUInt32LE((i * 2654435761) >>> 0, i);
+    const f = failFirstPut(name);
+    const client = new EncryptedBlobClient(faulty.getBlobClient(name), base);
+    const r = await client.uploadData(plain);
+    proxy.setFaults({});
+    expect(r.uploadPath).toBe("single-put");
+    expect(f.attempts()).toBe(2);
+    expect((await new EncryptedBlobClient(direct.getBlobClient(name), { keyResolver: resolver }).downloadToBuffer()).equals(plain)).toBe(true);
+  });
+
+  it("a buffer changed between attempts fails INVALID_ARGUMENT and writes nothing (the previous version stays)", async () => {
+    const name = "retry-changed-buffer";
+    const before = Buffer.alloc(6 * MiB, 1);
+    await new EncryptedBlobClient(direct.getBlobClient(name), base).uploadData(before);
+    const storedBefore = await rawBytes(name);
+    const plain = Buffer.alloc(9 * MiB, 2);
+    const f = failFirstPut(name);
+    let mutated = false;
+    const client = new EncryptedBlobClient(faulty.getBlobClient(name), base);
+    const e = await client
+      .uploadData(plain, {
+        // Once the first attempt's body is complete, region 1 of the source changes.
+        onProgress: (p) => {
+          if (!mutated && p.loadedBytes >= plain.length) {
+            mutated = true;
+            plain.writeUInt8(plain.readUInt8(5 * MiB) ^ 1, 5 * MiB);
+          }
+        },
+      })
+      .then(
+        () => undefined,
+        (x: unknown) => x,
+      );
+    proxy.setFaults({});
+    expect(mutated).toBe(true);
+    // The second attempt stops at region 1 before its request may even reach the proxy; the error itself
+    // can only come from a repeat attempt.
+    expect(f.attempts()).toBeGreaterThanOrEqual(1);
+    expect(ClientSideEncryptionError.hasCode(e, "INVALID_ARGUMENT"), describeError(e)).toBe(true);
+    expect((e as Error).message).toMatch(/source changed/);
+    expect((await rawBytes(name))?.equals(storedBefore!)).toBe(true);
+  });
+
+  it("uploadFile: a retry reads the file again (identical bytes); a file rewritten between attempts fails INVALID_ARGUMENT", async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const path = await import("node:path");
+    const dir = mkdtempSync(path.join(tmpdir(), "azcse-retry-"));
+    try {
+      const file = path.join(dir, "source.bin");
+      const plain = Buffer.alloc(5 * MiB + 17);
+      for (let i = 0; i < plain.length; i++) plain[i] = (i * 7) & 0xff;
+      writeFileSync(file, plain);
+      const f = failFirstPut("retry-file");
+      await new EncryptedBlobClient(faulty.getBlobClient("retry-file"), base).uploadFile(file);
+      expect(f.attempts()).toBe(2);
+      expect((await new EncryptedBlobClient(direct.getBlobClient("retry-file"), { keyResolver: resolver }).downloadToBuffer()).equals(plain)).toBe(true);
+
+      const g = failFirstPut("retry-file-changed");
+      let rewritten = false;
+      const e = await new EncryptedBlobClient(faulty.getBlobClient("retry-file-changed"), base)
+        .uploadFile(file, {
+          onProgress: (p) => {
+            if (!rewritten && p.loadedBytes >= plain.length) {
+              rewritten = true;
+              const changed = Buffer.from(plain);
+              changed.writeUInt8(changed.readUInt8(17) ^ 0x80, 17); // region 0
+              writeFileSync(file, changed);
+            }
+          },
+        })
+        .then(
+          () => undefined,
+          (x: unknown) => x,
+        );
+      expect(rewritten).toBe(true);
+      expect(g.attempts()).toBeGreaterThanOrEqual(1);
+      expect(ClientSideEncryptionError.hasCode(e, "INVALID_ARGUMENT"), describeError(e)).toBe(true);
+      expect(await rawBytes("retry-file-changed")).toBeUndefined();
+    } finally {
+      proxy.setFaults({});
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -72,6 +72,81 @@ export async function* encryptGcmRegions(source: ByteSource, cek: Uint8Array, re
   }
 }
 
+/**
+ * Tags of the regions a repeatable 2.x body has released so far (see `encryptGcmRegionsRepeatable`):
+ * what every later attempt must reproduce before it may release the same region.
+ */
+export class RegionTagRecord {
+  readonly #tags: Buffer[] = [];
+  readonly #lengths: number[] = [];
+
+  /** Records region `index` on its first release; afterwards, whether a new encryption matches it exactly. */
+  matchOrRecord(index: number, tag: Buffer, plaintextLength: number): boolean {
+    const known = this.#tags[index];
+    if (known === undefined) {
+      this.#tags[index] = Buffer.from(tag);
+      this.#lengths[index] = plaintextLength;
+      return true;
+    }
+    return this.#lengths[index] === plaintextLength && known.equals(tag);
+  }
+
+  /** Number of regions recorded. */
+  get size(): number {
+    return this.#tags.length;
+  }
+}
+
+/**
+ * Protocol 2.x for a body that may have to be sent more than once (an SDK retry of one request), without
+ * keeping its ciphertext: every attempt encrypts the source again. The region nonces are deterministic,
+ * so an unchanged source gives byte-identical regions; a changed one would put different plaintext under
+ * a nonce already used, so this generator releases a region only once it is complete and its tag (and
+ * plaintext length) matches what `record` holds from the first release of that region — the first attempt
+ * to reach a region records it. A mismatch throws INVALID_ARGUMENT before any byte of that region leaves.
+ * Memory: one region of ciphertext (as pieces) per attempt.
+ */
+export async function* encryptGcmRegionsRepeatable(source: ByteSource, cek: Uint8Array, regionSize: number, record: RegionTagRecord): AsyncGenerator<Buffer> {
+  checkCek(cek);
+  checkRegionSize(regionSize);
+  let index = 0;
+  let cipher: ReturnType<typeof gcmEncryptor> | undefined;
+  let nonce: Buffer | undefined;
+  let pieces: Buffer[] = [];
+  let inRegion = 0;
+  const finish = (): Buffer[] => {
+    const fin = cipher!.final();
+    if (fin.length) pieces.push(fin);
+    const tag = cipher!.getAuthTag();
+    if (!record.matchOrRecord(index, tag, inRegion)) {
+      throw invalidArgument("The source changed between attempts to send it (a retry would have encrypted different data under the same nonce); nothing of it was sent again.");
+    }
+    const out = [nonce!, ...pieces, tag];
+    cipher = undefined;
+    pieces = [];
+    inRegion = 0;
+    index++;
+    return out;
+  };
+  for await (const raw of source) {
+    const chunk = asBuffer(raw);
+    let pos = 0;
+    while (pos < chunk.length) {
+      if (!cipher) {
+        nonce = regionNonce(WRITE_NONCE_SCHEME, index);
+        cipher = gcmEncryptor(cek, nonce);
+      }
+      const n = Math.min(chunk.length - pos, regionSize - inRegion);
+      const out = cipher.update(chunk.subarray(pos, pos + n));
+      if (out.length) pieces.push(out);
+      pos += n;
+      inRegion += n;
+      if (inRegion === regionSize) yield* finish();
+    }
+  }
+  if (cipher) yield* finish();
+}
+
 export interface GcmDecryptOptions {
   /** Region index of the first stored byte of `source` (ranged reads). */
   firstRegionIndex?: number;
