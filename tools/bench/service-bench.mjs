@@ -11,7 +11,7 @@
 //            --out FILE.json  --svg FILE.svg (chart of throughput vs size)  --md FILE.md (markdown tables)
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -37,6 +37,7 @@ import {
   summary,
 } from "./service/util.mjs";
 import { throughputChart } from "./service/chart.mjs";
+import { rawFloor } from "./service/raw-floor.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const testkit = await import(pathToFileURL(path.join(root, "tools", "testkit", "index.mjs")).href);
@@ -86,6 +87,18 @@ function row(section, figure, values, target, digits) {
   const s = Array.isArray(values) ? summary(values) : values;
   rows.push({ section, figure, median: s.median, min: s.min, max: s.max, n: s.n, target: target ?? "", digits });
   return s;
+}
+
+/** Median client / Azurite CPU ms per operation of each variant of a paired() result. */
+function cpuOf(r) {
+  return Object.fromEntries(Object.entries(r.cpu).map(([k, v]) => [k, { client: summary(v.client), server: summary(v.server.filter(Number.isFinite)) }]));
+}
+function cpuRows(section, label, cpu, names) {
+  for (const [key, name] of Object.entries(names)) {
+    if (!cpu?.[key]) continue;
+    row(section, `${name} ${label}: client CPU per operation (ms)`, cpu[key].client);
+    if (cpu[key].server.n) row(section, `${name} ${label}: Azurite CPU per operation (ms)`, cpu[key].server);
+  }
 }
 
 // ------------------------------------------------------------------------------------------- Azurite
@@ -161,12 +174,15 @@ async function blobSizes() {
     const size = sMiB * MiB;
     const res = (blobResults[sMiB] = {});
     // Upper bound of the bytes this size stores (put, blocks, stream).
-    const uploadsPerRep = (only.has("put") ? 2 : 0) + (only.has("blocks") ? 3 : 0) + (only.has("stream") ? 2 : 0);
+    const uploadsPerRep = (only.has("put") ? 3 : 0) + (only.has("blocks") ? 4 : 0) + (only.has("stream") ? 3 : 0);
     await headroom(uploadsPerRep * size * n + 2 * size);
     const c = ctx.container;
     const tag = `${sMiB}m`;
     const plainBlob = c.getBlockBlobClient(`put-plain-${tag}`);
     const encBlob = new EncryptedBlobClient(c.getBlobClient(`put-enc-${tag}`), policy);
+    const floor = rawFloor();
+    const rawBlob = c.getBlockBlobClient(`put-raw-${tag}`);
+    const serverPid = az.pid;
     const progress = (name) => (rep, v) => log(`  ${name} ${sMiB} MiB rep ${rep + 1}/${n}: ${Object.entries(v).map(([k, x]) => `${k} ${fmt(x)} MB/s`).join(", ")}`);
 
     // 1. Single Put Blob vs single Put Blob (the encrypted client keeps the plain SDK's rule: one Put
@@ -179,6 +195,7 @@ async function blobSizes() {
         only.has("put") ? n : 1,
         {
           plain: async () => (await plainBlob.uploadData(putData), putSize),
+          raw: () => floor.put(rawBlob, putData),
           enc: async () => {
             const u = await encBlob.uploadData(putData);
             encPath = u.uploadPath;
@@ -186,10 +203,21 @@ async function blobSizes() {
           },
         },
         putSize,
-        { log: progress("put") },
+        { log: progress("put"), serverPid },
       );
       if (encPath !== "single-put") throw new Error(`encrypted upload of ${putSize} bytes used ${encPath}, not a single Put Blob`);
-      if (only.has("put")) res.put = { bytes: putSize, plain: summary(r.plain), enc: summary(r.enc), ratio: summary(ratios(r.enc, r.plain)) };
+      if (only.has("put")) {
+        res.put = {
+          bytes: putSize,
+          plain: summary(r.plain),
+          raw: summary(r.raw),
+          enc: summary(r.enc),
+          ratio: summary(ratios(r.enc, r.plain)),
+          ratioRaw: summary(ratios(r.enc, r.raw)),
+          rawVsPlain: summary(ratios(r.raw, r.plain)),
+          cpu: cpuOf(r),
+        };
+      }
     }
     // 2. Streaming GET vs streaming GET (the blobs just written).
     if (only.has("get")) {
@@ -197,12 +225,22 @@ async function blobSizes() {
         n,
         {
           plain: async () => drain((await plainBlob.download()).readableStreamBody),
+          raw: async () => drain(await floor.download(rawBlob)),
           enc: async () => drain((await encBlob.download()).readableStreamBody),
         },
         putSize,
-        { log: progress("get") },
+        { log: progress("get"), serverPid },
       );
-      res.get = { bytes: putSize, plain: summary(r.plain), enc: summary(r.enc), ratio: summary(ratios(r.enc, r.plain)) };
+      res.get = {
+        bytes: putSize,
+        plain: summary(r.plain),
+        raw: summary(r.raw),
+        enc: summary(r.enc),
+        ratio: summary(ratios(r.enc, r.plain)),
+        ratioRaw: summary(ratios(r.enc, r.raw)),
+        rawVsPlain: summary(ratios(r.raw, r.plain)),
+        cpu: cpuOf(r),
+      };
     }
     // 3. Parallel ranged download into a buffer: 4 MiB ranges, 5 in flight on both sides.
     if (only.has("dtb")) {
@@ -225,11 +263,13 @@ async function blobSizes() {
       const bb = c.getBlockBlobClient(`blocks-plain-${tag}`);
       const bm = c.getBlockBlobClient(`blocks-md5-${tag}`);
       const be = new EncryptedBlobClient(c.getBlobClient(`blocks-enc-${tag}`), policy);
+      const br = c.getBlockBlobClient(`blocks-raw-${tag}`);
       const r = await paired(
         n,
         {
           plain: async () => (await bb.uploadData(data, { maxSingleShotSize: 0, blockSize: BLOCK, concurrency: CONCURRENCY }), size),
           plainMd5: () => plainStagedMd5(bm, data, BLOCK, CONCURRENCY),
+          raw: () => floor.staged(br, [data], BLOCK, CONCURRENCY),
           enc: async () => {
             const u = await be.uploadData(data, { maxSingleShotSize: 0, blockSize: BLOCK, concurrency: CONCURRENCY });
             if (u.uploadPath !== "blocks") throw new Error("expected staged blocks");
@@ -237,15 +277,19 @@ async function blobSizes() {
           },
         },
         size,
-        { log: progress("blocks") },
+        { log: progress("blocks"), serverPid },
       );
       res.blocks = {
         bytes: size,
         plain: summary(r.plain),
         plainMd5: summary(r.plainMd5),
+        raw: summary(r.raw),
         enc: summary(r.enc),
         ratioMd5: summary(ratios(r.enc, r.plainMd5)),
         ratioSdk: summary(ratios(r.enc, r.plain)),
+        ratioRaw: summary(ratios(r.enc, r.raw)),
+        rawVsPlain: summary(ratios(r.raw, r.plainMd5)),
+        cpu: cpuOf(r),
       };
     }
     // 5. uploadStream vs uploadStream: a Readable of 64 KiB chunks, both with 8 MiB blocks, 5 in flight.
@@ -253,16 +297,27 @@ async function blobSizes() {
       const data = plainBuf.subarray(0, size);
       const sp = c.getBlockBlobClient(`stream-plain-${tag}`);
       const se = new EncryptedBlobClient(c.getBlobClient(`stream-enc-${tag}`), policy);
+      const sr = c.getBlockBlobClient(`stream-raw-${tag}`);
       const r = await paired(
         n,
         {
           plain: async () => (await sp.uploadStream(Readable.from(chunksOf(data)), 8 * MiB, CONCURRENCY), size),
+          raw: () => floor.staged(sr, Readable.from(chunksOf(data)), 8 * MiB, CONCURRENCY),
           enc: async () => (await se.uploadStream(Readable.from(chunksOf(data)), { blockSize: 8 * MiB, concurrency: CONCURRENCY })).plaintextLength,
         },
         size,
-        { log: progress("uploadStream") },
+        { log: progress("uploadStream"), serverPid },
       );
-      res.stream = { bytes: size, plain: summary(r.plain), enc: summary(r.enc), ratio: summary(ratios(r.enc, r.plain)) };
+      res.stream = {
+        bytes: size,
+        plain: summary(r.plain),
+        raw: summary(r.raw),
+        enc: summary(r.enc),
+        ratio: summary(ratios(r.enc, r.plain)),
+        ratioRaw: summary(ratios(r.enc, r.raw)),
+        rawVsPlain: summary(ratios(r.raw, r.plain)),
+        cpu: cpuOf(r),
+      };
     }
   }
   report.sections.blob = blobResults;
@@ -271,20 +326,32 @@ async function blobSizes() {
     if (res.put) {
       const note = res.put.bytes !== Number(sMiB) * MiB ? ` (${res.put.bytes} B)` : "";
       row("put", `plain Put Blob ${mb()}${note} (MB/s)`, res.put.plain);
+      row("put", `raw node:crypto floor Put Blob ${mb()}${note} (MB/s)`, res.put.raw);
       row("put", `encrypted Put Blob ${mb()}${note} (MB/s)`, res.put.enc);
       row("put", `ratio encrypted/plain Put Blob ${mb()}`, res.put.ratio, ">= 0.95", 2);
+      row("put", `ratio raw floor/plain Put Blob ${mb()} (what AES-GCM costs here)`, res.put.rawVsPlain, "", 2);
+      row("put", `ratio encrypted/raw floor Put Blob ${mb()} (what the library costs)`, res.put.ratioRaw, ">= 0.95", 2);
+      cpuRows("put", `Put Blob ${mb()}`, res.put.cpu, { plain: "plain", raw: "raw floor", enc: "encrypted" });
     }
     if (res.blocks) {
       row("blocks", `plain SDK staged 4 MiB, no MD5 ${mb()} (MB/s)`, res.blocks.plain);
       row("blocks", `plain staged 4 MiB + Content-MD5 ${mb()} (MB/s)`, res.blocks.plainMd5);
+      row("blocks", `raw node:crypto floor staged 4 MiB (+ MD5) ${mb()} (MB/s)`, res.blocks.raw);
       row("blocks", `encrypted staged 4 MiB (+ MD5) ${mb()} (MB/s)`, res.blocks.enc);
       row("blocks", `ratio encrypted/plain+MD5 (same requests) ${mb()}`, res.blocks.ratioMd5, ">= 0.95", 2);
       row("blocks", `ratio encrypted/plain SDK staged ${mb()}`, res.blocks.ratioSdk, ">= 0.95", 2);
+      row("blocks", `ratio raw floor/plain+MD5 staged ${mb()} (what AES-GCM costs here)`, res.blocks.rawVsPlain, "", 2);
+      row("blocks", `ratio encrypted/raw floor staged ${mb()} (what the library costs)`, res.blocks.ratioRaw, ">= 0.95", 2);
+      cpuRows("blocks", `staged ${mb()}`, res.blocks.cpu, { plainMd5: "plain + MD5", raw: "raw floor", enc: "encrypted" });
     }
     if (res.get) {
       row("get", `plain streaming GET ${mb()} (MB/s)`, res.get.plain);
+      row("get", `raw node:crypto floor streaming GET ${mb()} (MB/s)`, res.get.raw);
       row("get", `encrypted streaming GET ${mb()} (MB/s)`, res.get.enc);
       row("get", `ratio encrypted/plain streaming GET ${mb()}`, res.get.ratio, ">= 0.95", 2);
+      row("get", `ratio raw floor/plain streaming GET ${mb()} (what AES-GCM costs here)`, res.get.rawVsPlain, "", 2);
+      row("get", `ratio encrypted/raw floor streaming GET ${mb()} (what the library costs)`, res.get.ratioRaw, ">= 0.95", 2);
+      cpuRows("get", `streaming GET ${mb()}`, res.get.cpu, { plain: "plain", raw: "raw floor", enc: "encrypted" });
     }
     if (res.dtb) {
       row("dtb", `plain downloadToBuffer ${mb()} (MB/s)`, res.dtb.plain);
@@ -293,8 +360,12 @@ async function blobSizes() {
     }
     if (res.stream) {
       row("stream", `plain uploadStream ${mb()} (MB/s)`, res.stream.plain);
+      row("stream", `raw node:crypto floor staged from the stream ${mb()} (MB/s)`, res.stream.raw);
       row("stream", `encrypted uploadStream ${mb()} (MB/s)`, res.stream.enc);
       row("stream", `ratio encrypted/plain uploadStream ${mb()}`, res.stream.ratio, ">= 1.0", 2);
+      row("stream", `ratio raw floor/plain uploadStream ${mb()} (what AES-GCM costs here)`, res.stream.rawVsPlain, "", 2);
+      row("stream", `ratio encrypted/raw floor uploadStream ${mb()} (what the library costs)`, res.stream.ratioRaw, ">= 0.95", 2);
+      cpuRows("stream", `uploadStream ${mb()}`, res.stream.cpu, { plain: "plain", raw: "raw floor", enc: "encrypted" });
     }
   }
 }
@@ -403,8 +474,35 @@ async function rss() {
       }
     }
   }
+  // uploadFile of a file that fits one Put Blob: the body is streamed from the file on both sides (the
+  // encrypted client encrypts each attempt afresh instead of keeping the ciphertext for retries).
+  const fileBytes = RSS_SIZES[0];
+  const fileDir = mkdtempSync(path.join(os.tmpdir(), "azcse-bench-file-"));
+  const file = path.join(fileDir, "source.bin");
+  {
+    const fd = openSync(file, "w");
+    for (const c of patternChunks(pattern(), fileBytes)) writeSync(fd, c);
+    closeSync(fd);
+  }
+  const fileRes = { plain: [], enc: [] };
+  try {
+    for (let rep = 0; rep < rssReps; rep++) {
+      for (const variant of rep % 2 ? ["enc", "plain"] : ["plain", "enc"]) {
+        const r = await child({ ...base, mode: "file", variant, bytes: fileBytes, file, blob: `rss-file-${variant}` });
+        if (variant === "enc" && r.uploadPath !== "single-put") throw new Error(`encrypted uploadFile used ${r.uploadPath}, not a single Put Blob`);
+        fileRes[variant].push(r.peakMiB);
+        log(`  rss uploadFile ${variant} ${fileBytes / MiB} MiB: peak ${fmt(r.peakMiB, 1)} MiB, ${fmt(r.mbps)} MB/s`);
+      }
+    }
+  } finally {
+    rmSync(fileDir, { recursive: true, force: true });
+  }
   const out = { idleMiB: summary(idle), sizesMiB: RSS_SIZES.map((b) => b / MiB) };
   row("rss", "idle process with all packages loaded (MiB)", idle, "", 1);
+  out.file = { bytes: fileBytes, plain: summary(fileRes.plain), enc: summary(fileRes.enc) };
+  row("rss", `plain uploadFile (one Put Blob) ${fileBytes / MiB} MiB: peak RSS (MiB)`, fileRes.plain, "", 1);
+  row("rss", `encrypted uploadFile (one Put Blob) ${fileBytes / MiB} MiB: peak RSS (MiB)`, fileRes.enc, "", 1);
+  row("rss", `encrypted - plain peak RSS, uploadFile ${fileBytes / MiB} MiB (MiB)`, fileRes.enc.map((x, i) => x - fileRes.plain[i]), "<= 4 MiB", 1);
   for (const mode of ["up", "down"]) {
     for (const bytes of RSS_SIZES) {
       const sMiB = bytes / MiB;

@@ -8,6 +8,8 @@ export interface AzuriteHandle {
   connectionString: string;
   accountName: string;
   accountKey: string;
+  /** The Azurite process id (benchmarks read its CPU time from /proc). */
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 export const repoRoot: string;

@@ -89,6 +89,7 @@ export async function startAzurite(options = {}) {
   return {
     blobUrl, queueUrl, tableUrl, blobPort, queuePort, tablePort, connectionString,
     accountName: AZURITE_ACCOUNT, accountKey: AZURITE_KEY,
+    pid: child.pid,
     async stop() {
       if (child.exitCode === null) {
         child.kill("SIGTERM");

@@ -1,6 +1,6 @@
 // One streamed transfer per process, for peak-RSS measurement (service-bench.mjs spawns this).
-// argv[2] = JSON {mode: "up" | "down" | "idle", variant: "plain" | "enc", bytes, connectionString,
-// container, blob, kekHex, protocol?}. Prints one JSON line: {peakMiB, startMiB, seconds, bytes, path}.
+// argv[2] = JSON {mode: "up" | "file" | "down" | "idle", variant: "plain" | "enc", bytes, connectionString,
+// container, blob, kekHex, protocol?, file?}. Prints one JSON line: {peakMiB, startMiB, seconds, bytes, path}.
 import { Readable } from "node:stream";
 import { performance } from "node:perf_hooks";
 import { drain, loadPackages, mbps, pattern, patternChunks, peakRssMiB } from "./util.mjs";
@@ -26,6 +26,16 @@ if (job.mode === "up") {
     await container.getBlockBlobClient(job.blob).uploadStream(source, 8 * 1024 * 1024, 5);
   } else {
     const r = await new blob.EncryptedBlobClient(container.getBlobClient(job.blob), policy).uploadStream(source, { blockSize: 8 * 1024 * 1024, concurrency: 5 });
+    uploadPath = r.uploadPath;
+    if (r.plaintextLength !== job.bytes) throw new Error(`uploaded ${r.plaintextLength} of ${job.bytes}`);
+  }
+  moved = job.bytes;
+} else if (job.mode === "file") {
+  // uploadFile of a file the parent wrote: one Put Blob on both sides (the file is at most 256 MiB).
+  if (job.variant === "plain") {
+    await container.getBlockBlobClient(job.blob).uploadFile(job.file);
+  } else {
+    const r = await new blob.EncryptedBlobClient(container.getBlobClient(job.blob), policy).uploadFile(job.file);
     uploadPath = r.uploadPath;
     if (r.plaintextLength !== job.bytes) throw new Error(`uploaded ${r.plaintextLength} of ${job.bytes}`);
   }

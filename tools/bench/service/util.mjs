@@ -52,26 +52,46 @@ export const mbps = (bytes, ms) => bytes / 1e6 / (ms / 1000);
 export const ratios = (a, b) => a.map((x, i) => x / b[i]);
 export const fmt = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
 
+/** CPU milliseconds (user + system) a process has used so far, from /proc/PID/stat; NaN where unreadable. */
+export function processCpuMs(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
 /**
  * Paired measurement: each repetition runs every variant once, in alternating order (A,B then B,A), so
  * both see the same machine state; returns MB/s per variant per repetition (index-aligned for ratios).
  * A variant returns the number of payload bytes it moved, checked against `expectBytes`.
+ * `result.cpu[name]` holds, per repetition, this process's CPU ms (`client`) and, with `serverPid`,
+ * the server process's CPU ms (`server`) spent during the variant.
  */
-export async function paired(reps, variants, payloadBytes, { expectBytes = payloadBytes, log } = {}) {
+export async function paired(reps, variants, payloadBytes, { expectBytes = payloadBytes, log, serverPid } = {}) {
   const names = Object.keys(variants);
   const out = Object.fromEntries(names.map((n) => [n, []]));
+  const cpu = Object.fromEntries(names.map((n) => [n, { client: [], server: [] }]));
   for (let rep = 0; rep < reps; rep++) {
     const order = rep % 2 ? [...names].reverse() : names;
     for (const name of order) {
       globalThis.gc?.();
+      const c0 = process.cpuUsage();
+      const s0 = serverPid ? processCpuMs(serverPid) : NaN;
       const t0 = performance.now();
       const moved = await variants[name]();
       const ms = performance.now() - t0;
+      const c = process.cpuUsage(c0);
+      cpu[name].client.push((c.user + c.system) / 1000);
+      if (serverPid) cpu[name].server.push(processCpuMs(serverPid) - s0);
       if (moved !== expectBytes) throw new Error(`${name} moved ${moved} bytes, expected ${expectBytes}`);
       out[name].push(mbps(payloadBytes, ms));
     }
     log?.(rep, Object.fromEntries(names.map((n) => [n, out[n][rep]])));
   }
+  Object.defineProperty(out, "cpu", { value: cpu, enumerable: false });
   return out;
 }
 
