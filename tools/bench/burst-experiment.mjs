@@ -5,7 +5,7 @@
 // process), next to a pre-encrypted body and the encrypted client. Paired round robin; medians of wall
 // time, this process's CPU and the Azurite process's CPU. Not a test: the figures depend on the machine.
 //
-//   node --expose-gc tools/bench/burst-experiment.mjs [--size-mib 64] [--reps 9]
+//   node tools/bench/burst-experiment.mjs [--size-mib 64] [--reps 9]
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { performance } from "node:perf_hooks";
