@@ -93,6 +93,19 @@ function row(section, figure, values, target, digits) {
 function cpuOf(r) {
   return Object.fromEntries(Object.entries(r.cpu).map(([k, v]) => [k, { client: summary(v.client), server: summary(v.server.filter(Number.isFinite)) }]));
 }
+/** Summaries of a plain / raw floor / encrypted paired() result; `base` names the plain variant compared with. */
+function withFloor(r, bytes, base = "plain") {
+  return {
+    bytes,
+    plain: summary(r.plain),
+    raw: summary(r.raw),
+    enc: summary(r.enc),
+    ratio: summary(ratios(r.enc, r.plain)),
+    ratioRaw: summary(ratios(r.enc, r.raw)),
+    rawVsPlain: summary(ratios(r.raw, r[base])),
+    cpu: cpuOf(r),
+  };
+}
 function cpuRows(section, label, cpu, names) {
   for (const [key, name] of Object.entries(names)) {
     if (!cpu?.[key]) continue;
@@ -207,16 +220,7 @@ async function blobSizes() {
       );
       if (encPath !== "single-put") throw new Error(`encrypted upload of ${putSize} bytes used ${encPath}, not a single Put Blob`);
       if (only.has("put")) {
-        res.put = {
-          bytes: putSize,
-          plain: summary(r.plain),
-          raw: summary(r.raw),
-          enc: summary(r.enc),
-          ratio: summary(ratios(r.enc, r.plain)),
-          ratioRaw: summary(ratios(r.enc, r.raw)),
-          rawVsPlain: summary(ratios(r.raw, r.plain)),
-          cpu: cpuOf(r),
-        };
+        res.put = withFloor(r, putSize);
       }
     }
     // 2. Streaming GET vs streaming GET (the blobs just written).
@@ -231,16 +235,7 @@ async function blobSizes() {
         putSize,
         { log: progress("get"), serverPid },
       );
-      res.get = {
-        bytes: putSize,
-        plain: summary(r.plain),
-        raw: summary(r.raw),
-        enc: summary(r.enc),
-        ratio: summary(ratios(r.enc, r.plain)),
-        ratioRaw: summary(ratios(r.enc, r.raw)),
-        rawVsPlain: summary(ratios(r.raw, r.plain)),
-        cpu: cpuOf(r),
-      };
+      res.get = withFloor(r, putSize);
     }
     // 3. Parallel ranged download into a buffer: 4 MiB ranges, 5 in flight on both sides.
     if (only.has("dtb")) {
@@ -279,18 +274,8 @@ async function blobSizes() {
         size,
         { log: progress("blocks"), serverPid },
       );
-      res.blocks = {
-        bytes: size,
-        plain: summary(r.plain),
-        plainMd5: summary(r.plainMd5),
-        raw: summary(r.raw),
-        enc: summary(r.enc),
-        ratioMd5: summary(ratios(r.enc, r.plainMd5)),
-        ratioSdk: summary(ratios(r.enc, r.plain)),
-        ratioRaw: summary(ratios(r.enc, r.raw)),
-        rawVsPlain: summary(ratios(r.raw, r.plainMd5)),
-        cpu: cpuOf(r),
-      };
+      const f = withFloor(r, size, "plainMd5");
+      res.blocks = { ...f, plainMd5: summary(r.plainMd5), ratioMd5: summary(ratios(r.enc, r.plainMd5)), ratioSdk: f.ratio };
     }
     // 5. uploadStream vs uploadStream: a Readable of 64 KiB chunks, both with 8 MiB blocks, 5 in flight.
     if (only.has("stream")) {
@@ -308,16 +293,7 @@ async function blobSizes() {
         size,
         { log: progress("uploadStream"), serverPid },
       );
-      res.stream = {
-        bytes: size,
-        plain: summary(r.plain),
-        raw: summary(r.raw),
-        enc: summary(r.enc),
-        ratio: summary(ratios(r.enc, r.plain)),
-        ratioRaw: summary(ratios(r.enc, r.raw)),
-        rawVsPlain: summary(ratios(r.raw, r.plain)),
-        cpu: cpuOf(r),
-      };
+      res.stream = withFloor(r, size);
     }
   }
   report.sections.blob = blobResults;
