@@ -286,6 +286,8 @@ export class EncryptedBlobClient {
           } finally {
             dispose();
           }
+          // An attempt the SDK gave up on without destroying its stream must not keep its source (a file) open.
+          await body.close();
           return { ...res, plaintextLength: knownSize, storedLength: stored, encryption: summary };
         }
       }
