@@ -7,7 +7,7 @@
 //
 //   node tools/bench/service-bench.mjs           full: 4–256 MiB, 5 pairs (3 at 256 MiB), RSS 256 MiB vs 1 GiB
 //   node tools/bench/service-bench.mjs --quick   < 60 s: 4 and 16 MiB, 3 pairs, small RSS/range/Python/queue runs
-//   options: --only put,blocks,get,dtb,stream,python,rss,range,queue  --no-python  --reps N  --sizes 4,16,64
+//   options: --only put,file,blocks,get,dtb,stream,python,rss,range,queue  --no-python  --reps N  --sizes 4,16,64
 //            --out FILE.json  --svg FILE.svg (chart of throughput vs size)  --md FILE.md (markdown tables)
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -55,7 +55,7 @@ const azuritePersistence = opt("--azurite", "memory");
 const reps = Number(opt("--reps", quick ? 3 : 5));
 const repsLarge = Number(opt("--reps-large", quick ? reps : 3)); // at 256 MiB and above
 const sizesMiB = opt("--sizes", quick ? "4,16" : "4,16,64,256").split(",").map(Number);
-const only = new Set(opt("--only", "put,blocks,get,dtb,stream,python,rss,range,queue,table").split(","));
+const only = new Set(opt("--only", "put,file,blocks,get,dtb,stream,python,rss,range,queue,table").split(","));
 if (flag("--no-python")) only.delete("python");
 const RSS_SIZES = quick ? [32 * MiB, 128 * MiB] : [256 * MiB, 1024 * MiB];
 const RANGE_BLOB = quick ? 64 * MiB : 1024 * MiB;
@@ -168,7 +168,7 @@ async function plainStagedMd5(bbc, data, blockSize, concurrency) {
 
 const blobResults = {};
 async function blobSizes() {
-  const want = ["put", "blocks", "get", "dtb", "stream"].filter((s) => only.has(s));
+  const want = ["put", "file", "blocks", "get", "dtb", "stream"].filter((s) => only.has(s));
   if (!want.length) return;
   // Warm-up (not recorded): one of every operation at 1 MiB.
   {
@@ -187,7 +187,7 @@ async function blobSizes() {
     const size = sMiB * MiB;
     const res = (blobResults[sMiB] = {});
     // Upper bound of the bytes this size stores (put, blocks, stream).
-    const uploadsPerRep = (only.has("put") ? 3 : 0) + (only.has("blocks") ? 4 : 0) + (only.has("stream") ? 3 : 0);
+    const uploadsPerRep = (only.has("put") ? 3 : 0) + (only.has("file") ? 2 : 0) + (only.has("blocks") ? 4 : 0) + (only.has("stream") ? 3 : 0);
     await headroom(uploadsPerRep * size * n + 2 * size);
     const c = ctx.container;
     const tag = `${sMiB}m`;
@@ -277,6 +277,33 @@ async function blobSizes() {
       const f = withFloor(r, size, "plainMd5");
       res.blocks = { ...f, plainMd5: summary(r.plainMd5), ratioMd5: summary(ratios(r.enc, r.plainMd5)), ratioSdk: f.ratio };
     }
+    // 4b. uploadFile vs uploadFile while the file fits one Put Blob: both stream the body from the file (what
+    // `azcse blob upload` does); the encrypted client encrypts while it reads.
+    if (only.has("file") && size <= 256 * MiB) {
+      const dir = mkdtempSync(path.join(os.tmpdir(), "azcse-bench-upfile-"));
+      const file = path.join(dir, "source.bin");
+      writeFileSync(file, plainBuf.subarray(0, size));
+      try {
+        const fp = c.getBlockBlobClient(`file-plain-${tag}`);
+        const fe = new EncryptedBlobClient(c.getBlobClient(`file-enc-${tag}`), policy);
+        const r = await paired(
+          n,
+          {
+            plain: async () => (await fp.uploadFile(file), size),
+            enc: async () => {
+              const u = await fe.uploadFile(file);
+              if (u.uploadPath !== "single-put") throw new Error(`encrypted uploadFile used ${u.uploadPath}, not a single Put Blob`);
+              return u.plaintextLength;
+            },
+          },
+          size,
+          { log: progress("uploadFile"), serverPid },
+        );
+        res.file = { bytes: size, plain: summary(r.plain), enc: summary(r.enc), ratio: summary(ratios(r.enc, r.plain)), cpu: cpuOf(r) };
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
     // 5. uploadStream vs uploadStream: a Readable of 64 KiB chunks, both with 8 MiB blocks, 5 in flight.
     if (only.has("stream")) {
       const data = plainBuf.subarray(0, size);
@@ -333,6 +360,12 @@ async function blobSizes() {
       row("dtb", `plain downloadToBuffer ${mb()} (MB/s)`, res.dtb.plain);
       row("dtb", `encrypted downloadToBuffer ${mb()} (MB/s)`, res.dtb.enc);
       row("dtb", `ratio encrypted/plain downloadToBuffer ${mb()}`, res.dtb.ratio, "", 2);
+    }
+    if (res.file) {
+      row("file", `plain uploadFile (one Put Blob) ${mb()} (MB/s)`, res.file.plain);
+      row("file", `encrypted uploadFile (one Put Blob) ${mb()} (MB/s)`, res.file.enc);
+      row("file", `ratio encrypted/plain uploadFile ${mb()}`, res.file.ratio, ">= 0.95", 2);
+      cpuRows("file", `uploadFile ${mb()}`, res.file.cpu, { plain: "plain", enc: "encrypted" });
     }
     if (res.stream) {
       row("stream", `plain uploadStream ${mb()} (MB/s)`, res.stream.plain);
