@@ -7,11 +7,11 @@
 //
 //   node tools/bench/service-bench.mjs           full: 4–256 MiB, 5 pairs (3 at 256 MiB), RSS 256 MiB vs 1 GiB
 //   node tools/bench/service-bench.mjs --quick   < 60 s: 4 and 16 MiB, 3 pairs, small RSS/range/Python/queue runs
-//   options: --only put,file,blocks,get,dtb,stream,python,rss,range,queue  --no-python  --reps N  --sizes 4,16,64
+//   options: --azurite memory|disk  --azurite-version 3.37.0  --only put,file,blocks,get,dtb,stream,python,rss,range,queue  --no-python  --reps N  --sizes 4,16,64
 //            --out FILE.json  --svg FILE.svg (chart of throughput vs size)  --md FILE.md (markdown tables)
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -52,6 +52,9 @@ const quick = flag("--quick");
 // --azurite disk: Azurite with its default on-disk persistence (as PERF.md measured it; server-bound like the
 // real service); --azurite memory (default): the in-memory store, where client CPU is exposed.
 const azuritePersistence = opt("--azurite", "memory");
+// --azurite-version X: run against another Azurite release (installed once with npm into a cache folder), e.g.
+// 3.37.0, the release /work/shared/PERF.md measured (it computes a CRC64 of staged blocks without Content-MD5).
+const azuriteVersion = opt("--azurite-version", undefined);
 const reps = Number(opt("--reps", quick ? 3 : 5));
 const repsLarge = Number(opt("--reps-large", quick ? reps : 3)); // at 256 MiB and above
 const sizesMiB = opt("--sizes", quick ? "4,16" : "4,16,64,256").split(",").map(Number);
@@ -78,7 +81,17 @@ const policyV1 = { keyEncryptionKey: kek, encryptionVersion: "1.0", allowDepreca
 
 const log = (s) => console.log(`[service-bench] ${s}`);
 const report = {
-  machine: { node: process.version, cpu: os.cpus()[0]?.model, cpus: os.cpus().length, quick, reps, repsLarge, date: new Date().toISOString(), sdk: versions },
+  machine: {
+    node: process.version,
+    cpu: os.cpus()[0]?.model,
+    cpus: os.cpus().length,
+    quick,
+    reps,
+    repsLarge,
+    date: new Date().toISOString(),
+    sdk: versions,
+    azurite: { version: azuriteVersion ?? "pinned devDependency", persistence: azuritePersistence },
+  },
   notes: [],
   sections: {},
 };
@@ -123,8 +136,23 @@ let az;
 let stored = 0;
 let restarts = 0;
 let ctx;
+/** dist/src/azurite.js of Azurite `version`, installed into ~/.cache/azcse-bench on first use. */
+function azuriteBin(version) {
+  if (!/^\d+\.\d+\.\d+$/.test(version)) throw new Error(`--azurite-version must look like 3.37.0, not ${version}`);
+  const dir = path.join(os.homedir(), ".cache", "azcse-bench", `azurite-${version}`);
+  const bin = path.join(dir, "node_modules", "azurite", "dist", "src", "azurite.js");
+  if (!existsSync(bin)) {
+    log(`installing azurite@${version} into ${dir}`);
+    mkdirSync(dir, { recursive: true });
+    const r = spawnSync("npm", ["install", "--no-save", "--no-audit", "--no-fund", "--loglevel=error", "--prefix", dir, `azurite@${version}`], { stdio: "inherit" });
+    if (r.status !== 0 || !existsSync(bin)) throw new Error(`npm could not install azurite@${version}`);
+  }
+  return bin;
+}
+const azuriteBinPath = azuriteVersion ? azuriteBin(azuriteVersion) : undefined;
+
 async function startAzurite() {
-  az = await testkit.startAzurite({ persistence: azuritePersistence });
+  az = await testkit.startAzurite({ persistence: azuritePersistence, bin: azuriteBinPath });
   stored = 0;
   const service = BlobServiceClient.fromConnectionString(az.connectionString);
   const container = service.getContainerClient(`bench-${Date.now()}`);
@@ -736,7 +764,7 @@ const stamp = new Date().toISOString().replace(/[:.]/g, "-");
 const outFile = opt("--out", path.join(root, "bench-results", `service-${quick ? "quick-" : ""}${stamp}.json`));
 const partialFile = outFile.replace(/\.json$/, "") + ".partial.json";
 mkdirSync(path.dirname(outFile), { recursive: true });
-log(`${quick ? "quick" : "full"} run: sizes ${sizesMiB.join(", ")} MiB, ${reps} pairs (${repsLarge} at >= 256 MiB); node ${process.version}, @azure/storage-blob ${versions.storageBlob}, @azure/storage-queue ${versions.storageQueue}`);
+log(`${quick ? "quick" : "full"} run: sizes ${sizesMiB.join(", ")} MiB, ${reps} pairs (${repsLarge} at >= 256 MiB); node ${process.version}, @azure/storage-blob ${versions.storageBlob}, @azure/storage-queue ${versions.storageQueue}; Azurite ${azuriteVersion ?? "(pinned)"} ${azuritePersistence}`);
 await startAzurite();
 for (const sig of ["SIGINT", "SIGTERM"]) {
   process.once(sig, () => {

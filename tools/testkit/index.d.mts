@@ -17,7 +17,7 @@ export const vectorsDir: string;
 export const AZURITE_ACCOUNT: string;
 export const AZURITE_KEY: string;
 export function freePort(): Promise<number>;
-export function startAzurite(options?: { debug?: boolean; persistence?: "memory" | "disk" }): Promise<AzuriteHandle>;
+export function startAzurite(options?: { debug?: boolean; persistence?: "memory" | "disk"; bin?: string }): Promise<AzuriteHandle>;
 export const PYTHON: string;
 export const PYTHON_PACKAGES: string[];
 export const PYTHON_INSTALL_COMMAND: string;

@@ -50,7 +50,8 @@ function waitForPort(port, timeoutMs) {
  */
 export async function startAzurite(options = {}) {
   const require = createRequire(import.meta.url);
-  const bin = path.join(path.dirname(require.resolve("azurite/package.json", { paths: [repoRoot] })), "dist", "src", "azurite.js");
+  // options.bin: another Azurite build's dist/src/azurite.js (benchmarks against other versions); the pinned one otherwise.
+  const bin = options.bin ?? path.join(path.dirname(require.resolve("azurite/package.json", { paths: [repoRoot] })), "dist", "src", "azurite.js");
   const [blobPort, queuePort, tablePort] = [await freePort(), await freePort(), await freePort()];
   const location = mkdtempSync(path.join(tmpdir(), "azcse-azurite-"));
   const args = [
