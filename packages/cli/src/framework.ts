@@ -170,6 +170,48 @@ export function connectionString(args: ParsedArgs): string {
   return cs;
 }
 
+/** Flags of every command that talks to a storage account: the connection and the SDK's request retries. */
+export const SERVICE_FLAGS: Record<string, FlagSpec> = {
+  "connection-string": { value: true },
+  "max-tries": { value: true },
+  "retry-delay-ms": { value: true },
+};
+export const SERVICE_USAGE = "[--connection-string CS] [--max-tries N] [--retry-delay-ms MS]";
+
+/**
+ * --max-tries N (1–50: attempts per request, 1 = no retry) and --retry-delay-ms MS (0–600000: base delay of the
+ * SDK's exponential backoff); the SDK defaults when absent.
+ */
+export function retrySettings(args: ParsedArgs): { maxTries?: number; retryDelayInMs?: number } {
+  const maxTries = args.int("max-tries");
+  const retryDelayInMs = args.int("retry-delay-ms");
+  if (maxTries !== undefined && (maxTries < 1 || maxTries > 50)) throw new UsageError("--max-tries must be from 1 to 50");
+  if (retryDelayInMs !== undefined && retryDelayInMs > 600_000) throw new UsageError("--retry-delay-ms must be at most 600000");
+  const out: { maxTries?: number; retryDelayInMs?: number } = {};
+  if (maxTries !== undefined) out.maxTries = maxTries;
+  if (retryDelayInMs !== undefined) out.retryDelayInMs = retryDelayInMs;
+  return out;
+}
+
+/** Options of a blob or queue client (`StoragePipelineOptions`) for the retry flags. */
+export function storageClientOptions(args: ParsedArgs): { retryOptions?: { maxTries?: number; retryDelayInMs?: number } } {
+  const r = retrySettings(args);
+  return Object.keys(r).length ? { retryOptions: r } : {};
+}
+
+/**
+ * Options of a `TableClient` for a connection string: plain-HTTP endpoints (Azurite, development storage) must be
+ * allowed explicitly by the SDK; the retry flags map onto its `maxRetries` (tries - 1).
+ */
+export function tableClientOptions(args: ParsedArgs, cs: string): { allowInsecureConnection: boolean; retryOptions?: { maxRetries?: number; retryDelayInMs?: number } } {
+  const insecure = /(^|;)\s*(DefaultEndpointsProtocol=http|UseDevelopmentStorage=true)\s*(;|$)|TableEndpoint=http:/i.test(cs);
+  const r = retrySettings(args);
+  const retryOptions: { maxRetries?: number; retryDelayInMs?: number } = {};
+  if (r.maxTries !== undefined) retryOptions.maxRetries = r.maxTries - 1;
+  if (r.retryDelayInMs !== undefined) retryOptions.retryDelayInMs = r.retryDelayInMs;
+  return Object.keys(retryOptions).length ? { allowInsecureConnection: insecure, retryOptions } : { allowInsecureConnection: insecure };
+}
+
 function partialPath(out: string): string {
   return path.join(path.dirname(path.resolve(out)), `.${path.basename(out)}.${randomBytes(6).toString("hex")}.partial`);
 }

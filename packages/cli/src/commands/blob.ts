@@ -3,9 +3,9 @@
 import { BlobServiceClient } from "@azure/storage-blob";
 import type { ClientSideEncryptionPolicy, EncryptionVersion } from "@azure-cse/core-envelope";
 import { EncryptedBlobClient } from "@azure-cse/storage-blob";
-import { connectionString, EXIT, loadKeys, parseArgs, policyFromKeyFiles, UsageError, type CommandDef, type ParsedArgs } from "../framework.js";
+import { connectionString, EXIT, loadKeys, parseArgs, policyFromKeyFiles, SERVICE_FLAGS, SERVICE_USAGE, storageClientOptions, UsageError, type CommandDef, type ParsedArgs } from "../framework.js";
 
-const CONNECTION = { "connection-string": { value: true } } as const;
+const CONNECTION = SERVICE_FLAGS;
 
 function positionals(a: ParsedArgs, names: string[]): string[] {
   if (a.positionals.length !== names.length) {
@@ -15,7 +15,7 @@ function positionals(a: ParsedArgs, names: string[]): string[] {
 }
 
 function blobClient(a: ParsedArgs, container: string, blob: string, policy: ClientSideEncryptionPolicy): EncryptedBlobClient {
-  const service = BlobServiceClient.fromConnectionString(connectionString(a));
+  const service = BlobServiceClient.fromConnectionString(connectionString(a), storageClientOptions(a));
   return new EncryptedBlobClient(service.getContainerClient(container).getBlobClient(blob), policy);
 }
 
@@ -32,7 +32,7 @@ function parseMetadata(pairs: string[]): Record<string, string> {
 export const commands: CommandDef[] = [
   {
     path: ["blob", "upload"],
-    usage: "blob upload CONTAINER BLOB FILE --key FILE [--protocol 2.0|2.1|1.0] [--region-size BYTES] [--metadata K=V]... [--create-container] [--connection-string CS]",
+    usage: `blob upload CONTAINER BLOB FILE --key FILE [--protocol 2.0|2.1|1.0] [--region-size BYTES] [--metadata K=V]... [--create-container] ${SERVICE_USAGE}`,
     async run(argv, io) {
       const a = parseArgs(argv, {
         ...CONNECTION,
@@ -52,7 +52,7 @@ export const commands: CommandDef[] = [
       if (protocol === "1.0") io.stderr("azcse: warning: protocol 1.0 is deprecated and unauthenticated (CVE-2022-30187); use 2.0\n");
       const client = blobClient(a, container, blob, policy);
       if (a.has("create-container")) {
-        await BlobServiceClient.fromConnectionString(connectionString(a)).getContainerClient(container).createIfNotExists();
+        await BlobServiceClient.fromConnectionString(connectionString(a), storageClientOptions(a)).getContainerClient(container).createIfNotExists();
       }
       const r = await client.uploadFile(file, { metadata });
       io.stdout(
@@ -73,7 +73,7 @@ export const commands: CommandDef[] = [
   },
   {
     path: ["blob", "download"],
-    usage: "blob download CONTAINER BLOB FILE --key FILE [--offset N] [--count N] [--allow-misordered-regions] [--connection-string CS]",
+    usage: `blob download CONTAINER BLOB FILE --key FILE [--offset N] [--count N] [--allow-misordered-regions] ${SERVICE_USAGE}`,
     async run(argv, io) {
       const a = parseArgs(argv, {
         ...CONNECTION,
@@ -91,7 +91,7 @@ export const commands: CommandDef[] = [
   },
   {
     path: ["blob", "inspect"],
-    usage: "blob inspect CONTAINER BLOB [--key FILE] [--connection-string CS]   (JSON; --key gives 1.0 plaintext lengths)",
+    usage: `blob inspect CONTAINER BLOB [--key FILE] ${SERVICE_USAGE}   (JSON; --key gives 1.0 plaintext lengths)`,
     async run(argv, io) {
       const a = parseArgs(argv, { ...CONNECTION, key: { value: true, repeat: true } });
       const [container, blob] = positionals(a, ["CONTAINER", "BLOB"]) as [string, string];
@@ -129,7 +129,7 @@ export const commands: CommandDef[] = [
   },
   {
     path: ["blob", "rotate-key"],
-    usage: "blob rotate-key CONTAINER BLOB --key OLD --new-key NEW [--connection-string CS]   (re-wraps the content key; no data re-upload)",
+    usage: `blob rotate-key CONTAINER BLOB --key OLD --new-key NEW ${SERVICE_USAGE}   (re-wraps the content key; no data re-upload)`,
     async run(argv, io) {
       const a = parseArgs(argv, { ...CONNECTION, key: { value: true, repeat: true, required: true }, "new-key": { value: true, required: true } });
       const [container, blob] = positionals(a, ["CONTAINER", "BLOB"]) as [string, string];

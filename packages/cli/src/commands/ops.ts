@@ -3,7 +3,7 @@
 import { BlobServiceClient } from "@azure/storage-blob";
 import { TableClient } from "@azure/data-tables";
 import type { KeyEncryptionKey } from "@azure-cse/core-envelope";
-import { connectionString, EXIT, loadKeys, parseArgs, UsageError, type CommandDef, type FlagSpec, type Io, type ParsedArgs } from "../framework.js";
+import { connectionString, EXIT, loadKeys, parseArgs, SERVICE_FLAGS, SERVICE_USAGE, storageClientOptions, tableClientOptions, UsageError, type CommandDef, type FlagSpec, type Io, type ParsedArgs } from "../framework.js";
 import {
   exitCodeOf,
   formatScan,
@@ -18,7 +18,7 @@ import {
   type ProgressMode,
 } from "../ops/index.js";
 
-const CONNECTION: Record<string, FlagSpec> = { "connection-string": { value: true } };
+const CONNECTION: Record<string, FlagSpec> = SERVICE_FLAGS;
 const RUN_FLAGS: Record<string, FlagSpec> = {
   "dry-run": {},
   concurrency: { value: true },
@@ -29,13 +29,12 @@ const RUN_FLAGS: Record<string, FlagSpec> = {
 };
 
 function container(a: ParsedArgs, name: string) {
-  return BlobServiceClient.fromConnectionString(connectionString(a)).getContainerClient(name);
+  return BlobServiceClient.fromConnectionString(connectionString(a), storageClientOptions(a)).getContainerClient(name);
 }
 
 function table(a: ParsedArgs, name: string): TableClient {
   const cs = connectionString(a);
-  const insecure = /(^|;)\s*(DefaultEndpointsProtocol=http|UseDevelopmentStorage=true)\s*(;|$)|TableEndpoint=http:/i.test(cs);
-  return TableClient.fromConnectionString(cs, name, { allowInsecureConnection: insecure });
+  return TableClient.fromConnectionString(cs, name, tableClientOptions(a, cs));
 }
 
 function onePositional(a: ParsedArgs, what: string): string {
@@ -85,7 +84,7 @@ function newKeyOf(a: ParsedArgs, keys: KeyEncryptionKey[], required: boolean): K
 export const commands: CommandDef[] = [
   {
     path: ["scan"],
-    usage: "scan CONTAINER [--prefix P] [--json] [--connection-string CS]   (inventory from the listing: protocols, key ids, writers, sizes)",
+    usage: `scan CONTAINER [--prefix P] [--json] ${SERVICE_USAGE}   (inventory from the listing: protocols, key ids, writers, sizes)`,
     async run(argv, io) {
       const a = parseArgs(argv, { ...CONNECTION, prefix: { value: true }, json: {} });
       const name = onePositional(a, "CONTAINER");
@@ -96,7 +95,7 @@ export const commands: CommandDef[] = [
   },
   {
     path: ["scan-table"],
-    usage: "scan-table TABLE [--partition-from A] [--partition-to B] [--json] [--connection-string CS]",
+    usage: `scan-table TABLE [--partition-from A] [--partition-to B] [--json] ${SERVICE_USAGE}`,
     async run(argv, io) {
       const a = parseArgs(argv, { ...CONNECTION, "partition-from": { value: true }, "partition-to": { value: true }, json: {} });
       const name = onePositional(a, "TABLE");
@@ -108,7 +107,7 @@ export const commands: CommandDef[] = [
   {
     path: ["migrate"],
     usage:
-      "migrate CONTAINER [--prefix P] --key K... [--new-key K] [--to 2.0|2.1] [--region-size BYTES] [--dry-run] [--concurrency N] [--resume STATE] [--progress auto|bar|lines|none] [--page-size N] [--report FILE] [--connection-string CS]",
+      `migrate CONTAINER [--prefix P] --key K... [--new-key K] [--to 2.0|2.1] [--region-size BYTES] [--dry-run] [--concurrency N] [--resume STATE] [--progress auto|bar|lines|none] [--page-size N] [--report FILE] ${SERVICE_USAGE}`,
     async run(argv, io) {
       const a = parseArgs(argv, {
         ...CONNECTION,
@@ -140,7 +139,7 @@ export const commands: CommandDef[] = [
   {
     path: ["rotate-key"],
     usage:
-      "rotate-key CONTAINER|--table TABLE --key OLD... --new-key NEW [--prefix P] [--partition-from A] [--partition-to B] [--dry-run] [--concurrency N] [--resume STATE] [--verify] [--progress auto|bar|lines|none] [--page-size N] [--report FILE] [--connection-string CS]",
+      `rotate-key CONTAINER|--table TABLE --key OLD... --new-key NEW [--prefix P] [--partition-from A] [--partition-to B] [--dry-run] [--concurrency N] [--resume STATE] [--verify] [--progress auto|bar|lines|none] [--page-size N] [--report FILE] ${SERVICE_USAGE}`,
     async run(argv, io) {
       const a = parseArgs(argv, {
         ...CONNECTION,

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { QueueClient } from "@azure/storage-queue";
 import { ClientSideEncryptionError, type EncryptionVersion } from "@azure-cse/core-envelope";
 import { EncryptedQueueClient, decryptQueueMessage, encryptQueueMessage, type MessageEncoding } from "@azure-cse/storage-queue";
-import { EXIT, connectionString, parseArgs, policyFromKeyFiles, UsageError, type CommandDef, type Io, type ParsedArgs, writeFileAtomically } from "../framework.js";
+import { EXIT, connectionString, parseArgs, policyFromKeyFiles, SERVICE_FLAGS, SERVICE_USAGE, storageClientOptions, UsageError, type CommandDef, type Io, type ParsedArgs, writeFileAtomically } from "../framework.js";
 
 function protocolOf(a: ParsedArgs, io: Io): EncryptionVersion {
   const p = a.get("protocol") ?? "2.0";
@@ -23,15 +23,15 @@ function queueOf(a: ParsedArgs): QueueClient {
   const [name, ...rest] = a.positionals;
   if (!name) throw new UsageError("the QUEUE name is required");
   if (rest.length) throw new UsageError(`unexpected argument ${rest[0]}`);
-  return new QueueClient(connectionString(a), name);
+  return new QueueClient(connectionString(a), name, storageClientOptions(a));
 }
 
-const serviceFlags = { "connection-string": { value: true } };
+const serviceFlags = SERVICE_FLAGS;
 
 export const commands: CommandDef[] = [
   {
     path: ["queue", "send"],
-    usage: "queue send QUEUE (--text T | --in FILE) --key K [--protocol 2.0|1.0] [--encoding none|base64]",
+    usage: `queue send QUEUE (--text T | --in FILE) --key K [--protocol 2.0|1.0] [--encoding none|base64] ${SERVICE_USAGE}`,
     async run(argv, io) {
       const a = parseArgs(argv, {
         text: { value: true },
@@ -53,7 +53,7 @@ export const commands: CommandDef[] = [
   },
   {
     path: ["queue", "receive"],
-    usage: "queue receive QUEUE --key K [--out FILE] [--peek] [--count N] [--encoding none|base64]",
+    usage: `queue receive QUEUE --key K [--out FILE] [--peek] [--count N] [--encoding none|base64] ${SERVICE_USAGE}`,
     async run(argv, io) {
       const a = parseArgs(argv, {
         key: { value: true, repeat: true, required: true },

@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { TableClient } from "@azure/data-tables";
 import { EncryptedTableClient, decryptEntity, encryptEntity, entityFromODataJson, entityToODataJson, type EntityRecord } from "@azure-cse/data-tables";
-import { EXIT, connectionString, parseArgs, policyFromKeyFiles, UsageError, type CommandDef, type ParsedArgs, writeFileAtomically } from "../framework.js";
+import { EXIT, connectionString, parseArgs, policyFromKeyFiles, SERVICE_FLAGS, SERVICE_USAGE, tableClientOptions, UsageError, type CommandDef, type ParsedArgs, writeFileAtomically } from "../framework.js";
 
 /** Reads an OData JSON entity file (ENOENT surfaces as "not found"). */
 function readEntityFile(file: string): EntityRecord {
@@ -44,12 +44,10 @@ function tableOf(a: ParsedArgs, count: number): { table: TableClient; args: stri
   if (!name) throw new UsageError("the TABLE name is required");
   if (rest.length !== count - 1) throw new UsageError(count === 1 ? `unexpected argument ${rest[0]}` : `expected TABLE PK RK (${count} arguments)`);
   const cs = connectionString(a);
-  // Plain-HTTP endpoints (Azurite, development storage) must be allowed explicitly by the SDK.
-  const insecure = /(^|;)\s*(DefaultEndpointsProtocol=http|UseDevelopmentStorage=true)\s*(;|$)|TableEndpoint=http:/i.test(cs);
-  return { table: TableClient.fromConnectionString(cs, name, { allowInsecureConnection: insecure }), args: rest };
+  return { table: TableClient.fromConnectionString(cs, name, tableClientOptions(a, cs)), args: rest };
 }
 
-const serviceFlags = { "connection-string": { value: true } };
+const serviceFlags = SERVICE_FLAGS;
 const json = (v: unknown) => JSON.stringify(v);
 
 /** A read entity as OData JSON, without the service's `odata.metadata` URL. */
@@ -61,7 +59,7 @@ function outputEntity(entity: EntityRecord): Record<string, unknown> {
 export const commands: CommandDef[] = [
   {
     path: ["table", "put"],
-    usage: "table put TABLE --in ENTITY.json --key K --encrypt NAME[,NAME...] [--create-table]",
+    usage: `table put TABLE --in ENTITY.json --key K --encrypt NAME[,NAME...] [--create-table] ${SERVICE_USAGE}`,
     async run(argv, io) {
       const a = parseArgs(argv, {
         in: { value: true, required: true },
@@ -82,7 +80,7 @@ export const commands: CommandDef[] = [
   },
   {
     path: ["table", "get"],
-    usage: "table get TABLE PK RK --key K [--out FILE]",
+    usage: `table get TABLE PK RK --key K [--out FILE] ${SERVICE_USAGE}`,
     async run(argv, io) {
       const a = parseArgs(argv, { key: { value: true, repeat: true, required: true }, out: { value: true }, ...serviceFlags });
       const { table, args } = tableOf(a, 3);
@@ -96,7 +94,7 @@ export const commands: CommandDef[] = [
   },
   {
     path: ["table", "query"],
-    usage: "table query TABLE --key K [--filter F] [--select A,B]   (one decrypted entity per output line)",
+    usage: `table query TABLE --key K [--filter F] [--select A,B] ${SERVICE_USAGE}   (one decrypted entity per output line)`,
     async run(argv, io) {
       const a = parseArgs(argv, { key: { value: true, repeat: true, required: true }, filter: { value: true }, select: { value: true }, ...serviceFlags });
       const { table } = tableOf(a, 1);
