@@ -142,7 +142,28 @@ type EncryptedQueueSendMessageResponse = QueueSendMessageResponse & {
 /** The service response, plus the stored payload's reference when the new content went through the claim check. */
 type EncryptedQueueUpdateMessageResponse = QueueUpdateMessageResponse & {
     claimCheck?: ClaimCheckReference;
+    /**
+     * With `previousClaimCheckName`: whether that payload was deleted after the update. A failed deletion does not
+     * fail the update (the response carries the new pop receipt); the payload is then left in the store and `error`
+     * says why.
+     */
+    previousClaimCheck?: {
+        name: string;
+        deleted: true;
+    } | {
+        name: string;
+        deleted: false;
+        error: ClientSideEncryptionError;
+    };
 };
+/** `updateMessage` options: with `previousClaimCheckName`, the replaced content's claim-check payload is deleted. */
+interface EncryptedQueueUpdateMessageOptions extends QueueUpdateMessageOptions {
+    /**
+     * `claimCheck.name` of the message being replaced (the received item's): once the new content is in place, that
+     * payload is deleted from the store, so replacing a claim-checked message leaves no orphan. Only with new content.
+     */
+    previousClaimCheckName?: string;
+}
 /** `deleteMessage` options: with `claimCheckName`, the claim-check payload is deleted after the message. */
 interface EncryptedQueueDeleteMessageOptions extends QueueDeleteMessageOptions {
     /** `claimCheck.name` of the received item: its payload is deleted from the store once the message is deleted. */
@@ -223,7 +244,7 @@ declare class EncryptedQueueClient {
      * Updates a message. With new content it is encrypted with a fresh content key; with `message` undefined only
      * the visibility timeout changes and the stored body is left untouched (no encryption, no body sent).
      */
-    updateMessage(messageId: string, popReceipt: string, message?: string | Uint8Array, visibilityTimeout?: number, options?: QueueUpdateMessageOptions): Promise<EncryptedQueueUpdateMessageResponse>;
+    updateMessage(messageId: string, popReceipt: string, message?: string | Uint8Array, visibilityTimeout?: number, options?: EncryptedQueueUpdateMessageOptions): Promise<EncryptedQueueUpdateMessageResponse>;
     /**
      * Deletes a message. With `claimCheckName` (the received item's `claimCheck.name`), the payload is deleted from
      * the store after the message, so a failure never leaves a message whose payload is gone.
@@ -247,4 +268,4 @@ declare class EncryptedQueueServiceClient {
     getQueueClient(queueName: string, options?: EncryptedQueueClientOptions): EncryptedQueueClient;
 }
 
-export { CLAIM_CHECK_POINTER_KEY, CLAIM_CHECK_POINTER_VERSION, type ClaimCheckOptions, type ClaimCheckReference, type ClaimCheckStore, type ClaimCheckStoreOptions, type DecryptedPeekedMessageItem, type DecryptedQueueMessage, type DecryptedReceivedMessageItem, ENCRYPTED_MESSAGE_CONTENTS_KEY, ENCRYPTION_DATA_KEY, EncryptedQueueClient, type EncryptedQueueClientOptions, type EncryptedQueueDeleteMessageOptions, type EncryptedQueuePeekMessagesResponse, type EncryptedQueueReceiveMessageResponse, type EncryptedQueueSendMessageResponse, EncryptedQueueServiceClient, type EncryptedQueueUpdateMessageResponse, type MessageEncoding, QUEUE_MESSAGE_MAX_LENGTH, QUEUE_V2_NONCE, type QueueMessageDecryptOptions, type QueueMessageEncryptOptions, type QueueMessageFailure, decryptQueueMessage, encryptQueueMessage, isEncryptedMessageText, plaintextBudget };
+export { CLAIM_CHECK_POINTER_KEY, CLAIM_CHECK_POINTER_VERSION, type ClaimCheckOptions, type ClaimCheckReference, type ClaimCheckStore, type ClaimCheckStoreOptions, type DecryptedPeekedMessageItem, type DecryptedQueueMessage, type DecryptedReceivedMessageItem, ENCRYPTED_MESSAGE_CONTENTS_KEY, ENCRYPTION_DATA_KEY, EncryptedQueueClient, type EncryptedQueueClientOptions, type EncryptedQueueDeleteMessageOptions, type EncryptedQueuePeekMessagesResponse, type EncryptedQueueReceiveMessageResponse, type EncryptedQueueSendMessageResponse, EncryptedQueueServiceClient, type EncryptedQueueUpdateMessageOptions, type EncryptedQueueUpdateMessageResponse, type MessageEncoding, QUEUE_MESSAGE_MAX_LENGTH, QUEUE_V2_NONCE, type QueueMessageDecryptOptions, type QueueMessageEncryptOptions, type QueueMessageFailure, decryptQueueMessage, encryptQueueMessage, isEncryptedMessageText, plaintextBudget };

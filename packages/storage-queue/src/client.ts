@@ -55,7 +55,24 @@ export interface EncryptedQueueClientOptions {
 export type EncryptedQueueSendMessageResponse = QueueSendMessageResponse & { claimCheck?: ClaimCheckReference };
 
 /** The service response, plus the stored payload's reference when the new content went through the claim check. */
-export type EncryptedQueueUpdateMessageResponse = QueueUpdateMessageResponse & { claimCheck?: ClaimCheckReference };
+export type EncryptedQueueUpdateMessageResponse = QueueUpdateMessageResponse & {
+  claimCheck?: ClaimCheckReference;
+  /**
+   * With `previousClaimCheckName`: whether that payload was deleted after the update. A failed deletion does not
+   * fail the update (the response carries the new pop receipt); the payload is then left in the store and `error`
+   * says why.
+   */
+  previousClaimCheck?: { name: string; deleted: true } | { name: string; deleted: false; error: ClientSideEncryptionError };
+};
+
+/** `updateMessage` options: with `previousClaimCheckName`, the replaced content's claim-check payload is deleted. */
+export interface EncryptedQueueUpdateMessageOptions extends QueueUpdateMessageOptions {
+  /**
+   * `claimCheck.name` of the message being replaced (the received item's): once the new content is in place, that
+   * payload is deleted from the store, so replacing a claim-checked message leaves no orphan. Only with new content.
+   */
+  previousClaimCheckName?: string;
+}
 
 /** `deleteMessage` options: with `claimCheckName`, the claim-check payload is deleted after the message. */
 export interface EncryptedQueueDeleteMessageOptions extends QueueDeleteMessageOptions {
@@ -248,18 +265,41 @@ export class EncryptedQueueClient {
     popReceipt: string,
     message?: string | Uint8Array,
     visibilityTimeout?: number,
-    options: QueueUpdateMessageOptions = {},
+    options: EncryptedQueueUpdateMessageOptions = {},
   ): Promise<EncryptedQueueUpdateMessageResponse> {
-    if (message === undefined) return this.queueClient.updateMessage(messageId, popReceipt, undefined, visibilityTimeout, options);
-    const prepared = await this.#prepare(message, options.abortSignal);
+    const { previousClaimCheckName, ...rest } = options;
+    if (previousClaimCheckName !== undefined) {
+      this.#checkClaimCheckName(previousClaimCheckName, "previousClaimCheckName");
+      if (message === undefined) {
+        throw new ClientSideEncryptionError("INVALID_ARGUMENT", "previousClaimCheckName needs new message content: a visibility-only update keeps the payload in use.");
+      }
+    }
+    if (message === undefined) return this.queueClient.updateMessage(messageId, popReceipt, undefined, visibilityTimeout, rest);
+    const prepared = await this.#prepare(message, rest.abortSignal);
+    let res: EncryptedQueueUpdateMessageResponse;
     try {
-      const res: EncryptedQueueUpdateMessageResponse = await this.queueClient.updateMessage(messageId, popReceipt, prepared.text, visibilityTimeout, options);
+      res = await this.queueClient.updateMessage(messageId, popReceipt, prepared.text, visibilityTimeout, rest);
       if (prepared.claimCheck) res.claimCheck = prepared.claimCheck;
-      return res;
     } catch (e) {
       await prepared.discard();
       throw e;
     }
+    // The old payload goes only after the new content is in place, and never the payload just written.
+    if (previousClaimCheckName !== undefined && previousClaimCheckName !== prepared.claimCheck?.name) {
+      try {
+        await deletePayload(this.#claimCheck, previousClaimCheckName, { abortSignal: rest.abortSignal });
+        res.previousClaimCheck = { name: previousClaimCheckName, deleted: true };
+      } catch (e) {
+        const error = ClientSideEncryptionError.is(e) ? e : new ClientSideEncryptionError("SERVICE_ERROR", "Deleting the previous claim-check payload failed.", { cause: e, details: { claimCheckName: previousClaimCheckName } });
+        res.previousClaimCheck = { name: previousClaimCheckName, deleted: false, error };
+      }
+    }
+    return res;
+  }
+
+  #checkClaimCheckName(name: unknown, option: string): void {
+    if (typeof name !== "string" || name.length === 0) throw new ClientSideEncryptionError("INVALID_ARGUMENT", `${option} must be a non-empty string.`);
+    if (!this.#claimCheck) throw new ClientSideEncryptionError("INVALID_ARGUMENT", `${option} was given, but this client has no claimCheck store configured.`);
   }
 
   /**
@@ -268,12 +308,7 @@ export class EncryptedQueueClient {
    */
   async deleteMessage(messageId: string, popReceipt: string, options: EncryptedQueueDeleteMessageOptions = {}): Promise<QueueDeleteMessageResponse> {
     const { claimCheckName, ...rest } = options;
-    if (claimCheckName !== undefined && (typeof claimCheckName !== "string" || claimCheckName.length === 0)) {
-      throw new ClientSideEncryptionError("INVALID_ARGUMENT", "claimCheckName must be a non-empty string.");
-    }
-    if (claimCheckName !== undefined && !this.#claimCheck) {
-      throw new ClientSideEncryptionError("INVALID_ARGUMENT", "claimCheckName was given, but this client has no claimCheck store configured.");
-    }
+    if (claimCheckName !== undefined) this.#checkClaimCheckName(claimCheckName, "claimCheckName");
     const res = await this.queueClient.deleteMessage(messageId, popReceipt, rest);
     if (claimCheckName !== undefined) await deletePayload(this.#claimCheck, claimCheckName, { abortSignal: rest.abortSignal });
     return res;

@@ -10,6 +10,7 @@ export {
   type EncryptedQueueSendMessageResponse,
   type EncryptedQueueUpdateMessageResponse,
   type EncryptedQueueDeleteMessageOptions,
+  type EncryptedQueueUpdateMessageOptions,
 } from "./client.js";
 export { EncryptedQueueServiceClient } from "./service-client.js";
 export {

@@ -161,6 +161,50 @@ describe("claim check: oversized payloads go to the store, a small encrypted poi
     expect(again!.messageBytes.equals(big)).toBe(true);
   });
 
+  it("updateMessage with previousClaimCheckName deletes the replaced payload once the new content is in place (big → big, big → small)", async () => {
+    const { enc, blobNames } = await setup();
+    const first = randomBytes(90_000);
+    const sent = await enc.sendMessage(first);
+    let [m] = (await enc.receiveMessages()).receivedMessageItems;
+    const second = randomBytes(80_000);
+    const upd = await enc.updateMessage(m!.messageId, m!.popReceipt, second, 0, { previousClaimCheckName: m!.claimCheck!.name });
+    expect(upd.previousClaimCheck).toEqual({ name: sent.claimCheck!.name, deleted: true });
+    expect(await blobNames()).toEqual([upd.claimCheck!.name]);
+    [m] = (await enc.receiveMessages()).receivedMessageItems;
+    expect(m!.messageBytes.equals(second)).toBe(true);
+    const small = await enc.updateMessage(m!.messageId, m!.popReceipt, "small now", 0, { previousClaimCheckName: m!.claimCheck!.name });
+    expect(small.claimCheck).toBeUndefined();
+    expect(small.previousClaimCheck?.deleted).toBe(true);
+    expect(await blobNames()).toEqual([]);
+    [m] = (await enc.receiveMessages()).receivedMessageItems;
+    expect(m!.messageText).toBe("small now");
+  });
+
+  it("previousClaimCheckName: refused for a visibility-only update or without a store; a failed deletion keeps the update and its pop receipt", async () => {
+    const { raw, enc, store, blobNames } = await setup();
+    const sent = await enc.sendMessage(randomBytes(70_000));
+    let [m] = (await enc.receiveMessages()).receivedMessageItems;
+    await expectCode(() => enc.updateMessage(m!.messageId, m!.popReceipt, undefined, 0, { previousClaimCheckName: m!.claimCheck!.name }), "INVALID_ARGUMENT");
+    await expectCode(() => enc.updateMessage(m!.messageId, m!.popReceipt, "x", 0, { previousClaimCheckName: "" }), "INVALID_ARGUMENT");
+    const noStore = new EncryptedQueueClient(raw, policy);
+    await expectCode(() => noStore.updateMessage(m!.messageId, m!.popReceipt, "x", 0, { previousClaimCheckName: m!.claimCheck!.name }), "INVALID_ARGUMENT");
+    expect(await blobNames()).toEqual([sent.claimCheck!.name]); // nothing was changed by the refused calls
+
+    // The store cannot delete: the update stands, the old payload stays, the caller learns why and keeps going.
+    const failing = new EncryptedQueueClient(raw, policy, {
+      claimCheck: { store: { put: store.put.bind(store), get: store.get.bind(store), delete: () => Promise.reject(new Error("store offline")) } },
+    });
+    const upd = await failing.updateMessage(m!.messageId, m!.popReceipt, "replaced", 0, { previousClaimCheckName: m!.claimCheck!.name });
+    expect(upd.previousClaimCheck).toMatchObject({ name: sent.claimCheck!.name, deleted: false });
+    const err = (upd.previousClaimCheck as { error: ClientSideEncryptionError }).error;
+    expect(err.code).toBe("SERVICE_ERROR");
+    expect(err.details.claimCheckName).toBe(sent.claimCheck!.name);
+    expect(await blobNames()).toEqual([sent.claimCheck!.name]);
+    [m] = (await enc.receiveMessages()).receivedMessageItems;
+    expect(m!.messageText).toBe("replaced");
+    await enc.deleteMessage(m!.messageId, m!.popReceipt);
+  });
+
   it('messageEncoding "base64" (Python\'s encode policy) applies to the pointer; the stored payload is the raw bytes', async () => {
     const { enc, container } = await setup({ messageEncoding: "base64" });
     const payload = randomBytes(70_000);
