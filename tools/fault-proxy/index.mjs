@@ -94,10 +94,11 @@ function pickKind(faults, u) {
   return "none";
 }
 
+/** The request's headers as raw [name, value, …] pairs: names keep their case (x-ms-meta-Project) and duplicates stay. */
 function requestHeaders(req) {
-  const headers = {};
-  for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = v;
-  return headers;
+  const out = [];
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (!HOP_BY_HOP.has(req.rawHeaders[i].toLowerCase())) out.push(req.rawHeaders[i], req.rawHeaders[i + 1]);
+  return out;
 }
 
 function responseRawHeaders(raw) {

@@ -45,6 +45,10 @@ beforeAll(async () => {
         setImmediate(pump);
       };
       pump();
+    } else if (url.pathname === "/request-headers") {
+      const out = JSON.stringify(req.rawHeaders);
+      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(out) });
+      res.end(out);
     } else if (url.pathname === "/echo") {
       const h = createHash("sha256");
       let len = 0;
@@ -162,6 +166,21 @@ describe("fault proxy: transparent without faults (HTTP/1.1 keep-alive, Content-
     const get = await request(proxy.url, "/fixed?n=3");
     expect(get.rawHeaders).toContain("X-Mixed-Case");
     expect(get.headers["set-cookie"]).toEqual(["a=1", "b=2"]);
+  });
+
+  it("request header names keep their case and duplicates on the way to the server (x-ms-meta-Project stays Project)", async () => {
+    const seen = await new Promise<string[]>((resolve, reject) => {
+      const req = http.request(`${proxy.url}/request-headers`, { headers: [["Host", new URL(proxy.url).host], ["x-ms-meta-Project", "demo"], ["X-Dup", "1"], ["X-Dup", "2"]].flat() }, (res) => {
+        let body = "";
+        res.on("data", (c: Buffer) => (body += c.toString()));
+        res.on("end", () => resolve(JSON.parse(body) as string[]));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    const pairs = seen.flatMap((v, i) => (i % 2 === 0 ? [[v, seen[i + 1]]] : []));
+    expect(pairs).toContainEqual(["x-ms-meta-Project", "demo"]);
+    expect(pairs.filter(([k]) => k === "X-Dup").map(([, v]) => v)).toEqual(["1", "2"]);
   });
 
   it("100 concurrent requests over a keep-alive pool all arrive intact", async () => {
