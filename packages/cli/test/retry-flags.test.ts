@@ -9,20 +9,13 @@ import { QueueClient } from "@azure/storage-queue";
 import { TableClient } from "@azure/data-tables";
 import { startAzurite, type AzuriteHandle } from "../../../tools/testkit/index.mjs";
 import { proxiedConnectionString, startFaultProxy, type FaultProxy } from "../../../tools/fault-proxy/index.mjs";
-import { main } from "../src/main.js";
+import { azcse } from "./ops-helpers.js";
 
 let azurite: AzuriteHandle;
 let proxies: FaultProxy[] = [];
 let cs: string; // blob, queue and table endpoints all through their proxies
 let dir: string;
 const f = (n: string): string => path.join(dir, n);
-
-async function azcse(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await main(argv, { stdout: (s) => (out += s), stderr: (s) => (err += s) });
-  return { code, out, err };
-}
 
 /** The next request of `method` through `proxy` is answered 503 (once); returns how many such requests came. */
 function failNext(proxy: FaultProxy, method: string): () => number {
