@@ -107,44 +107,44 @@ export class RegionTagRecord {
  * Memory: one region of ciphertext (as pieces) per attempt.
  */
 export async function* encryptGcmRegionsRepeatable(source: ByteSource, cek: Uint8Array, regionSize: number, record: RegionTagRecord): AsyncGenerator<Buffer> {
-  checkCek(cek);
-  checkRegionSize(regionSize);
-  let index = 0;
-  let cipher: ReturnType<typeof gcmEncryptor> | undefined;
-  let nonce: Buffer | undefined;
+  // The one encryptor (same nonces, same bytes); this only holds each stored region back until it is verified.
+  const full = regionSize + V2_REGION_OVERHEAD;
   let pieces: Buffer[] = [];
-  let inRegion = 0;
-  const finish = (): Buffer[] => {
-    const fin = cipher!.final();
-    if (fin.length) pieces.push(fin);
-    const tag = cipher!.getAuthTag();
-    if (!record.matchOrRecord(index, tag, inRegion)) {
+  let held = 0;
+  let index = 0;
+  const release = (): Buffer[] => {
+    if (!record.matchOrRecord(index, lastBytes(pieces, V2_TAG_LENGTH), held - V2_REGION_OVERHEAD)) {
       throw invalidArgument("The source changed between attempts to send it (a retry would have encrypted different data under the same nonce); nothing of it was sent again.");
     }
-    const out = [nonce!, ...pieces, tag];
-    cipher = undefined;
+    const out = pieces;
     pieces = [];
-    inRegion = 0;
+    held = 0;
     index++;
     return out;
   };
-  for await (const raw of source) {
-    const chunk = asBuffer(raw);
-    let pos = 0;
-    while (pos < chunk.length) {
-      if (!cipher) {
-        nonce = regionNonce(WRITE_NONCE_SCHEME, index);
-        cipher = gcmEncryptor(cek, nonce);
-      }
-      const n = Math.min(chunk.length - pos, regionSize - inRegion);
-      const out = cipher.update(chunk.subarray(pos, pos + n));
-      if (out.length) pieces.push(out);
-      pos += n;
-      inRegion += n;
-      if (inRegion === regionSize) yield* finish();
+  for await (let piece of encryptGcmRegions(source, cek, regionSize)) {
+    while (piece.length) {
+      const k = Math.min(piece.length, full - held);
+      pieces.push(piece.subarray(0, k));
+      held += k;
+      piece = piece.subarray(k);
+      if (held === full) yield* release();
     }
   }
-  if (cipher) yield* finish();
+  if (held) yield* release();
+}
+
+/** The last `n` bytes of a run of pieces (a region's tag), copied. */
+function lastBytes(pieces: readonly Buffer[], n: number): Buffer {
+  const out = Buffer.alloc(n);
+  let need = n;
+  for (let i = pieces.length - 1; i >= 0 && need > 0; i--) {
+    const p = pieces[i]!;
+    const k = Math.min(need, p.length);
+    p.copy(out, need - k, p.length - k);
+    need -= k;
+  }
+  return out;
 }
 
 export interface GcmDecryptOptions {
