@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { cliOptions } from "./service/util.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "..", "..");
@@ -54,12 +55,7 @@ if (process.argv[2] === "--rss-child") {
 }
 
 // ---------------------------------------------------------------------------------------------
-const args = process.argv.slice(2);
-const flag = (name) => args.includes(name);
-const opt = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : dflt;
-};
+const { flag, opt } = cliOptions();
 const quick = flag("--quick");
 const reps = Number(opt("--reps", quick ? 3 : 7));
 const sizeMiB = Number(opt("--size-mib", quick ? 64 : 256));

@@ -13,10 +13,9 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import { loadPackages, median, processCpuMs, root } from "./service/util.mjs";
+import { cliOptions, loadPackages, median, processCpuMs, root } from "./service/util.mjs";
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
+const { opt } = cliOptions();
 const MiB = 1024 * 1024;
 const size = Number(opt("--size-mib", 64)) * MiB;
 const reps = Number(opt("--reps", 9));

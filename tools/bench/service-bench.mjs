@@ -24,6 +24,7 @@ import {
   REGION,
   countingBlobClient,
   chunksOf,
+  cliOptions,
   drain,
   fmt,
   loadPackages,
@@ -42,12 +43,7 @@ import { rawFloor } from "./service/raw-floor.mjs";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const testkit = await import(pathToFileURL(path.join(root, "tools", "testkit", "index.mjs")).href);
 
-const args = process.argv.slice(2);
-const flag = (name) => args.includes(name);
-const opt = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : dflt;
-};
+const { flag, opt } = cliOptions();
 const quick = flag("--quick");
 // --azurite disk: Azurite with its default on-disk persistence (as PERF.md measured it; server-bound like the
 // real service); --azurite memory (default): the in-memory store, where client CPU is exposed.

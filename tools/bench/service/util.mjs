@@ -42,6 +42,17 @@ export async function loadPackages() {
   };
 }
 
+/** `--name` flags and `--name value` options of a script's command line. */
+export function cliOptions(args = process.argv.slice(2)) {
+  return {
+    flag: (name) => args.includes(name),
+    opt: (name, dflt) => {
+      const i = args.indexOf(name);
+      return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : dflt;
+    },
+  };
+}
+
 export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
