@@ -25,3 +25,16 @@ export function assertPythonPeer(): void;
 export function runPython<T = unknown>(script: string, input?: unknown, options?: { timeoutMs?: number }): Promise<T>;
 export const PYTHON_KEK_PRELUDE: string;
 export function tempDir(prefix?: string): { dir: string; cleanup: () => void };
+export interface DotnetPeerResult<T = Record<string, unknown>> {
+  /** 0 ok, 1 usage or "this library cannot do that", 2 decryption/encryption failure, 3 not found, 4 service error. */
+  exit: number;
+  result: T | null;
+  error: string | null;
+}
+export const DOTNET_PEER: string;
+export const DOTNET_INSTALL_COMMAND: string;
+export const DOTNET_PEER_VERSIONS: Readonly<Record<string, string>>;
+export const DOTNET_EXIT: Readonly<{ ok: 0; usage: 1; crypto: 2; notFound: 3; service: 4 }>;
+export function assertDotnetPeer(): void;
+export function runDotnetPeer<T = Record<string, unknown>>(args: string[], options?: { connectionString?: string; timeoutMs?: number }): Promise<DotnetPeerResult<T>>;
+export function runDotnetBatch<T = Record<string, unknown>>(commands: string[][], options?: { connectionString?: string; timeoutMs?: number }): Promise<DotnetPeerResult<T>[]>;

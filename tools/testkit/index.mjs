@@ -176,3 +176,4 @@ export function tempDir(prefix = "azcse-") {
   const dir = mkdtempSync(path.join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
+export * from "./dotnet.mjs";
