@@ -31,6 +31,7 @@ export class ContentKeyCache {
   readonly #pending = new Map<string, Promise<Buffer>>();
 
   constructor(options: ContentKeyCacheOptions = {}) {
+    if (typeof options !== "object" || options === null) throw new ClientSideEncryptionError("INVALID_ARGUMENT", "ContentKeyCache: options must be an object.");
     this.maxEntries = options.maxEntries ?? 1000;
     this.ttlInMs = options.ttlInMs ?? 5 * 60_000;
     this.#now = options.now ?? Date.now;
@@ -69,6 +70,7 @@ export class ContentKeyCache {
         try {
           // The cache owns the buffer `unwrap` returned (zeroed on eviction); waiters copy from `plain`.
           const result = await unwrap();
+          if (!(result instanceof Uint8Array)) throw new ClientSideEncryptionError("INVALID_ARGUMENT", "The key's unwrapKey must return a Uint8Array.");
           const owned = Buffer.isBuffer(result) ? result : Buffer.from(result);
           const plain = Buffer.from(owned);
           const previous = this.#entries.get(id);
@@ -111,6 +113,11 @@ export class ContentKeyCache {
  * `defaultWrapAlgorithm` and `wrapKey` are the inner key's.
  */
 export function withContentKeyCache(kek: KeyEncryptionKey, cache: ContentKeyCache): KeyEncryptionKey {
+  const k = kek as Partial<KeyEncryptionKey> | null;
+  if (typeof k !== "object" || k === null || typeof k.keyId !== "string" || typeof k.wrapKey !== "function" || typeof k.unwrapKey !== "function") {
+    throw new ClientSideEncryptionError("INVALID_ARGUMENT", "kek must be a KeyEncryptionKey (keyId, wrapKey, unwrapKey).");
+  }
+  if (!(cache instanceof ContentKeyCache)) throw new ClientSideEncryptionError("INVALID_ARGUMENT", "cache must be a ContentKeyCache.");
   return {
     get keyId() {
       return kek.keyId;

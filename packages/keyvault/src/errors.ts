@@ -1,4 +1,5 @@
-import { ClientSideEncryptionError } from "@azure-cse/core-envelope";
+import { ClientSideEncryptionError, decryptionFailed } from "@azure-cse/core-envelope";
+import { clean, quote } from "./text.js";
 
 export type KeyVaultOperation = "wrapKey" | "unwrapKey";
 
@@ -35,9 +36,6 @@ function isAbort(e: unknown): boolean {
   return typeof e === "object" && e !== null && (e as { name?: unknown }).name === "AbortError";
 }
 
-/** Messages the service returns when the wrapped bytes do not belong to the key version it used. */
-const WRONG_KEY_MESSAGE = /padding|decod|integrity|unwrap/i;
-
 const permissionHint = (op: KeyVaultOperation) =>
   `keys/${op} (access policy) or Microsoft.KeyVault/vaults/keys/${op}/action, e.g. the "Key Vault Crypto Service Encryption User" role`;
 
@@ -46,68 +44,66 @@ const permissionHint = (op: KeyVaultOperation) =>
  * id and the HTTP status. The original error is never attached as `cause`: an @azure RestError carries
  * the request, whose body holds the plaintext content key for wrapKey and whose headers hold the token.
  */
-export function keyVaultError(e: unknown, op: KeyVaultOperation, keyId: string, versioned: boolean): ClientSideEncryptionError {
+export function keyVaultError(e: unknown, op: KeyVaultOperation, keyId: string): ClientSideEncryptionError {
   if (ClientSideEncryptionError.is(e)) return e;
   if (isAbort(e)) return new ClientSideEncryptionError("ABORTED", "The operation was aborted.", { details: { keyId } });
   const f = serviceFailure(e);
   const status = f.statusCode;
-  const svc = f.serviceCode ? ` ${f.serviceCode}` : "";
+  const svc = f.serviceCode ? ` ${clean(f.serviceCode, 64)}` : "";
+  const kid = quote(keyId);
   const details = { keyId, operation: op, statusCode: status, serviceCode: f.serviceCode };
   if (status === 404) {
     return new ClientSideEncryptionError(
       "KEY_NOT_FOUND",
-      `Key Vault has no key "${keyId}" (HTTP 404${svc}). Check the vault, key name and version; a deleted key must be recovered before data wrapped with it can be read.`,
+      `Key Vault has no key ${kid} (HTTP 404${svc}). Check the vault, key name and version; a deleted key must be recovered before data wrapped with it can be read.`,
       { details },
     );
   }
   if (status === 401) {
     return new ClientSideEncryptionError(
       "KEY_OPERATION_FAILED",
-      `Key Vault did not accept the credential for ${op} with key "${keyId}" (HTTP 401${svc}). Check the credential and its tenant; the identity needs ${permissionHint(op)}.`,
+      `Key Vault did not accept the credential for ${op} with key ${kid} (HTTP 401${svc}). Check the credential and its tenant; the identity needs ${permissionHint(op)}.`,
       { details },
     );
   }
   if (status === 403) {
     return new ClientSideEncryptionError(
       "KEY_OPERATION_FAILED",
-      `The credential may not ${op} with key "${keyId}" (HTTP 403${svc}). Grant ${permissionHint(op)}.`,
+      `The credential may not ${op} with key ${kid} (HTTP 403${svc}). Grant ${permissionHint(op)}.`,
       { details },
     );
   }
-  if (status === 400 && op === "unwrapKey" && WRONG_KEY_MESSAGE.test(f.serviceMessage ?? "")) {
-    const why = versioned
-      ? "the stored key id names a key version that did not wrap this content key, or the wrapped key was altered"
-      : "the stored key id is versionless, so Key Vault used the current version, and the key has been rotated since this data was written; the data needs the version that wrapped it";
-    return new ClientSideEncryptionError(
-      "KEY_OPERATION_FAILED",
-      `Wrong key version: Key Vault could not unwrap the content key with key "${keyId}" (HTTP 400${svc}, "${f.serviceMessage}"): ${why}.`,
-      { details: { ...details, reason: "WRONG_KEY_VERSION" } },
-    );
+  if (status === 400 && op === "unwrapKey") {
+    // The request was well formed (the algorithm name was checked before sending), so a 400 on unwrap means
+    // the stored wrapped key does not unwrap under this key version: tampered bytes, a wrong version, or a
+    // versionless id after rotation. Reported exactly like a local key's unwrap failure (docs/security.md §5):
+    // one code, one message, no details, so Key Vault is no unwrap oracle.
+    return decryptionFailed();
   }
   if (status === 429) {
     return new ClientSideEncryptionError(
       "KEY_OPERATION_FAILED",
-      `Key Vault kept throttling ${op} with key "${keyId}" (HTTP 429${svc}) after the retries were used up. Lower the request rate, enable the content-key cache, or raise clientOptions.retryOptions.maxRetries.`,
+      `Key Vault kept throttling ${op} with key ${kid} (HTTP 429${svc}) after the retries were used up. Lower the request rate, enable the content-key cache, or raise clientOptions.retryOptions.maxRetries.`,
       { details: { ...details, retryAfter: f.retryAfter, reason: "THROTTLED" } },
     );
   }
   if (status !== undefined && status >= 500) {
     return new ClientSideEncryptionError(
       "KEY_OPERATION_FAILED",
-      `Key Vault failed ${op} with key "${keyId}" (HTTP ${status}${svc}) after retries; try again later.`,
+      `Key Vault failed ${op} with key ${kid} (HTTP ${status}${svc}) after retries; try again later.`,
       { details },
     );
   }
   if (status !== undefined) {
     return new ClientSideEncryptionError(
       "KEY_OPERATION_FAILED",
-      `Key Vault refused ${op} with key "${keyId}" (HTTP ${status}${svc}): ${f.serviceMessage ?? "no message"}.`,
+      `Key Vault refused ${op} with key ${kid} (HTTP ${status}${svc}): ${f.serviceMessage === undefined ? "no message" : quote(f.serviceMessage, 300)}.`,
       { details },
     );
   }
   return new ClientSideEncryptionError(
     "KEY_OPERATION_FAILED",
-    `${op} with Key Vault key "${keyId}" failed: ${f.serviceMessage ?? "unknown error"}.`,
+    `${op} with Key Vault key ${kid} failed: ${f.serviceMessage === undefined ? "unknown error" : quote(f.serviceMessage, 300)}.`,
     { details },
   );
 }

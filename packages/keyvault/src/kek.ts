@@ -9,6 +9,7 @@ import type { ContentKeyCache } from "./content-key-cache.js";
 import { keyVaultError, serviceFailure } from "./errors.js";
 import type { KeyVaultOperation } from "./errors.js";
 import { parseKeyId, sameKey } from "./key-id.js";
+import { describeValue, quote } from "./text.js";
 import type { ParsedKeyId } from "./key-id.js";
 
 /** Any @azure/identity credential (the TokenCredential @azure/keyvault-keys accepts). */
@@ -40,10 +41,15 @@ interface InternalOptions extends KeyVaultKeyEncryptionKeyOptions {
   [GIVEN_CLIENT]?: CryptographyClient;
 }
 
-function invalidKeyId(keyId: string): ClientSideEncryptionError {
+function invalidArgument(message: string, keyId?: string): ClientSideEncryptionError {
+  return new ClientSideEncryptionError("INVALID_ARGUMENT", message, keyId === undefined ? {} : { details: { keyId } });
+}
+
+function invalidKeyId(keyId: unknown): ClientSideEncryptionError {
+  if (typeof keyId !== "string") return invalidArgument(`keyId must be a Key Vault key id string; it is ${describeValue(keyId)}.`);
   return new ClientSideEncryptionError(
     "INVALID_ARGUMENT",
-    `"${keyId}" is not a Key Vault key id; expected https://{vault}.vault.azure.net/keys/{name}[/{version}] (or a Managed HSM key id).`,
+    `keyId ${quote(keyId)} is not a Key Vault key id; expected https://{vault}.vault.azure.net/keys/{name}[/{version}] (or a Managed HSM key id).`,
     { details: { keyId } },
   );
 }
@@ -78,6 +84,29 @@ function waitOrAbort(p: Promise<void>, signal: AbortSignalLike | undefined, keyI
       resolve();
     });
   });
+}
+
+function checkOptions(options: KeyVaultKeyEncryptionKeyOptions, keyId: string): void {
+  if (typeof options !== "object" || options === null) throw invalidArgument(`options must be an object; it is ${describeValue(options)}.`, keyId);
+  const { keyRefreshIntervalInMs: refresh, contentKeyCache: cache, clientOptions, now } = options;
+  if (refresh !== undefined && !(typeof refresh === "number" && refresh > 0)) {
+    throw invalidArgument(`keyRefreshIntervalInMs must be a positive number of milliseconds; it is ${describeValue(refresh)}.`, keyId);
+  }
+  if (cache !== undefined && (typeof cache !== "object" || cache === null || typeof (cache as { getOrUnwrap?: unknown }).getOrUnwrap !== "function")) {
+    throw invalidArgument(`contentKeyCache must be a ContentKeyCache; it is ${describeValue(cache)}.`, keyId);
+  }
+  if (clientOptions !== undefined && (typeof clientOptions !== "object" || clientOptions === null)) {
+    throw invalidArgument(`clientOptions must be an object; it is ${describeValue(clientOptions)}.`, keyId);
+  }
+  if (now !== undefined && typeof now !== "function") throw invalidArgument(`now must be a function; it is ${describeValue(now)}.`, keyId);
+}
+
+function checkOperationOptions(options: unknown, keyId: string): void {
+  if (typeof options !== "object" || options === null) throw invalidArgument(`options must be an object; it is ${describeValue(options)}.`, keyId);
+  const signal = (options as KeyOperationOptions).abortSignal;
+  if (signal !== undefined && (typeof signal !== "object" || signal === null || typeof signal.aborted !== "boolean")) {
+    throw invalidArgument(`options.abortSignal must be an AbortSignal; it is ${describeValue(signal)}.`, keyId);
+  }
 }
 
 type AzureAbortSignal = WrapKeyOptions["abortSignal"];
@@ -119,15 +148,18 @@ export class KeyVaultKeyEncryptionKey implements KeyEncryptionKey {
   #lastWrapKeyId: string | undefined;
 
   constructor(keyId: string, credential: TokenCredential, options: KeyVaultKeyEncryptionKeyOptions = {}) {
-    const parsed = parseKeyId(keyId);
+    const parsed = typeof keyId === "string" ? parseKeyId(keyId) : undefined;
     if (!parsed) throw invalidKeyId(keyId);
+    checkOptions(options, keyId);
     this.keyId = keyId;
     this.#parsed = parsed;
     this.isVersioned = parsed.version !== undefined;
-    this.defaultWrapAlgorithm = options.defaultWrapAlgorithm ?? "RSA-OAEP";
-    checkWrapAlgorithm(this.defaultWrapAlgorithm, keyId);
-    this.#credential = credential;
+    this.defaultWrapAlgorithm = checkWrapAlgorithm(options.defaultWrapAlgorithm ?? "RSA-OAEP", keyId, "defaultWrapAlgorithm");
     this.#given = (options as InternalOptions)[GIVEN_CLIENT];
+    if (!this.#given && (typeof credential !== "object" || credential === null || typeof (credential as { getToken?: unknown }).getToken !== "function")) {
+      throw invalidArgument(`credential must be a TokenCredential (an object with getToken(), e.g. from @azure/identity); it is ${describeValue(credential)}.`, keyId);
+    }
+    this.#credential = credential;
     this.#cache = options.contentKeyCache;
     this.#refreshMs = options.keyRefreshIntervalInMs ?? DEFAULT_REFRESH_MS;
     this.#now = options.now ?? Date.now;
@@ -143,6 +175,11 @@ export class KeyVaultKeyEncryptionKey implements KeyEncryptionKey {
    * `keyId` is the client's `keyID`; the client is used as is (no refresh).
    */
   static fromCryptographyClient(client: CryptographyClient, options: Omit<KeyVaultKeyEncryptionKeyOptions, "clientOptions" | "keyRefreshIntervalInMs"> = {}): KeyVaultKeyEncryptionKey {
+    const c = client as Partial<CryptographyClient> | null | undefined;
+    if (typeof c !== "object" || c === null || typeof c.wrapKey !== "function" || typeof c.unwrapKey !== "function") {
+      throw invalidArgument(`client must be an @azure/keyvault-keys CryptographyClient; it is ${describeValue(client)}.`);
+    }
+    if (typeof options !== "object" || options === null) throw invalidArgument(`options must be an object; it is ${describeValue(options)}.`);
     const internal: InternalOptions = { ...options, [GIVEN_CLIENT]: client };
     return new KeyVaultKeyEncryptionKey(client.keyID ?? "", undefined as unknown as TokenCredential, internal);
   }
@@ -207,13 +244,15 @@ export class KeyVaultKeyEncryptionKey implements KeyEncryptionKey {
           await sleep(delay, signal, this.keyId);
           continue;
         }
-        throw keyVaultError(e, op, this.keyId, this.isVersioned);
+        throw keyVaultError(e, op, this.keyId);
       }
     }
   }
 
   async wrapKey(algorithm: string, key: Uint8Array, options: KeyOperationOptions = {}): Promise<WrapKeyResult> {
     const alg = checkWrapAlgorithm(algorithm, this.keyId);
+    if (!(key instanceof Uint8Array) || key.length === 0) throw invalidArgument(`key must be a non-empty Uint8Array (the content key to wrap); it is ${describeValue(key)}.`, this.keyId);
+    checkOperationOptions(options, this.keyId);
     const signal = options.abortSignal;
     const client = this.#currentClient();
     return this.#gated(
@@ -235,19 +274,19 @@ export class KeyVaultKeyEncryptionKey implements KeyEncryptionKey {
             if (!kid || !parsed?.version) {
               throw new ClientSideEncryptionError(
                 "KEY_OPERATION_FAILED",
-                `Key Vault did not report which version of key "${this.keyId}" wrapped the content key; refusing to store a versionless key id (it breaks after key rotation).`,
+                `Key Vault did not report which version of key ${quote(this.keyId)} wrapped the content key; refusing to store a versionless key id (it breaks after key rotation).`,
                 { details: { keyId: this.keyId, reportedKeyId: kid } },
               );
             }
             if (!sameKey(parsed, this.#parsed) || (this.#parsed.version !== undefined && parsed.version !== this.#parsed.version)) {
               throw new ClientSideEncryptionError(
                 "KEY_OPERATION_FAILED",
-                `Key Vault reported key "${kid}" for a wrap with key "${this.keyId}".`,
+                `Key Vault reported key ${quote(kid)} for a wrap with key ${quote(this.keyId)}.`,
                 { details: { keyId: this.keyId, reportedKeyId: kid } },
               );
             }
             if (!(result.result instanceof Uint8Array) || result.result.length === 0) {
-              throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `Key Vault returned no wrapped key for key "${kid}".`, { details: { keyId: kid } });
+              throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `Key Vault returned no wrapped key for key ${quote(kid)}.`, { details: { keyId: kid } });
             }
             this.#lastWrapKeyId = kid;
             return { encryptedKey: Buffer.from(result.result), keyId: kid };
@@ -260,6 +299,8 @@ export class KeyVaultKeyEncryptionKey implements KeyEncryptionKey {
 
   async unwrapKey(algorithm: string, encryptedKey: Uint8Array, options: KeyOperationOptions = {}): Promise<Uint8Array> {
     const alg = checkUnwrapAlgorithm(algorithm, this.keyId);
+    if (!(encryptedKey instanceof Uint8Array)) throw invalidArgument(`encryptedKey must be a Uint8Array; it is ${describeValue(encryptedKey)}.`, this.keyId);
+    checkOperationOptions(options, this.keyId);
     const signal = options.abortSignal;
     const remote = () => {
       const client = this.#currentClient();
@@ -271,7 +312,7 @@ export class KeyVaultKeyEncryptionKey implements KeyEncryptionKey {
               const opts: UnwrapKeyOptions = { abortSignal: azureSignal(signal) };
               const result = await client.unwrapKey(alg, encryptedKey, opts);
               if (!(result.result instanceof Uint8Array) || result.result.length === 0) {
-                throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `Key Vault returned no content key for key "${this.keyId}".`, { details: { keyId: this.keyId } });
+                throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `Key Vault returned no content key for key ${quote(this.keyId)}.`, { details: { keyId: this.keyId } });
               }
               return Buffer.from(result.result);
             },

@@ -8,6 +8,10 @@ export interface ParsedKeyId {
 
 /** Parses a Key Vault / Managed HSM key id; undefined when it is not one. */
 export function parseKeyId(keyId: string): ParsedKeyId | undefined {
+  // The URL parser drops tabs and newlines and trims control characters, so "…/keys/a\tb" would name key "ab":
+  // key ids with whitespace or control characters are not Key Vault key ids at all.
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  if (typeof keyId !== "string" || /[\u0000-\u0020\u007f-\u009f]/.test(keyId)) return undefined;
   let url: URL;
   try {
     url = new URL(keyId);

@@ -7,6 +7,8 @@ import type { ContentKeyCacheOptions } from "./content-key-cache.js";
 import { KeyVaultKeyEncryptionKey } from "./kek.js";
 import type { TokenCredential } from "./kek.js";
 import { parseKeyId } from "./key-id.js";
+import { checkWrapAlgorithm } from "./algorithms.js";
+import { describeValue, quote } from "./text.js";
 
 export interface KeyVaultKeyResolverOptions {
   /** CryptographyClient options shared by every key (retryOptions, tlsOptions, ...). */
@@ -52,12 +54,35 @@ export interface KeyVaultKeyResolver {
   clear(): void;
 }
 
-function normalizeVault(url: string): string {
+function invalidArgument(message: string, keyId?: string): ClientSideEncryptionError {
+  return new ClientSideEncryptionError("INVALID_ARGUMENT", message, keyId === undefined ? {} : { details: { keyId } });
+}
+
+function normalizeVault(url: unknown): string {
+  if (typeof url !== "string") throw invalidArgument(`allowedVaults must be an array of vault URL strings; it holds ${describeValue(url)}.`);
   try {
     return new URL(url).origin.toLowerCase();
   } catch {
-    throw new ClientSideEncryptionError("INVALID_ARGUMENT", `allowedVaults: "${url}" is not a URL.`);
+    throw invalidArgument(`allowedVaults: ${quote(url)} is not a URL.`);
   }
+}
+
+/** Every option is checked here, so that a bad value fails when the resolver is made, not on the first read. */
+function checkResolverOptions(credential: unknown, options: KeyVaultKeyResolverOptions): void {
+  if (typeof options !== "object" || options === null) throw invalidArgument(`options must be an object; it is ${describeValue(options)}.`);
+  if (typeof credential !== "object" || credential === null || typeof (credential as { getToken?: unknown }).getToken !== "function") {
+    throw invalidArgument(`credential must be a TokenCredential (an object with getToken(), e.g. from @azure/identity); it is ${describeValue(credential)}.`);
+  }
+  const { allowedVaults, clientOptions, contentKeyCache, now, defaultWrapAlgorithm } = options;
+  if (allowedVaults !== undefined && !Array.isArray(allowedVaults)) {
+    throw invalidArgument(`allowedVaults must be an array of vault URLs (e.g. ["https://my-vault.vault.azure.net"]); it is ${describeValue(allowedVaults)}.`);
+  }
+  if (clientOptions !== undefined && (typeof clientOptions !== "object" || clientOptions === null)) throw invalidArgument(`clientOptions must be an object; it is ${describeValue(clientOptions)}.`);
+  if (contentKeyCache !== undefined && typeof contentKeyCache !== "boolean" && (typeof contentKeyCache !== "object" || contentKeyCache === null)) {
+    throw invalidArgument(`contentKeyCache must be a boolean, ContentKeyCacheOptions or a ContentKeyCache; it is ${describeValue(contentKeyCache)}.`);
+  }
+  if (now !== undefined && typeof now !== "function") throw invalidArgument(`now must be a function; it is ${describeValue(now)}.`);
+  if (defaultWrapAlgorithm !== undefined) checkWrapAlgorithm(defaultWrapAlgorithm, "", "defaultWrapAlgorithm");
 }
 
 /**
@@ -66,10 +91,11 @@ function normalizeVault(url: string): string {
  * whose first operation runs alone, so they cost one lookup.
  */
 export function createKeyVaultKeyResolver(credential: TokenCredential, options: KeyVaultKeyResolverOptions = {}): KeyVaultKeyResolver {
+  checkResolverOptions(credential, options);
   const ttl = options.ttlInMs ?? 60 * 60_000;
   const max = options.maxEntries ?? 100;
   const now = options.now ?? Date.now;
-  if (!(ttl > 0) || !(Number.isInteger(max) && max > 0)) throw new ClientSideEncryptionError("INVALID_ARGUMENT", "ttlInMs and maxEntries must be positive.");
+  if (!(typeof ttl === "number" && ttl > 0) || !(Number.isInteger(max) && max > 0)) throw invalidArgument("ttlInMs must be a positive number and maxEntries a positive integer.");
   const allowed = options.allowedVaults?.map(normalizeVault);
   const cekOption = options.contentKeyCache;
   const contentKeyCache =
@@ -110,18 +136,18 @@ export function createKeyVaultKeyResolver(credential: TokenCredential, options: 
     return kek;
   }
 
-  const resolver = (async (keyId: string) => (isAllowed(keyId) ? get(keyId) : undefined)) as KeyVaultKeyResolver;
+  const resolver = (async (keyId: string) => {
+    if (typeof keyId !== "string") throw invalidArgument(`keyId must be a string; it is ${describeValue(keyId)}.`);
+    return isAllowed(keyId) ? get(keyId) : undefined;
+  }) as KeyVaultKeyResolver;
   Object.defineProperties(resolver, {
     stats: { value: stats, enumerable: true },
     contentKeyCache: { value: contentKeyCache, enumerable: true },
     getKeyEncryptionKey: {
       value: (keyId: string) => {
-        if (!parseKeyId(keyId)) {
-          throw new ClientSideEncryptionError("INVALID_ARGUMENT", `"${keyId}" is not a Key Vault key id.`, { details: { keyId } });
-        }
-        if (!isAllowed(keyId)) {
-          throw new ClientSideEncryptionError("INVALID_ARGUMENT", `Key "${keyId}" is not in one of the resolver's allowedVaults.`, { details: { keyId } });
-        }
+        if (typeof keyId !== "string") throw invalidArgument(`keyId must be a Key Vault key id string; it is ${describeValue(keyId)}.`);
+        if (!parseKeyId(keyId)) throw invalidArgument(`keyId ${quote(keyId)} is not a Key Vault key id.`, keyId);
+        if (!isAllowed(keyId)) throw invalidArgument(`Key ${quote(keyId)} is not in one of the resolver's allowedVaults.`, keyId);
         return get(keyId);
       },
     },
