@@ -5,18 +5,29 @@ import { TableClient } from "@azure/data-tables";
 import type { KeyEncryptionKey } from "@azure-cse/core-envelope";
 import { connectionString, EXIT, loadKeys, parseArgs, SERVICE_FLAGS, SERVICE_USAGE, storageClientOptions, tableClientOptions, UsageError, type CommandDef, type FlagSpec, type Io, type ParsedArgs } from "../framework.js";
 import {
-  exitCodeOf,
+  blobSelector,
+  entitySelector,
+  EXIT_LOCAL,
+  exitCodeOfRun,
   formatScan,
+  formatShard,
+  migrateRun,
+  parseShard,
   ProgressReporter,
-  runMigrate,
-  runRotateBlobs,
-  runRotateTable,
+  rotateBlobsRun,
+  rotateTableRun,
   scanBlobs,
   scanTable,
+  summaryReport,
   writeFileAtomic,
-  type OpsReport,
+  writeFileStreamed,
+  writeFullReport,
+  writeOutcomes,
+  type OpsRun,
   type ProgressMode,
+  type Shard,
 } from "../ops/index.js";
+import { isLocalResourceError, localErrorMessage } from "../ops/local-errors.js";
 
 const CONNECTION: Record<string, FlagSpec> = SERVICE_FLAGS;
 const RUN_FLAGS: Record<string, FlagSpec> = {
@@ -26,7 +37,14 @@ const RUN_FLAGS: Record<string, FlagSpec> = {
   progress: { value: true },
   "page-size": { value: true },
   report: { value: true },
+  summary: {},
+  outcomes: { value: true },
+  shard: { value: true },
+  "progress-interval": { value: true },
+  "no-plan": {},
 };
+const RUN_USAGE =
+  "[--dry-run] [--concurrency N] [--resume STATE] [--shard K/N] [--progress auto|bar|summary|lines|none] [--progress-interval SECONDS] [--page-size N] [--report FILE] [--summary] [--outcomes FILE.jsonl] [--no-plan]";
 
 function container(a: ParsedArgs, name: string) {
   return BlobServiceClient.fromConnectionString(connectionString(a), storageClientOptions(a)).getContainerClient(name);
@@ -44,9 +62,22 @@ function onePositional(a: ParsedArgs, what: string): string {
 
 function progressFor(a: ParsedArgs, io: Io): ProgressReporter {
   const mode = a.get("progress") ?? "auto";
-  if (!["auto", "bar", "lines", "none"].includes(mode)) throw new UsageError("--progress must be auto, bar, lines or none");
-  const resolved: ProgressMode = mode === "auto" ? (process.stderr.isTTY ? "bar" : "lines") : (mode as ProgressMode);
-  return new ProgressReporter(resolved, io.stderr);
+  if (!["auto", "bar", "summary", "lines", "none"].includes(mode)) throw new UsageError("--progress must be auto, bar, summary, lines or none");
+  // Without a terminal: periodic summary lines (one line per object only with --progress lines).
+  const resolved: ProgressMode = mode === "auto" ? (process.stderr.isTTY ? "bar" : "summary") : (mode as ProgressMode);
+  const interval = a.int("progress-interval");
+  if (interval !== undefined && (interval < 1 || interval > 86_400)) throw new UsageError("--progress-interval must be from 1 to 86400 seconds");
+  return new ProgressReporter(resolved, io.stderr, Date.now, interval === undefined ? undefined : interval * 1000);
+}
+
+function shardOf(a: ParsedArgs): Shard | undefined {
+  const v = a.get("shard");
+  if (v === undefined) return undefined;
+  try {
+    return parseShard(v);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }
 
 function runOptions(a: ParsedArgs, io: Io) {
@@ -56,20 +87,54 @@ function runOptions(a: ParsedArgs, io: Io) {
   if (pageSize !== undefined && (pageSize < 1 || pageSize > 5000)) throw new UsageError("--page-size must be from 1 to 5000");
   const dryRun = a.has("dry-run");
   if (dryRun && a.has("resume")) throw new UsageError("--dry-run writes nothing, so it takes no --resume state file");
-  return { concurrency, pageSize, dryRun, stateFile: a.get("resume"), progress: progressFor(a, io) };
+  return { concurrency, pageSize, dryRun, stateFile: a.get("resume"), progress: progressFor(a, io), shard: shardOf(a), noPlan: a.has("no-plan") };
 }
 
-function output(report: OpsReport, a: ParsedArgs, io: Io): number {
-  const text = JSON.stringify(report, null, 2) + "\n";
-  const file = a.get("report");
-  if (file) writeFileAtomic(file, text);
-  io.stdout(text);
-  const code = exitCodeOf(report);
-  if (report.failed.length > 0) io.stderr(`azcse: ${report.failed.length} object(s) failed: ${Object.entries(report.failedByCode).map(([c, n]) => `${c} ${n}`).join(", ")}\n`);
-  if (report.verify && !report.verify.passed) {
-    io.stderr(`azcse: verify failed: ${report.verify.stillOldKey.length} object(s) still name an old key, ${report.verify.failed.length} do not open with the new key\n`);
+/**
+ * Writes the report of a finished run and returns the exit code. The outcomes are streamed from the journal
+ * (`--outcomes FILE` as JSON Lines, the arrays of the full report piece by piece); `--summary` prints the
+ * bounded summary instead of the full report. Nothing here holds all outcomes in memory.
+ */
+async function output(run: OpsRun, a: ParsedArgs, io: Io): Promise<number> {
+  try {
+    const outcomesFile = a.get("outcomes");
+    if (outcomesFile) await writeFileStreamed(outcomesFile, (sink) => writeOutcomes(run, sink));
+    const file = a.get("report");
+    if (a.has("summary")) {
+      const text = JSON.stringify(summaryReport(run, outcomesFile ?? null), null, 2) + "\n";
+      if (file) writeFileAtomic(file, text);
+      io.stdout(text);
+    } else if (file) {
+      await writeFileStreamed(file, (sink) =>
+        writeFullReport(run, (s) => {
+          sink(s);
+          io.stdout(s);
+        }),
+      );
+    } else await writeFullReport(run, io.stdout);
+    const s = run.summary;
+    if (s.failed > 0) io.stderr(`azcse: ${s.failed} object(s) failed: ${Object.entries(s.failedByCode).map(([c, n]) => `${c} ${n}`).join(", ")}\n`);
+    const v = run.verify;
+    if (v && !v.passed) {
+      io.stderr(`azcse: verify failed: ${v.stillOldKeyCount ?? v.stillOldKey.length} object(s) still name an old key, ${v.failedCount ?? v.failed.length} do not open with the new key\n`);
+    }
+    return exitCodeOfRun(run);
+  } finally {
+    await run.close();
   }
-  return code;
+}
+
+/** Local limits and I/O failures (disk full, out of memory, too many open files) exit 5, not 4: the service is fine. */
+function localErrors(run: CommandDef["run"]): CommandDef["run"] {
+  return async (argv, io) => {
+    try {
+      return await run(argv, io);
+    } catch (e) {
+      if (!isLocalResourceError(e)) throw e;
+      io.stderr(`azcse: ${localErrorMessage(e)}\n`);
+      return EXIT_LOCAL;
+    }
+  };
 }
 
 function newKeyOf(a: ParsedArgs, keys: KeyEncryptionKey[], required: boolean): KeyEncryptionKey {
@@ -84,31 +149,33 @@ function newKeyOf(a: ParsedArgs, keys: KeyEncryptionKey[], required: boolean): K
 export const commands: CommandDef[] = [
   {
     path: ["scan"],
-    usage: `scan CONTAINER [--prefix P] [--json] ${SERVICE_USAGE}   (inventory from the listing: protocols, key ids, writers, sizes)`,
-    async run(argv, io) {
-      const a = parseArgs(argv, { ...CONNECTION, prefix: { value: true }, json: {} });
+    usage: `scan CONTAINER [--prefix P] [--shard K/N] [--json] ${SERVICE_USAGE}   (inventory from the listing: protocols, key ids, writers, sizes)`,
+    run: localErrors(async (argv, io) => {
+      const a = parseArgs(argv, { ...CONNECTION, prefix: { value: true }, json: {}, shard: { value: true } });
       const name = onePositional(a, "CONTAINER");
-      const report = await scanBlobs({ container: container(a, name), prefix: a.get("prefix") });
+      const shard = shardOf(a);
+      const report = await scanBlobs({ container: container(a, name), prefix: a.get("prefix"), select: blobSelector(shard), shard: shard && formatShard(shard) });
       io.stdout(a.has("json") ? JSON.stringify(report, null, 2) + "\n" : formatScan(report));
       return EXIT.ok;
-    },
+    }),
   },
   {
     path: ["scan-table"],
-    usage: `scan-table TABLE [--partition-from A] [--partition-to B] [--json] ${SERVICE_USAGE}`,
-    async run(argv, io) {
-      const a = parseArgs(argv, { ...CONNECTION, "partition-from": { value: true }, "partition-to": { value: true }, json: {} });
+    usage: `scan-table TABLE [--partition-from A] [--partition-to B] [--shard K/N] [--json] ${SERVICE_USAGE}`,
+    run: localErrors(async (argv, io) => {
+      const a = parseArgs(argv, { ...CONNECTION, "partition-from": { value: true }, "partition-to": { value: true }, json: {}, shard: { value: true } });
       const name = onePositional(a, "TABLE");
-      const report = await scanTable({ table: table(a, name), partitionFrom: a.get("partition-from"), partitionTo: a.get("partition-to") });
+      const shard = shardOf(a);
+      const report = await scanTable({ table: table(a, name), partitionFrom: a.get("partition-from"), partitionTo: a.get("partition-to"), select: entitySelector(shard), shard: shard && formatShard(shard) });
       io.stdout(a.has("json") ? JSON.stringify(report, null, 2) + "\n" : formatScan(report));
       return EXIT.ok;
-    },
+    }),
   },
   {
     path: ["migrate"],
     usage:
-      `migrate CONTAINER [--prefix P] --key K... [--new-key K] [--to 2.0|2.1] [--region-size BYTES] [--dry-run] [--concurrency N] [--resume STATE] [--progress auto|bar|lines|none] [--page-size N] [--report FILE] ${SERVICE_USAGE}`,
-    async run(argv, io) {
+      `migrate CONTAINER [--prefix P] --key K... [--new-key K] [--to 2.0|2.1] [--region-size BYTES] ${RUN_USAGE} ${SERVICE_USAGE}   (exit 5: a local limit or I/O error)`,
+    run: localErrors(async (argv, io) => {
       const a = parseArgs(argv, {
         ...CONNECTION,
         ...RUN_FLAGS,
@@ -124,7 +191,7 @@ export const commands: CommandDef[] = [
       const regionSize = a.int("region-size");
       if (regionSize !== undefined && to !== "2.1") throw new UsageError("--region-size needs --to 2.1");
       const keys = loadKeys(a.all("key"));
-      const report = await runMigrate({
+      const run = await migrateRun({
         container: container(a, name),
         prefix: a.get("prefix"),
         keys,
@@ -133,14 +200,14 @@ export const commands: CommandDef[] = [
         regionSize,
         ...runOptions(a, io),
       });
-      return output(report, a, io);
-    },
+      return output(run, a, io);
+    }),
   },
   {
     path: ["rotate-key"],
     usage:
-      `rotate-key CONTAINER|--table TABLE --key OLD... --new-key NEW [--prefix P] [--partition-from A] [--partition-to B] [--dry-run] [--concurrency N] [--resume STATE] [--verify] [--progress auto|bar|lines|none] [--page-size N] [--report FILE] ${SERVICE_USAGE}`,
-    async run(argv, io) {
+      `rotate-key CONTAINER|--table TABLE --key OLD... --new-key NEW [--prefix P] [--partition-from A] [--partition-to B] [--verify] ${RUN_USAGE} ${SERVICE_USAGE}   (exit 5: a local limit or I/O error)`,
+    run: localErrors(async (argv, io) => {
       const a = parseArgs(argv, {
         ...CONNECTION,
         ...RUN_FLAGS,
@@ -160,13 +227,13 @@ export const commands: CommandDef[] = [
       if (tableName !== undefined) {
         if (a.positionals.length > 0) throw new UsageError("give either CONTAINER or --table TABLE, not both");
         if (a.has("prefix")) throw new UsageError("--prefix is for containers; split tables with --partition-from/--partition-to");
-        const report = await runRotateTable({ table: table(a, tableName), partitionFrom: a.get("partition-from"), partitionTo: a.get("partition-to"), ...common });
-        return output(report, a, io);
+        const run = await rotateTableRun({ table: table(a, tableName), partitionFrom: a.get("partition-from"), partitionTo: a.get("partition-to"), ...common });
+        return output(run, a, io);
       }
       if (a.has("partition-from") || a.has("partition-to")) throw new UsageError("--partition-from/--partition-to need --table");
       const name = onePositional(a, "CONTAINER or --table TABLE");
-      const report = await runRotateBlobs({ container: container(a, name), prefix: a.get("prefix"), ...common });
-      return output(report, a, io);
-    },
+      const run = await rotateBlobsRun({ container: container(a, name), prefix: a.get("prefix"), ...common });
+      return output(run, a, io);
+    }),
   },
 ];

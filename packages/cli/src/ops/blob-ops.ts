@@ -15,7 +15,7 @@ import {
 import { describeEncryption, EncryptedBlobClient, toTypedError } from "@azure-cse/storage-blob";
 import { chooseBlockSize, reencryptedStoredUpperBound, type BlockSizeOptions } from "./blocks.js";
 import type { ListedPage, StepContext } from "./runner.js";
-import type { ObjectOutcome, SkipReason, VerifyResult } from "./report.js";
+import { emptyVerify, verifyNote, type ObjectOutcome, type SkipReason, type VerifyResult } from "./report.js";
 
 export interface BlobScope {
   container: ContainerClient;
@@ -169,7 +169,7 @@ export async function migrateBlob(item: BlobItem, s: MigrateSettings, ctx: StepC
   const from = { protocol: c.protocol, keyId: c.keyId };
   const etag = quoteEtag(item.properties.etag);
   const raw = s.container.getBlobClient(item.name);
-  ctx.markInFlight(etag);
+  await ctx.markInFlight(etag);
   let tags: Record<string, string> | undefined;
   let props: BlobGetPropertiesResponse;
   try {
@@ -287,7 +287,7 @@ export async function rotateBlob(item: BlobItem, s: RotateSettings, ctx: StepCon
     if (c.action !== "work") return notWork(current, c, "rotated", ctx);
     const from = { protocol: c.protocol, keyId: c.keyId };
     const etag = quoteEtag(current.properties.etag);
-    ctx.markInFlight(etag);
+    await ctx.markInFlight(etag);
     const raw = s.container.getBlobClient(item.name);
     try {
       const r = await new EncryptedBlobClient(raw, s.readPolicy).updateKeyEncryptionKey(s.newKey, { conditions: { ifMatch: etag } });
@@ -314,17 +314,18 @@ export async function rotateBlob(item: BlobItem, s: RotateSettings, ctx: StepCon
  * After rotation: every encrypted blob in scope must unwrap with the new key alone, and none may still
  * name an old key id. Reads metadata only (a listing), never content.
  */
-export async function verifyBlobs(scope: BlobScope, newKey: KeyEncryptionKey, oldKeyIds: ReadonlySet<string>): Promise<VerifyResult> {
-  const v: VerifyResult = { checked: 0, ok: 0, unencrypted: 0, stillOldKey: [], failed: [], passed: false };
+export async function verifyBlobs(scope: BlobScope, newKey: KeyEncryptionKey, oldKeyIds: ReadonlySet<string>, select?: (item: BlobItem) => boolean): Promise<VerifyResult> {
+  const v = emptyVerify();
   const policy: ClientSideEncryptionPolicy = { keyEncryptionKey: newKey };
   for await (const page of blobPages(scope, null)) {
     for (const item of page.items) {
+      if (select && !select(item)) continue;
       let raw: string | undefined;
       try {
         raw = findEncryptionDataInMetadata(item.metadata);
       } catch (e) {
         v.checked++;
-        v.failed.push({ key: item.name, code: toTypedError(e).code });
+        verifyNote(v, "failed", { key: item.name, code: toTypedError(e).code });
         continue;
       }
       if (raw === undefined) {
@@ -337,7 +338,7 @@ export async function verifyBlobs(scope: BlobScope, newKey: KeyEncryptionKey, ol
         const data = parseEncryptionData(raw);
         keyId = data.wrappedContentKey.keyId;
         if (oldKeyIds.has(keyId)) {
-          v.stillOldKey.push({ key: item.name, keyId });
+          verifyNote(v, "stillOldKey", { key: item.name, keyId });
           continue;
         }
         const cek = await unwrapContentKey(data, policy);
@@ -345,10 +346,10 @@ export async function verifyBlobs(scope: BlobScope, newKey: KeyEncryptionKey, ol
         v.ok++;
       } catch (e) {
         const code = ClientSideEncryptionError.is(e) ? e.code : toTypedError(e).code;
-        v.failed.push({ key: item.name, code, ...(keyId !== undefined ? { keyId } : {}) });
+        verifyNote(v, "failed", { key: item.name, code, ...(keyId !== undefined ? { keyId } : {}) });
       }
     }
   }
-  v.passed = v.stillOldKey.length === 0 && v.failed.length === 0;
+  v.passed = v.stillOldKeyCount === 0 && v.failedCount === 0;
   return v;
 }

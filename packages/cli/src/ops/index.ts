@@ -7,16 +7,20 @@ import { createLocalKeyResolver, V2_DEFAULT_REGION_SIZE, type KeyEncryptionKey }
 import { blobPages, classifyForMigrate, classifyForRotate, migrateBlob, planBlob, rotateBlob, verifyBlobs } from "./blob-ops.js";
 import type { BlockSizeOptions } from "./blocks.js";
 import { ProgressReporter } from "./progress.js";
-import { buildReport, type ObjectOutcome, type OpsReport } from "./report.js";
+import type { ObjectOutcome, OpsReport } from "./report.js";
+import { materializeReport, type OpsRun } from "./report-stream.js";
 import { runResumable, type ListedPage } from "./runner.js";
+import { formatShard, shardOfEntity, shardOfName, type Shard } from "./shard.js";
 import { RunState, type RunIdentity } from "./state.js";
 import { classifyEntityForRotate, entityKey, entityPages, planEntity, rotateEntity, verifyTable, type RawEntity } from "./table-ops.js";
 
 export { chooseBlockSize, reencryptedStoredUpperBound, MAX_BLOCKS_PER_BLOB, MAX_BLOCK_SIZE } from "./blocks.js";
 export { scanBlobs, scanTable, formatScan, type ScanReport, type ScanBucket } from "./scan.js";
 export { ProgressReporter, renderBar, renderLine, estimateRemainingMs, formatBytes, formatDuration, type ProgressMode, type ProgressSnapshot } from "./progress.js";
-export { buildReport, exitCodeOf, type OpsReport, type ObjectOutcome, type SkipReason, type VerifyResult } from "./report.js";
+export { buildReport, exitCodeOf, exitCodeOfSummary, mergeSummaries, EXIT_LOCAL, type OpsReport, type ObjectOutcome, type RunSummary, type SkipReason, type VerifyResult } from "./report.js";
+export { exitCodeOfRun, materializeReport, summaryReport, writeFileStreamed, writeFullReport, writeOutcomes, SORTED_REPORT_LIMIT, type OpsRun, type SummaryReport } from "./report-stream.js";
 export { RunState, writeFileAtomic, STATE_FORMAT, type Checkpoint, type RunIdentity } from "./state.js";
+export { parseShard, shardOfEntity, shardOfName, formatShard, type Shard } from "./shard.js";
 export { runResumable, type ListedPage, type StepContext } from "./runner.js";
 
 interface CommonRunOptions {
@@ -29,6 +33,15 @@ interface CommonRunOptions {
   progress?: ProgressReporter;
   /** Listing page size; default 1000. */
   pageSize?: number;
+  /** Only this worker's objects (stable hash of the name, or of PartitionKey + RowKey). */
+  shard?: Shard;
+  /**
+   * Opens the state (default: RunState.open(stateFile) — a local file, or a temporary journal without one).
+   * The CLI passes a state kept in blobs here (`--state`).
+   */
+  openState?: (identity: RunIdentity) => RunState | Promise<RunState>;
+  /** Skip the concurrent planning listing that gives progress its totals (saves one listing of the scope). */
+  noPlan?: boolean;
 }
 
 export interface MigrateOptions extends CommonRunOptions {
@@ -76,12 +89,13 @@ function uniqueKeys(keys: readonly KeyEncryptionKey[]): KeyEncryptionKey[] {
 }
 
 /** Counts what a run will visit (objects) and move (bytes of selected objects), concurrently with the run. */
-function planTotals<T>(pages: AsyncIterable<ListedPage<T>>, bytesOf: (item: T) => number | undefined, progress: ProgressReporter): Promise<void> {
+function planTotals<T>(pages: AsyncIterable<ListedPage<T>>, bytesOf: (item: T) => number | undefined, progress: ProgressReporter, select?: (item: T) => boolean): Promise<void> {
   return (async () => {
     let objects = 0;
     let bytes = 0;
     for await (const page of pages) {
       for (const item of page.items) {
+        if (select && !select(item)) continue;
         objects++;
         bytes += bytesOf(item) ?? 0;
       }
@@ -98,51 +112,88 @@ async function execute<T>(
   bytesOf: (item: T) => number | undefined,
   step: (item: T, ctx: Parameters<Parameters<typeof runResumable<T>>[0]["step"]>[1]) => Promise<ObjectOutcome>,
   plan: (item: T) => ObjectOutcome,
-): Promise<OpsReport> {
+  select: ((item: T) => boolean) | undefined,
+): Promise<OpsRun> {
   const startedAt = new Date().toISOString();
   const progress = o.progress ?? new ProgressReporter("none", () => undefined);
-  const state = RunState.open(o.dryRun ? undefined : o.stateFile, identity);
-  const previous = state.outcomes();
-  if (previous.length > 0) {
-    const bytes = previous.reduce((n, p) => n + (p.outcome === "migrated" || p.outcome === "rotated" ? (p.plaintextBytes ?? 0) : 0), 0);
-    progress.message(`resuming ${o.stateFile}: ${previous.length} objects already finished`);
-    progress.preload(previous.length, bytes, previous.filter((p) => p.outcome === "skipped").length, previous.filter((p) => p.outcome === "failed").length);
-  }
-  const totals = planTotals(pages(null), bytesOf, progress);
-  let complete: boolean;
+  const state = o.dryRun || !o.openState ? RunState.open(o.dryRun ? undefined : o.stateFile, identity) : await o.openState(identity);
   try {
-    ({ complete } = await runResumable<T>({
-      pages,
-      keyOf,
-      step: o.dryRun ? async (item) => plan(item) : step,
-      state,
-      concurrency: o.concurrency ?? 4,
-      progress,
-    }));
-  } finally {
-    // The planning listing runs alongside; never leave it running after this function settled.
-    await totals;
+    const previous = state.summary;
+    if (previous.objects > 0) {
+      progress.message(`resuming ${o.stateFile ?? "the state"}: ${previous.objects} objects already finished`);
+      progress.preload(previous.objects, previous.plaintextBytes, previous.skipped, previous.failed);
+    }
+    const totals = o.noPlan ? Promise.resolve() : planTotals(pages(null), bytesOf, progress, select);
+    let complete: boolean;
+    try {
+      ({ complete } = await runResumable<T>({
+        pages,
+        keyOf,
+        step: o.dryRun ? async (item) => plan(item) : step,
+        state,
+        concurrency: o.concurrency ?? 4,
+        progress,
+        select,
+      }));
+    } finally {
+      // The planning listing runs alongside; never leave it running after this function settled.
+      await totals;
+    }
+    progress.finish();
+    return {
+      base: {
+        operation: identity.operation,
+        target: identity.target,
+        resource: identity.resource,
+        scope: identity.scope,
+        settings: identity.settings,
+        dryRun: o.dryRun ?? false,
+        stateFile: o.dryRun ? null : (o.stateFile ?? null),
+        runs: state.checkpoint.runs,
+        complete,
+        startedAt,
+      },
+      summary: state.summary,
+      finishedAt: new Date().toISOString(),
+      outcomes: () => state.stream(),
+      close: () => state.close(),
+    };
+  } catch (e) {
+    await state.close().catch(() => undefined);
+    throw e;
   }
-  progress.finish();
-  return buildReport(
-    {
-      operation: identity.operation,
-      target: identity.target,
-      resource: identity.resource,
-      scope: identity.scope,
-      settings: identity.settings,
-      dryRun: o.dryRun ?? false,
-      stateFile: o.dryRun ? null : (o.stateFile ?? null),
-      runs: state.checkpoint.runs,
-      complete,
-      startedAt,
-    },
-    state.outcomes(),
-  );
+}
+
+async function materialized(run: Promise<OpsRun>): Promise<OpsReport> {
+  const r = await run;
+  try {
+    return await materializeReport(r);
+  } finally {
+    await r.close();
+  }
+}
+
+async function closingOnError<R>(run: OpsRun, p: Promise<R>): Promise<R> {
+  try {
+    return await p;
+  } catch (e) {
+    await run.close().catch(() => undefined);
+    throw e;
+  }
+}
+
+function withShard(scope: Record<string, string | null>, shard: Shard | undefined): Record<string, string | null> {
+  // Added only when sharded, so state files of unsharded runs keep their identity.
+  return shard ? { ...scope, shard: formatShard(shard) } : scope;
 }
 
 /** Re-encrypts every 1.0 blob, and every 2.x blob under an offered old key, as 2.x under `newKey`, in place. */
 export async function runMigrate(o: MigrateOptions): Promise<OpsReport> {
+  return materialized(migrateRun(o));
+}
+
+/** runMigrate with the outcomes as a stream (any number of objects); the caller closes the run. */
+export async function migrateRun(o: MigrateOptions): Promise<OpsRun> {
   const to = o.to ?? "2.0";
   const regionSize = to === "2.1" ? (o.regionSize ?? V2_DEFAULT_REGION_SIZE) : V2_DEFAULT_REGION_SIZE;
   const offered = uniqueKeys([...o.keys, o.newKey]);
@@ -161,7 +212,7 @@ export async function runMigrate(o: MigrateOptions): Promise<OpsReport> {
     operation: "migrate",
     target: "blob",
     resource: withoutQuery(o.container.url),
-    scope: { prefix: o.prefix ?? null },
+    scope: withShard({ prefix: o.prefix ?? null }, o.shard),
     settings: { to, regionSize: to === "2.1" ? regionSize : null, newKeyId: o.newKey.keyId },
   };
   const scope = { container: o.container, prefix: o.prefix, pageSize: o.pageSize };
@@ -174,7 +225,16 @@ export async function runMigrate(o: MigrateOptions): Promise<OpsReport> {
     (item) => (classify(item).action === "work" ? (item.properties.contentLength ?? 0) : 0),
     (item, ctx) => migrateBlob(item, settings, ctx),
     (item) => planBlob(item, classify(item)),
+    blobSelector(o.shard),
   );
+}
+
+export function blobSelector(shard: Shard | undefined): ((item: { name: string }) => boolean) | undefined {
+  return shard && shard.count > 1 ? (item) => shardOfName(item.name, shard.count) === shard.index : undefined;
+}
+
+export function entitySelector(shard: Shard | undefined): ((e: { partitionKey: string; rowKey: string }) => boolean) | undefined {
+  return shard && shard.count > 1 ? (e) => shardOfEntity(String(e.partitionKey), String(e.rowKey), shard.count) === shard.index : undefined;
 }
 
 function oldKeyIdsOf(oldKeys: readonly KeyEncryptionKey[], newKey: KeyEncryptionKey): Set<string> {
@@ -185,18 +245,24 @@ function oldKeyIdsOf(oldKeys: readonly KeyEncryptionKey[], newKey: KeyEncryption
 
 /** Re-wraps the content keys of blobs under the old keys with `newKey` (metadata only). */
 export async function runRotateBlobs(o: RotateBlobOptions): Promise<OpsReport> {
+  return materialized(rotateBlobsRun(o));
+}
+
+/** runRotateBlobs with the outcomes as a stream; the caller closes the run. */
+export async function rotateBlobsRun(o: RotateBlobOptions): Promise<OpsRun> {
   const oldIds = oldKeyIdsOf(o.oldKeys, o.newKey);
   const settings = { container: o.container, readPolicy: { keyResolver: createLocalKeyResolver(uniqueKeys(o.oldKeys)) }, newKey: o.newKey, oldKeyIds: oldIds };
   const identity: RunIdentity = {
     operation: "rotate-key",
     target: "blob",
     resource: withoutQuery(o.container.url),
-    scope: { prefix: o.prefix ?? null },
+    scope: withShard({ prefix: o.prefix ?? null }, o.shard),
     settings: { newKeyId: o.newKey.keyId },
   };
   const scope = { container: o.container, prefix: o.prefix, pageSize: o.pageSize };
   const classify = (item: BlobItem) => classifyForRotate(item, o.newKey.keyId, oldIds);
-  const report = await execute<BlobItem>(
+  const select = blobSelector(o.shard);
+  const run = await execute<BlobItem>(
     identity,
     o,
     (from) => blobPages(scope, from),
@@ -209,24 +275,31 @@ export async function runRotateBlobs(o: RotateBlobOptions): Promise<OpsReport> {
       if (p.outcome === "planned") delete p.plaintextBytes;
       return p;
     },
+    select,
   );
-  if (o.verify && !o.dryRun) report.verify = await verifyBlobs(scope, o.newKey, oldIds);
-  return report;
+  if (o.verify && !o.dryRun) run.verify = await closingOnError(run, verifyBlobs(scope, o.newKey, oldIds, select));
+  return run;
 }
 
 /** Re-wraps the content keys of table entities under the old keys with `newKey` (`_ClientEncryptionMetadata1` only). */
 export async function runRotateTable(o: RotateTableOptions): Promise<OpsReport> {
+  return materialized(rotateTableRun(o));
+}
+
+/** runRotateTable with the outcomes as a stream; the caller closes the run. */
+export async function rotateTableRun(o: RotateTableOptions): Promise<OpsRun> {
   const oldIds = oldKeyIdsOf(o.oldKeys, o.newKey);
   const settings = { table: o.table, readPolicy: { keyResolver: createLocalKeyResolver(uniqueKeys(o.oldKeys)) }, newKey: o.newKey, oldKeyIds: oldIds };
   const identity: RunIdentity = {
     operation: "rotate-key",
     target: "table",
     resource: withoutQuery(o.table.url),
-    scope: { partitionFrom: o.partitionFrom ?? null, partitionTo: o.partitionTo ?? null },
+    scope: withShard({ partitionFrom: o.partitionFrom ?? null, partitionTo: o.partitionTo ?? null }, o.shard),
     settings: { newKeyId: o.newKey.keyId },
   };
   const scope = { table: o.table, partitionFrom: o.partitionFrom, partitionTo: o.partitionTo, pageSize: o.pageSize };
-  const report = await execute<RawEntity>(
+  const select = entitySelector(o.shard);
+  const run = await execute<RawEntity>(
     identity,
     o,
     (from) => entityPages(scope, from, "metadata"),
@@ -234,7 +307,8 @@ export async function runRotateTable(o: RotateTableOptions): Promise<OpsReport> 
     () => 0,
     (e, ctx) => rotateEntity(e, settings, ctx),
     (e) => planEntity(e, classifyEntityForRotate(e, o.newKey.keyId, oldIds)),
+    select,
   );
-  if (o.verify && !o.dryRun) report.verify = await verifyTable(scope, o.newKey, oldIds);
-  return report;
+  if (o.verify && !o.dryRun) run.verify = await closingOnError(run, verifyTable(scope, o.newKey, oldIds, select));
+  return run;
 }

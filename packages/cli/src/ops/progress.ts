@@ -1,8 +1,12 @@
-// Progress for long runs: a redrawn bar (objects, bytes, ETA) on a terminal, plain log lines otherwise.
+// Progress for long runs: a redrawn bar (objects, bytes, ETA) on a terminal; otherwise periodic summary
+// lines (objects/s, bytes/s, ETA: "summary", the default without a terminal) or one line per object ("lines").
 // Output goes to stderr, so stdout stays the machine-readable JSON report. Names only; never key material.
 import type { ObjectOutcome } from "./report.js";
 
-export type ProgressMode = "bar" | "lines" | "none";
+export type ProgressMode = "bar" | "lines" | "summary" | "none";
+
+/** Default interval of "summary" progress lines. */
+export const DEFAULT_SUMMARY_INTERVAL_MS = 30_000;
 
 export interface ProgressSnapshot {
   objectsDone: number;
@@ -83,6 +87,26 @@ export function renderLine(o: ObjectOutcome, s: ProgressSnapshot): string {
   }
 }
 
+/**
+ * One periodic progress line, e.g.
+ * `progress: 1200/10000 objects (12%), 3.20 GiB/30.1 GiB, 85.1 objects/s, 22.4 MiB/s, 3 skipped, 0 failed, elapsed 14s, ETA 1m43s`.
+ * Rates count this process only (`preObjects`/`preBytes` were finished by earlier runs of a resumed state).
+ */
+export function renderSummaryLine(s: ProgressSnapshot, preObjects = 0, preBytes = 0): string {
+  const secs = Math.max(0.001, s.elapsedMs / 1000);
+  const objRate = (s.objectsDone - preObjects) / secs;
+  const byteRate = (s.bytesDone - preBytes) / secs;
+  const pct = s.objectsTotal ? ` (${Math.floor((100 * s.objectsDone) / Math.max(1, s.objectsTotal))}%)` : "";
+  // ETA from this run's rates (bytes when known, else objects), not from the preloaded counts.
+  let eta: number | undefined;
+  if (s.bytesTotal !== undefined && s.bytesTotal > 0 && byteRate > 0) eta = (1000 * Math.max(0, s.bytesTotal - s.bytesDone)) / byteRate;
+  else if (s.objectsTotal !== undefined && objRate > 0) eta = (1000 * Math.max(0, s.objectsTotal - s.objectsDone)) / objRate;
+  return (
+    `progress: ${s.objectsDone}/${s.objectsTotal ?? "?"} objects${pct}, ${formatBytes(s.bytesDone)}/${s.bytesTotal === undefined ? "?" : formatBytes(s.bytesTotal)}, ` +
+    `${objRate.toFixed(1)} objects/s, ${formatBytes(Math.round(byteRate))}/s, ${s.skipped} skipped, ${s.failed} failed, elapsed ${formatDuration(s.elapsedMs)}, ETA ${eta === undefined ? "--" : formatDuration(eta)}`
+  );
+}
+
 export class ProgressReporter {
   readonly mode: ProgressMode;
   readonly #write: (s: string) => void;
@@ -95,12 +119,19 @@ export class ProgressReporter {
   #skipped = 0;
   #failed = 0;
   #lastDraw = 0;
+  /** Preloaded counts (earlier runs): excluded from this run's rates. */
+  #preObjects = 0;
+  #preBytes = 0;
+  readonly #intervalMs: number;
+  #lastLine: number;
 
-  constructor(mode: ProgressMode, write: (s: string) => void, now: () => number = Date.now) {
+  constructor(mode: ProgressMode, write: (s: string) => void, now: () => number = Date.now, intervalMs = DEFAULT_SUMMARY_INTERVAL_MS) {
     this.mode = mode;
     this.#write = write;
     this.#now = now;
     this.#start = now();
+    this.#lastLine = this.#start;
+    this.#intervalMs = intervalMs;
   }
 
   snapshot(): ProgressSnapshot {
@@ -126,6 +157,8 @@ export class ProgressReporter {
   preload(objects: number, bytes: number, skipped: number, failed: number): void {
     this.#objectsDone += objects;
     this.#bytesDone += bytes;
+    this.#preObjects += objects;
+    this.#preBytes += bytes;
     this.#skipped += skipped;
     this.#failed += failed;
   }
@@ -134,6 +167,7 @@ export class ProgressReporter {
   addBytes(n: number): void {
     this.#bytesDone += n;
     this.#draw(false);
+    this.#periodic();
   }
 
   /** An object finished; `bytesNotYetCounted` are its bytes not reported through addBytes. */
@@ -143,7 +177,17 @@ export class ProgressReporter {
     if (o.outcome === "skipped") this.#skipped++;
     if (o.outcome === "failed") this.#failed++;
     if (this.mode === "lines") this.#write(renderLine(o, this.snapshot()) + "\n");
+    else if (this.mode === "summary") this.#periodic();
     else this.#draw(true);
+  }
+
+  /** A "summary" line if the interval has passed since the last one. */
+  #periodic(): void {
+    if (this.mode !== "summary") return;
+    const t = this.#now();
+    if (t - this.#lastLine < this.#intervalMs) return;
+    this.#lastLine = t;
+    this.#write(renderSummaryLine(this.snapshot(), this.#preObjects, this.#preBytes) + "\n");
   }
 
   message(text: string): void {
@@ -157,7 +201,7 @@ export class ProgressReporter {
     if (this.mode === "bar") {
       this.#draw(true);
       this.#write("\n");
-    } else if (this.mode === "lines") {
+    } else if (this.mode === "lines" || this.mode === "summary") {
       const s = this.snapshot();
       this.#write(`done: ${s.objectsDone} objects, ${formatBytes(s.bytesDone)}, ${s.skipped} skipped, ${s.failed} failed in ${formatDuration(s.elapsedMs)}\n`);
     }

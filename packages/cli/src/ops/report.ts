@@ -52,11 +52,34 @@ export interface VerifyResult {
   ok: number;
   /** Unencrypted objects (nothing to check). */
   unencrypted: number;
-  /** Objects that still name an old key id. */
+  /** Objects that still name an old key id (the first VERIFY_LIST_LIMIT; the number is stillOldKeyCount). */
   stillOldKey: Array<{ key: string; keyId: string }>;
-  /** Objects the new key does not open (other key, unwrap failure, unreadable metadata). */
+  /** Objects the new key does not open (other key, unwrap failure, unreadable metadata); the first VERIFY_LIST_LIMIT. */
   failed: Array<{ key: string; code: string; keyId?: string }>;
+  /** How many objects still name an old key / do not open (the lists stop at VERIFY_LIST_LIMIT). */
+  stillOldKeyCount?: number;
+  failedCount?: number;
   passed: boolean;
+}
+
+/** Objects named per list of a verify result at most (the counts cover all). */
+export const VERIFY_LIST_LIMIT = 1000;
+
+export function emptyVerify(): VerifyResult {
+  return { checked: 0, ok: 0, unencrypted: 0, stillOldKey: [], failed: [], stillOldKeyCount: 0, failedCount: 0, passed: false };
+}
+
+/** Adds a still-old-key or a failed object to a verify result (bounded lists, exact counts). */
+export function verifyNote(v: VerifyResult, kind: "stillOldKey", entry: { key: string; keyId: string }): void;
+export function verifyNote(v: VerifyResult, kind: "failed", entry: { key: string; code: string; keyId?: string }): void;
+export function verifyNote(v: VerifyResult, kind: "stillOldKey" | "failed", entry: { key: string; code?: string; keyId?: string }): void {
+  if (kind === "stillOldKey") {
+    v.stillOldKeyCount = (v.stillOldKeyCount ?? 0) + 1;
+    if (v.stillOldKey.length < VERIFY_LIST_LIMIT) v.stillOldKey.push(entry as { key: string; keyId: string });
+  } else {
+    v.failedCount = (v.failedCount ?? 0) + 1;
+    if (v.failed.length < VERIFY_LIST_LIMIT) v.failed.push(entry as { key: string; code: string; keyId?: string });
+  }
 }
 
 export interface OpsReport {
@@ -139,6 +162,68 @@ export function buildReport(
   return report;
 }
 
+/** Running totals of a run (kept in the checkpoint, so they cover every run of a state without reading the journal). */
+export interface RunSummary {
+  objects: number;
+  done: number;
+  planned: number;
+  skipped: number;
+  failed: number;
+  plaintextBytes: number;
+  storedBytesBefore: number;
+  storedBytesAfter: number;
+  skippedByReason: Partial<Record<SkipReason, number>>;
+  failedByCode: Record<string, number>;
+  /** The first failures (at most FAILED_SAMPLE), so a bounded summary still names some. */
+  failedSample: ObjectOutcome[];
+}
+
+/** Failures named in a summary report at most (every failure is in the outcomes stream). */
+export const FAILED_SAMPLE = 20;
+
+export function emptySummary(): RunSummary {
+  return { objects: 0, done: 0, planned: 0, skipped: 0, failed: 0, plaintextBytes: 0, storedBytesBefore: 0, storedBytesAfter: 0, skippedByReason: {}, failedByCode: {}, failedSample: [] };
+}
+
+/** Adds one outcome to the totals, with the same rules as buildReport. */
+export function addToSummary(s: RunSummary, o: ObjectOutcome, operation: OpsReport["operation"]): void {
+  const doneKind = operation === "migrate" ? "migrated" : "rotated";
+  s.objects++;
+  if (o.outcome === doneKind) {
+    s.done++;
+    s.plaintextBytes += o.plaintextBytes ?? 0;
+    s.storedBytesBefore += o.storedBytes ?? 0;
+    s.storedBytesAfter += o.newStoredBytes ?? o.storedBytes ?? 0;
+  } else if (o.outcome === "planned") {
+    s.planned++;
+    s.plaintextBytes += o.plaintextBytes ?? 0;
+    s.storedBytesBefore += o.storedBytes ?? 0;
+  } else if (o.outcome === "skipped") {
+    s.skipped++;
+    if (o.reason) s.skippedByReason[o.reason] = (s.skippedByReason[o.reason] ?? 0) + 1;
+  } else if (o.outcome === "failed") {
+    s.failed++;
+    const code = o.code ?? "UNKNOWN";
+    s.failedByCode[code] = (s.failedByCode[code] ?? 0) + 1;
+    if (s.failedSample.length < FAILED_SAMPLE) s.failedSample.push(strip(o));
+  }
+}
+
+/** Sums summaries (shards of one operation). */
+export function mergeSummaries(parts: readonly RunSummary[]): RunSummary {
+  const out = emptySummary();
+  for (const p of parts) {
+    for (const k of ["objects", "done", "planned", "skipped", "failed", "plaintextBytes", "storedBytesBefore", "storedBytesAfter"] as const) out[k] += p[k] ?? 0;
+    for (const [r, n] of Object.entries(p.skippedByReason ?? {})) out.skippedByReason[r as SkipReason] = (out.skippedByReason[r as SkipReason] ?? 0) + (n ?? 0);
+    for (const [c, n] of Object.entries(p.failedByCode ?? {})) out.failedByCode[c] = (out.failedByCode[c] ?? 0) + n;
+    for (const f of p.failedSample ?? []) if (out.failedSample.length < FAILED_SAMPLE) out.failedSample.push(f);
+  }
+  return out;
+}
+
+/** Exit code 5: a limit or I/O failure of this machine (disk full, out of memory, file limits), not of the service. */
+export const EXIT_LOCAL = 5;
+
 const CRYPTO_FIRST = ["DECRYPTION_FAILED", "KEY_NOT_FOUND", "KID_MISMATCH", "INVALID_ENCRYPTION_DATA", "UNSUPPORTED_PROTOCOL", "REGION_OUT_OF_ORDER"];
 
 /**
@@ -147,9 +232,17 @@ const CRYPTO_FIRST = ["DECRYPTION_FAILED", "KEY_NOT_FOUND", "KID_MISMATCH", "INV
  * 4 for storage/service failures.
  */
 export function exitCodeOf(report: OpsReport): number {
-  if (report.verify && !report.verify.passed) return EXIT.crypto;
-  if (report.failed.length === 0) return EXIT.ok;
-  const codes = new Set(report.failed.map((f) => f.code ?? ""));
+  return exitCodeOfCodes(new Set(report.failed.map((f) => f.code ?? "")), report.verify);
+}
+
+/** exitCodeOf from the failure counts by code (a summary) instead of the list of failures. */
+export function exitCodeOfSummary(failedByCode: Record<string, number>, verify?: Pick<VerifyResult, "passed">): number {
+  return exitCodeOfCodes(new Set(Object.entries(failedByCode).filter(([, n]) => n > 0).map(([c]) => (c === "UNKNOWN" ? "" : c))), verify);
+}
+
+function exitCodeOfCodes(codes: Set<string>, verify: Pick<VerifyResult, "passed"> | undefined): number {
+  if (verify && !verify.passed) return EXIT.crypto;
+  if (codes.size === 0) return EXIT.ok;
   if ([...codes].some((c) => CRYPTO_FIRST.includes(c) || c === "KEY_OPERATION_FAILED" || c === "ENCRYPTION_REQUIRED" || c === "PAYLOAD_TOO_LARGE")) return EXIT.crypto;
   if ([...codes].every((c) => c === "NOT_FOUND")) return EXIT.notFound;
   return EXIT.service;

@@ -18,8 +18,11 @@ export interface ListedPage<T> {
 export interface StepContext {
   /** ETag the object had when a killed earlier run was writing it (undefined: not in flight then). */
   recoveredEtag: string | undefined;
-  /** Checkpoints "about to write this object, which has ETag `etag`" before the first write. */
-  markInFlight(etag: string): void;
+  /**
+   * Checkpoints "about to write this object, which has ETag `etag`"; the step awaits it before its first
+   * write (a state kept in blobs stores it with the next group write).
+   */
+  markInFlight(etag: string): void | Promise<void>;
   /** Reports bytes moved so far for progress. */
   addBytes(n: number): void;
 }
@@ -33,6 +36,8 @@ export interface RunnerOptions<T> {
   progress: ProgressReporter;
   /** Pages kept open (listed but not fully finished) at most; default 2. */
   maxOpenPages?: number;
+  /** Only objects for which this returns true are this worker's (`--shard K/N`); the others are not visited. */
+  select?: (item: T) => boolean;
 }
 
 interface OpenPage {
@@ -55,15 +60,25 @@ export async function runResumable<T>(o: RunnerOptions<T>): Promise<{ complete: 
   const active = new Set<Promise<void>>();
   let fatal: { e: unknown } | undefined;
 
-  const advance = (): void => {
+  // The finished-key set is copied into the checkpoint only when it is written, not per object.
+  state.beforeSave = () => {
+    cp.done = [...done];
+  };
+  const background = (r: void | Promise<void>): void => {
+    if (r) r.catch((e: unknown) => (fatal ??= { e }));
+  };
+  /** Closes the finished pages at the head (moves the marker); the caller writes the checkpoint. */
+  const closePages = (): void => {
     while (open.length > 0 && open[0]!.remaining === 0) {
       const p = open.shift()!;
       for (const k of p.keys) done.delete(k);
       if (p.next === null) cp.complete = true;
       else cp.marker = p.next;
     }
-    cp.done = [...done];
-    state.save();
+  };
+  const advance = (): void => {
+    closePages();
+    background(state.save());
   };
 
   try {
@@ -75,12 +90,12 @@ export async function runResumable<T>(o: RunnerOptions<T>): Promise<{ complete: 
   }
   await Promise.all(active);
   if (fatal) throw fatal.e;
-  advance();
+  closePages();
   // An empty listing yields no page at all.
-  if (open.length === 0 && cp.marker === null && !cp.complete) {
-    cp.complete = true;
-    state.save();
-  }
+  if (open.length === 0 && cp.marker === null && !cp.complete) cp.complete = true;
+  await state.save();
+  await state.flush();
+  if (fatal) throw (fatal as { e: unknown }).e;
   return { complete: cp.complete };
 
   async function walk(): Promise<void> {
@@ -88,6 +103,10 @@ export async function runResumable<T>(o: RunnerOptions<T>): Promise<{ complete: 
       const op: OpenPage = { next: page.next, remaining: page.items.length, keys: [] };
       open.push(op);
       for (const item of page.items) {
+        if (o.select && !o.select(item)) {
+          op.remaining--;
+          continue;
+        }
         const key = o.keyOf(item);
         op.keys.push(key);
         if (done.has(key)) {
@@ -101,7 +120,7 @@ export async function runResumable<T>(o: RunnerOptions<T>): Promise<{ complete: 
           recoveredEtag: recovered[key],
           markInFlight(etag) {
             cp.inFlight[key] = etag;
-            state.save();
+            return state.save();
           },
           addBytes(n) {
             counted += n;
@@ -110,13 +129,17 @@ export async function runResumable<T>(o: RunnerOptions<T>): Promise<{ complete: 
         };
         const p = (async () => {
           const outcome = await o.step(item, ctx);
-          state.record(outcome);
+          // Journal line first, then the checkpoint that names the object done (one write for both).
+          background(
+            state.record(outcome, () => {
+              delete cp.inFlight[key];
+              done.add(key);
+              op.remaining--;
+              closePages();
+            }),
+          );
           const total = outcome.outcome === "skipped" || outcome.outcome === "failed" ? 0 : (outcome.plaintextBytes ?? 0);
           progress.objectDone(outcome, Math.max(0, total - counted));
-          delete cp.inFlight[key];
-          done.add(key);
-          op.remaining--;
-          advance();
         })().catch((e: unknown) => {
           // A step threw instead of returning an outcome (a bug or a local I/O failure such as a full disk):
           // stop starting new work; the checkpoint keeps the object unfinished so a resume redoes it.

@@ -97,17 +97,28 @@ function scanBlobItem(agg: Aggregator, item: BlobItem): void {
   agg.object({ stored, plain, exact, encrypted: true, protocol: e.protocol, keyId: e.keyId, library: e.encryptionLibrary });
 }
 
-export async function scanBlobs(scope: BlobScope): Promise<ScanReport> {
-  const agg = new Aggregator("blob", scope.container.containerName, { prefix: scope.prefix ?? null });
-  for await (const page of blobPages(scope, null)) for (const item of page.items) scanBlobItem(agg, item);
+/** `select` keeps only some objects (`--shard K/N`); `shard` is then named in the report's scope. */
+export interface ScanSelection<T> {
+  select?: (item: T) => boolean;
+  shard?: string;
+}
+
+function scopeWithShard(scope: Record<string, string | null>, shard: string | undefined): Record<string, string | null> {
+  return shard ? { ...scope, shard } : scope;
+}
+
+export async function scanBlobs(scope: BlobScope & ScanSelection<BlobItem>): Promise<ScanReport> {
+  const agg = new Aggregator("blob", scope.container.containerName, scopeWithShard({ prefix: scope.prefix ?? null }, scope.shard));
+  for await (const page of blobPages(scope, null)) for (const item of page.items) if (!scope.select || scope.select(item)) scanBlobItem(agg, item);
   return agg.report;
 }
 
 /** Entities: stored size is the service's size estimate of the entity; plaintext needs the keys (not exact). */
-export async function scanTable(scope: TableScope): Promise<ScanReport> {
-  const agg = new Aggregator("table", scope.table.tableName, { partitionFrom: scope.partitionFrom ?? null, partitionTo: scope.partitionTo ?? null });
+export async function scanTable(scope: TableScope & ScanSelection<{ partitionKey: string; rowKey: string }>): Promise<ScanReport> {
+  const agg = new Aggregator("table", scope.table.tableName, scopeWithShard({ partitionFrom: scope.partitionFrom ?? null, partitionTo: scope.partitionTo ?? null }, scope.shard));
   for await (const page of entityPages(scope, null, "all")) {
     for (const e of page.items) {
+      if (scope.select && !scope.select(e)) continue;
       const pk = String(e.partitionKey);
       const rk = String(e.rowKey);
       const stored = estimateEntitySize(e, pk, rk);

@@ -1,11 +1,16 @@
 // Resumable state: a small JSON checkpoint rewritten atomically (temp file + fsync + rename) after every
 // object, plus an append-only journal (JSON Lines) of per-object outcomes from which the final report is
-// built. A SIGKILL at any instant leaves either the previous or the next checkpoint, never a torn one; a
-// torn last journal line is ignored. Pure library code: no console output.
-import { appendFileSync, closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+// streamed. A SIGKILL at any instant leaves either the previous or the next checkpoint, never a torn one.
+// The checkpoint records the journal length it covers (`journalBytes`): on resume the journal is cut back
+// to it (a line appended after the last checkpoint, torn or whole, belongs to an object that is redone),
+// so the journal never names an object twice and is read as a stream, never as one string. Running totals
+// (`summary`) live in the checkpoint, so a summary never needs the journal. Pure library code: no console output.
+import { closeSync, createReadStream, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
+import { createInterface } from "node:readline";
 import { ClientSideEncryptionError } from "@azure-cse/core-envelope";
-import type { ObjectOutcome } from "./report.js";
+import { addToSummary, emptySummary, type ObjectOutcome, type RunSummary } from "./report.js";
 
 export const STATE_FORMAT = "azcse-ops-state/1";
 
@@ -16,10 +21,16 @@ export interface RunIdentity {
   target: "blob" | "table";
   /** Account endpoint (no credentials) + container or table name. */
   resource: string;
-  /** Selection: prefix or partition range. */
+  /** Selection: prefix or partition range (and `shard` "K/N" when sharded). */
   scope: Record<string, string | null>;
   /** Settings that decide what is written (protocol, new key id, region size). */
   settings: Record<string, string | number | null>;
+}
+
+/** A journal kept in blobs (`--state` on a blob): one append blob per run, read up to `bytes`. */
+export interface JournalSegment {
+  blob: string;
+  bytes: number;
 }
 
 export interface Checkpoint {
@@ -37,6 +48,12 @@ export interface Checkpoint {
   inFlight: Record<string, string>;
   /** Number of times the run was started (1 = never resumed). */
   runs: number;
+  /** Journal bytes this checkpoint covers (absent in state files of older versions: the whole journal). */
+  journalBytes?: number;
+  /** Journal segments of a state kept in blobs (the last one is this run's). */
+  journalSegments?: JournalSegment[];
+  /** Running totals over every outcome in the journal (absent in older state files: computed once from it). */
+  summary?: RunSummary;
 }
 
 function sameIdentity(a: RunIdentity, b: RunIdentity): boolean {
@@ -56,110 +73,280 @@ export function writeFileAtomic(file: string, text: string): void {
   renameSync(tmp, file);
 }
 
-/** The state of one resumable run. Without a file (no --resume) it only lives in memory. */
+export function freshCheckpoint(identity: RunIdentity, now: Date): Checkpoint {
+  return {
+    format: STATE_FORMAT,
+    identity,
+    createdAt: now.toISOString(),
+    updatedAt: now.toISOString(),
+    marker: null,
+    complete: false,
+    done: [],
+    inFlight: {},
+    runs: 1,
+    journalBytes: 0,
+    summary: emptySummary(),
+  };
+}
+
+/** Parses and checks a stored checkpoint against the identity of this run (another run's state is refused). */
+export function parseCheckpoint(text: string, where: string, identity: RunIdentity): Checkpoint {
+  let cp: Checkpoint;
+  try {
+    cp = JSON.parse(text) as Checkpoint;
+  } catch (e) {
+    throw new ClientSideEncryptionError("INVALID_ARGUMENT", `The state file ${where} is not a readable azcse state file.`, { cause: e });
+  }
+  if (!cp || cp.format !== STATE_FORMAT || !Array.isArray(cp.done) || typeof cp.inFlight !== "object") {
+    throw new ClientSideEncryptionError("INVALID_ARGUMENT", `The state file ${where} is not an azcse state file (${STATE_FORMAT}).`);
+  }
+  if (!sameIdentity(cp.identity, identity)) {
+    throw new ClientSideEncryptionError(
+      "INVALID_ARGUMENT",
+      `The state file ${where} belongs to another run (${cp.identity.operation} of ${cp.identity.resource} ${JSON.stringify(cp.identity.scope)} ${JSON.stringify(cp.identity.settings)}); use a new state file for this one.`,
+    );
+  }
+  return cp;
+}
+
+/** Splits a byte stream into lines without ever holding more than one line (plus a chunk) in memory. */
+export async function* linesOf(chunks: AsyncIterable<Uint8Array | string>): AsyncGenerator<string> {
+  let rest = "";
+  const decoder = new TextDecoder();
+  for await (const c of chunks) {
+    rest += typeof c === "string" ? c : decoder.decode(c, { stream: true });
+    let nl: number;
+    let from = 0;
+    while ((nl = rest.indexOf("\n", from)) >= 0) {
+      yield rest.slice(from, nl);
+      from = nl + 1;
+    }
+    rest = rest.slice(from);
+  }
+  rest += decoder.decode();
+  if (rest.length > 0) yield rest;
+}
+
+/** Parses journal lines; a line torn by a kill (not JSON) is skipped. */
+export async function* outcomesOfLines(lines: AsyncIterable<string>): AsyncGenerator<ObjectOutcome> {
+  for await (const line of lines) {
+    if (!line.trim()) continue;
+    let o: ObjectOutcome;
+    try {
+      o = JSON.parse(line) as ObjectOutcome;
+    } catch {
+      continue;
+    }
+    if (o && typeof o.key === "string") yield o;
+  }
+}
+
+/** Lines of the first `bytes` bytes of a file, streamed. */
+async function* fileLines(file: string, bytes: number): AsyncGenerator<string> {
+  if (bytes <= 0 || !existsSync(file)) return;
+  const rl = createInterface({ input: createReadStream(file, { start: 0, end: bytes - 1 }), crlfDelay: Infinity });
+  for await (const line of rl) yield line;
+}
+
+/**
+ * The state of one resumable run. With a file (`--resume`) the checkpoint and journal are on disk and
+ * durable after every object; without one the journal is a temporary file (so the report is streamed from
+ * disk, not held in memory) that `close()` removes. Subclasses keep the state elsewhere (blobs).
+ */
 export class RunState {
   readonly file: string | undefined;
   readonly journalFile: string | undefined;
   readonly checkpoint: Checkpoint;
-  /** Outcomes recorded by earlier runs (from the journal), by key; the latest wins. */
-  readonly previous: Map<string, ObjectOutcome>;
-  readonly #memory: Map<string, ObjectOutcome> = new Map();
+  /** Called before every checkpoint write (the runner materialises its finished-key set here). */
+  beforeSave: (() => void) | undefined;
+  #fd: number | undefined;
+  #bytes: number;
+  readonly #durable: boolean;
+  readonly #tempDir: string | undefined;
 
-  private constructor(file: string | undefined, checkpoint: Checkpoint, previous: Map<string, ObjectOutcome>) {
+  protected constructor(file: string | undefined, checkpoint: Checkpoint, journal: { file: string; durable: boolean; tempDir?: string } | undefined) {
     this.file = file;
-    this.journalFile = file === undefined ? undefined : `${file}.journal.jsonl`;
     this.checkpoint = checkpoint;
-    this.previous = previous;
+    this.journalFile = journal?.file;
+    this.#durable = journal?.durable ?? false;
+    this.#tempDir = journal?.tempDir;
+    this.#bytes = checkpoint.journalBytes ?? 0;
+    if (this.journalFile !== undefined) {
+      this.#fd = openSync(this.journalFile, "a+", 0o600);
+      // Cut back to what the checkpoint covers: lines after it belong to objects that are redone.
+      if (fstatSync(this.#fd).size !== this.#bytes) ftruncateSync(this.#fd, this.#bytes);
+    }
+  }
+
+  /** Running totals of every outcome recorded so far (all runs of the state). */
+  get summary(): RunSummary {
+    return (this.checkpoint.summary ??= emptySummary());
   }
 
   /** Opens (or creates) the state file for `identity`; a file from a different run is refused. */
   static open(file: string | undefined, identity: RunIdentity, now = new Date()): RunState {
-    const fresh: Checkpoint = {
-      format: STATE_FORMAT,
-      identity,
-      createdAt: now.toISOString(),
-      updatedAt: now.toISOString(),
-      marker: null,
-      complete: false,
-      done: [],
-      inFlight: {},
-      runs: 1,
-    };
-    if (file === undefined) return new RunState(undefined, fresh, new Map());
+    const fresh = freshCheckpoint(identity, now);
+    if (file === undefined) {
+      const tempDir = mkdtempSync(path.join(tmpdir(), "azcse-journal-"));
+      return new RunState(undefined, fresh, { file: path.join(tempDir, "journal.jsonl"), durable: false, tempDir });
+    }
+    const journalFile = `${file}.journal.jsonl`;
     if (!existsSync(file)) {
-      const s = new RunState(file, fresh, new Map());
-      s.save(now);
+      // A journal without its checkpoint (the checkpoint is written first, so only by hand): start afresh.
+      rmSync(journalFile, { force: true });
+      const s = new RunState(file, fresh, { file: journalFile, durable: true });
+      s.saveNow(now);
       return s;
     }
-    let cp: Checkpoint;
-    try {
-      cp = JSON.parse(readFileSync(file, "utf8")) as Checkpoint;
-    } catch (e) {
-      throw new ClientSideEncryptionError("INVALID_ARGUMENT", `The state file ${file} is not a readable azcse state file.`, { cause: e });
-    }
-    if (!cp || cp.format !== STATE_FORMAT || !Array.isArray(cp.done) || typeof cp.inFlight !== "object") {
-      throw new ClientSideEncryptionError("INVALID_ARGUMENT", `The state file ${file} is not an azcse state file (${STATE_FORMAT}).`);
-    }
-    if (!sameIdentity(cp.identity, identity)) {
-      throw new ClientSideEncryptionError(
-        "INVALID_ARGUMENT",
-        `The state file ${file} belongs to another run (${cp.identity.operation} of ${cp.identity.resource} ${JSON.stringify(cp.identity.scope)} ${JSON.stringify(cp.identity.settings)}); use a new state file for this one.`,
-      );
-    }
+    const cp = parseCheckpoint(readFileSync(file, "utf8"), file, identity);
     cp.runs = (cp.runs ?? 1) + 1;
-    const s = new RunState(file, cp, readJournal(`${file}.journal.jsonl`));
-    s.save(now);
+    if (cp.journalBytes === undefined || cp.summary === undefined) upgradeLegacyJournal(journalFile, cp, identity.operation);
+    const s = new RunState(file, cp, { file: journalFile, durable: true });
+    s.saveNow(now);
     return s;
   }
 
+  /** Subclasses with asynchronous storage override this; the file state is durable when it returns. */
+  save(now = new Date()): void | Promise<void> {
+    this.saveNow(now);
+  }
+
   /** Rewrites the checkpoint (atomically) when the run has a state file. */
-  save(now = new Date()): void {
+  protected saveNow(now = new Date()): void {
+    this.beforeSave?.();
     this.checkpoint.updatedAt = now.toISOString();
+    this.checkpoint.journalBytes = this.#bytes;
     if (this.file !== undefined) writeFileAtomic(this.file, JSON.stringify(this.checkpoint) + "\n");
   }
 
-  /** Records an outcome: appended to the journal (fsync) before the checkpoint names the object as done. */
-  record(outcome: ObjectOutcome): void {
-    this.#memory.set(outcome.key, outcome);
-    if (this.journalFile !== undefined) {
-      const fd = openSync(this.journalFile, "a", 0o600);
-      try {
-        writeSync(fd, JSON.stringify(outcome) + "\n");
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-    }
+  /** Bytes appended to the local journal so far. */
+  protected get journalBytes(): number {
+    return this.#bytes;
   }
 
-  /** Every outcome of this run and the earlier runs of the same state file (latest per key). */
+  /** Appends one journal line (fsynced when the state is durable). Subclasses may buffer instead. */
+  protected appendLine(line: string): void {
+    if (this.#fd === undefined) return;
+    const buf = Buffer.from(line, "utf8");
+    let off = 0;
+    while (off < buf.length) off += writeSync(this.#fd, buf, off, buf.length - off, this.#bytes + off);
+    this.#bytes += buf.length;
+    if (this.#durable) fsyncSync(this.#fd);
+  }
+
+  /**
+   * Records an outcome: appended to the journal (fsync) and added to the totals; then `then` updates the
+   * checkpoint (the object is done) and the checkpoint is written once, naming the journal length.
+   */
+  record(outcome: ObjectOutcome, then?: () => void): void | Promise<void> {
+    this.appendLine(JSON.stringify(outcome) + "\n");
+    addToSummary(this.summary, outcome, this.checkpoint.identity.operation);
+    then?.();
+    return this.save();
+  }
+
+  /** Every recorded outcome (all runs of the state), streamed from the journal in the order recorded. */
+  async *stream(): AsyncGenerator<ObjectOutcome> {
+    if (this.journalFile === undefined) return;
+    yield* outcomesOfLines(fileLines(this.journalFile, this.#bytes));
+  }
+
+  /**
+   * Every outcome in memory, latest per key (an earlier "migrated"/"rotated" is kept over a later
+   * "already-current" skip). For small runs and tests; large runs stream().
+   */
   outcomes(): ObjectOutcome[] {
-    const all = new Map(this.previous);
-    for (const [k, v] of this.#memory) {
-      const before = all.get(k);
-      // An object an earlier run finished is "already current" when looked at again: keep the earlier outcome.
-      if (before && (before.outcome === "migrated" || before.outcome === "rotated") && v.outcome === "skipped" && v.reason === "already-current") continue;
-      all.set(k, v);
+    const all = new Map<string, ObjectOutcome>();
+    if (this.journalFile === undefined || this.#bytes === 0) return [];
+    const text = readFileSync(this.journalFile, "utf8").slice(0, this.#bytes);
+    for (const line of text.split("\n")) {
+      if (!line.trim()) continue;
+      try {
+        mergeOutcome(all, JSON.parse(line) as ObjectOutcome);
+      } catch {
+        // torn line
+      }
     }
     return [...all.values()];
   }
+
+  /** Waits for buffered state to be stored (blob state); a no-op for files. */
+  async flush(): Promise<void> {}
+
+  /** Closes the journal; a temporary journal (no state file) is removed. */
+  async close(): Promise<void> {
+    if (this.#fd !== undefined) closeSync(this.#fd);
+    this.#fd = undefined;
+    if (this.#tempDir) rmSync(this.#tempDir, { recursive: true, force: true });
+  }
 }
 
-function readJournal(file: string): Map<string, ObjectOutcome> {
-  const out = new Map<string, ObjectOutcome>();
-  if (!existsSync(file)) return out;
-  const text = readFileSync(file, "utf8");
-  // A kill mid-append can leave a torn last line: end it so the next append starts a fresh line.
-  if (text.length > 0 && !text.endsWith("\n")) appendFileSync(file, "\n");
-  const lines = text.split("\n");
-  for (const line of lines) {
-    if (!line.trim()) continue;
+function mergeOutcome(all: Map<string, ObjectOutcome>, o: ObjectOutcome): void {
+  if (!o || typeof o.key !== "string") return;
+  const before = all.get(o.key);
+  if (before && (before.outcome === "migrated" || before.outcome === "rotated") && o.outcome === "skipped" && o.reason === "already-current") return;
+  all.set(o.key, o);
+}
+
+/**
+ * A state file of an earlier version has no journal length and no totals: its journal (which may name an
+ * object twice) is compacted once, latest outcome per key, and the totals computed. Only such files are
+ * read whole; files written by this version are never held in memory.
+ */
+function upgradeLegacyJournal(journalFile: string, cp: Checkpoint, operation: RunIdentity["operation"]): void {
+  const all = new Map<string, ObjectOutcome>();
+  if (existsSync(journalFile) && statSync(journalFile).size > 0) {
+    const fd = openSync(journalFile, "r");
     try {
-      const o = JSON.parse(line) as ObjectOutcome;
-      if (o && typeof o.key === "string") out.set(o.key, o);
-    } catch {
-      // A line torn by a kill mid-append: the object is not in the checkpoint either and is redone.
+      const size = fstatSync(fd).size;
+      const chunk = Buffer.alloc(1 << 20);
+      let rest = "";
+      for (let pos = 0; pos < size; ) {
+        const n = readSyncAt(fd, chunk, pos);
+        if (n === 0) break;
+        pos += n;
+        rest += chunk.subarray(0, n).toString("utf8");
+        const lines = rest.split("\n");
+        rest = lines.pop()!;
+        for (const line of lines) tryMerge(all, line);
+      }
+      tryMerge(all, rest);
+    } finally {
+      closeSync(fd);
     }
   }
-  return out;
+  const summary = emptySummary();
+  let text = "";
+  const tmp = `${journalFile}.${process.pid}.compact`;
+  const out = openSync(tmp, "w", 0o600);
+  try {
+    for (const o of all.values()) {
+      addToSummary(summary, o, operation);
+      text += JSON.stringify(o) + "\n";
+      if (text.length > 1 << 20) {
+        writeSync(out, text);
+        text = "";
+      }
+    }
+    if (text) writeSync(out, text);
+    fsyncSync(out);
+  } finally {
+    closeSync(out);
+  }
+  renameSync(tmp, journalFile);
+  cp.journalBytes = statSync(journalFile).size;
+  cp.summary = summary;
+}
+
+function tryMerge(all: Map<string, ObjectOutcome>, line: string): void {
+  if (!line.trim()) return;
+  try {
+    mergeOutcome(all, JSON.parse(line) as ObjectOutcome);
+  } catch {
+    // A line torn by a kill mid-append: the object is not in the checkpoint either and is redone.
+  }
+}
+
+function readSyncAt(fd: number, buf: Buffer, pos: number): number {
+  return readSync(fd, buf, 0, buf.length, pos);
 }

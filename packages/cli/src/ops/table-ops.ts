@@ -6,7 +6,7 @@ import { parseEncryptionData, type ClientSideEncryptionPolicy, type KeyEncryptio
 import { decryptEntity, EncryptedTableClient, METADATA1, METADATA2 } from "@azure-cse/data-tables";
 import { toTypedError } from "@azure-cse/storage-blob";
 import type { ListedPage, StepContext } from "./runner.js";
-import type { ObjectOutcome, SkipReason, VerifyResult } from "./report.js";
+import { emptyVerify, verifyNote, type ObjectOutcome, type SkipReason, type VerifyResult } from "./report.js";
 
 export type RawEntity = Record<string, unknown> & { partitionKey: string; rowKey: string; etag: string };
 
@@ -101,7 +101,7 @@ export async function rotateEntity(entity: RawEntity, s: TableRotateSettings, ct
     const c = classifyEntityForRotate(current, s.newKey.keyId, s.oldKeyIds);
     if (c.action !== "work") return notWork(current, c, ctx);
     const from = { protocol: "1.0", keyId: c.keyId };
-    ctx.markInFlight(current.etag);
+    await ctx.markInFlight(current.etag);
     try {
       const r = await client.updateKeyEncryptionKey({ partitionKey: current.partitionKey, rowKey: current.rowKey, etag: current.etag }, s.newKey);
       return { ...base(current), outcome: "rotated", from, to: { protocol: "1.0", keyId: r.keyId } };
@@ -122,11 +122,12 @@ export async function rotateEntity(entity: RawEntity, s: TableRotateSettings, ct
 }
 
 /** Every encrypted entity in scope must decrypt with the new key alone, and none may name an old key id. */
-export async function verifyTable(scope: TableScope, newKey: KeyEncryptionKey, oldKeyIds: ReadonlySet<string>): Promise<VerifyResult> {
-  const v: VerifyResult = { checked: 0, ok: 0, unencrypted: 0, stillOldKey: [], failed: [], passed: false };
+export async function verifyTable(scope: TableScope, newKey: KeyEncryptionKey, oldKeyIds: ReadonlySet<string>, select?: (e: RawEntity) => boolean): Promise<VerifyResult> {
+  const v = emptyVerify();
   const policy: ClientSideEncryptionPolicy = { keyEncryptionKey: newKey };
   for await (const page of entityPages(scope, null, "all")) {
     for (const e of page.items) {
+      if (select && !select(e)) continue;
       const key = entityKey(e.partitionKey, e.rowKey);
       if ((e[METADATA1] === undefined || e[METADATA1] === null) && (e[METADATA2] === undefined || e[METADATA2] === null)) {
         v.unencrypted++;
@@ -137,16 +138,16 @@ export async function verifyTable(scope: TableScope, newKey: KeyEncryptionKey, o
       try {
         keyId = parseEncryptionData(String(e[METADATA1])).wrappedContentKey.keyId;
         if (oldKeyIds.has(keyId)) {
-          v.stillOldKey.push({ key, keyId });
+          verifyNote(v, "stillOldKey", { key, keyId });
           continue;
         }
         await decryptEntity(e, policy);
         v.ok++;
       } catch (err) {
-        v.failed.push({ key, code: toTypedError(err).code, ...(keyId !== undefined ? { keyId } : {}) });
+        verifyNote(v, "failed", { key, code: toTypedError(err).code, ...(keyId !== undefined ? { keyId } : {}) });
       }
     }
   }
-  v.passed = v.stillOldKey.length === 0 && v.failed.length === 0;
+  v.passed = v.stillOldKeyCount === 0 && v.failedCount === 0;
   return v;
 }
