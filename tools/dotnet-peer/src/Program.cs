@@ -175,6 +175,9 @@ Exit codes: 0 ok (one JSON line on stdout), 1 usage or "this library cannot do t
         }
         if (all.Any(x => x is CryptographicException)) return (2, Describe());
         if (all.Any(x => x is HttpRequestException)) return (4, Describe());
+        // The library refusing a request before any I/O (e.g. legacy: "Encrypted Messages cannot be larger than
+        // 65536 bytes") is "this library cannot do that".
+        if (all[0] is ArgumentException ae && all.Count == 1) return (1, $"the library refuses this: {ae.Message}");
         if (all.Any(x => x is InvalidOperationException or ArgumentException or FormatException or JsonException or NullReferenceException or KeyNotFoundException))
             return (2, Describe());
         return (4, Describe());
