@@ -74,8 +74,18 @@ declare function throwIfAborted(signal: {
     aborted: boolean;
 } | undefined): void;
 
-/** Strict standard base64 (RFC 4648 §4, padded). Returns undefined for anything else. */
+/**
+ * Strict standard base64 (RFC 4648 §4, padded). Returns undefined for anything else. One linear pass with
+ * no regular expression (a backtracking pattern overflows its stack on multi-megabyte inputs).
+ */
 declare function decodeBase64Strict(s: string): Buffer | undefined;
+/**
+ * A value that came from stored data (a key id, a protocol name, a property name), made safe to place in a
+ * message shown on a terminal or in a log: control characters (C0, DEL, C1), line and paragraph separators
+ * and bidirectional overrides become \\uXXXX escapes, a backslash is doubled, and the result is cut to
+ * `max` characters. Values without such characters or backslashes are returned unchanged.
+ */
+declare function escapeForDisplay(value: unknown, max?: number): string;
 
 /** Source of random bytes. The default is the platform CSPRNG; tests may inject a fixed one. */
 type RandomSource = (length: number) => Uint8Array;
@@ -127,6 +137,13 @@ declare const V2_TAG_LENGTH = 16;
 declare const V2_DEFAULT_REGION_SIZE: number;
 declare const MIN_REGION_SIZE = 16;
 declare const MAX_REGION_SIZE: number;
+/**
+ * Default largest region a reader accepts (`maxRegionSize`): 16 MiB. Every official writer's region fits
+ * (.NET, Python and Java write 4 MiB; Java 2.1 only differs when its user sets another size), and a reader
+ * never buffers more than this of unverified plaintext because an attacker edited DataLength. A policy that
+ * writes 2.1 with a larger `regionSize` reads its own data (see `maxReadRegionSize`).
+ */
+declare const DEFAULT_MAX_READ_REGION_SIZE: number;
 /** Default bound on the serialized metadata a reader accepts (blob metadata is capped at 8 KiB by the service). */
 declare const DEFAULT_MAX_ENCRYPTION_DATA_LENGTH: number;
 interface WrappedContentKey {
@@ -158,7 +175,7 @@ interface EncryptionDataV2 extends EncryptionDataBase {
 }
 type EncryptionData = EncryptionDataV1 | EncryptionDataV2;
 interface ParseEncryptionDataOptions {
-    /** Largest DataLength (region size) accepted; default 1 GiB (the format maximum). Lower it to bound memory. */
+    /** Largest 2.1 DataLength (region size) accepted; default `DEFAULT_MAX_READ_REGION_SIZE` (16 MiB); at most 1 GiB (the format maximum). */
     maxRegionSize?: number;
     /** Largest serialized metadata accepted, in characters; default 16 KiB. */
     maxLength?: number;
@@ -212,7 +229,11 @@ interface ClientSideEncryptionPolicy {
      * exist as 1.0.
      */
     allowedReadProtocols?: readonly EncryptionProtocol[];
-    /** Largest region size a reader accepts (memory bound); default 1 GiB. */
+    /**
+     * Largest 2.1 region size a reader accepts (the unverified plaintext it may buffer); default 16 MiB
+     * (`DEFAULT_MAX_READ_REGION_SIZE`), raised to `regionSize` when this policy writes larger regions. Protocol
+     * 2.0 always has 4 MiB regions.
+     */
     maxRegionSize?: number;
     /** Data recovery: skip the region-order check (same effect as AZURE_STORAGE_CSE_V2_ALLOW_MISORDERED_AUTH_REGIONS=true). */
     allowMisorderedRegions?: boolean;
@@ -387,7 +408,12 @@ interface PlaintextRange {
 }
 /** What to fetch for a plaintext range, and what to keep of the decrypted output. */
 interface RangePlan {
-    /** True when nothing needs to be fetched: the result is empty. */
+    /**
+     * True only when there is no stored byte to fetch at all (a 0-byte 2.x body, an empty unpadded 1.0 page
+     * blob): the result is empty. The content key must still be unwrapped before answering (every read
+     * authenticates its key). A request for no plaintext from a non-empty body is NOT empty: it fetches one
+     * region (2.x) or the last CBC blocks (1.0) with `take` 0, so that stored data is verified before success.
+     */
     empty: boolean;
     /** First stored byte to fetch. */
     storedOffset: number;
@@ -395,7 +421,7 @@ interface RangePlan {
     storedCount: number | undefined;
     /** Plaintext bytes to drop from the start of the decrypted output. */
     skip: number;
-    /** Plaintext bytes to keep after `skip`; undefined = everything that remains. */
+    /** Plaintext bytes to keep after `skip`; undefined = everything that remains; 0 = verify only. */
     take: number | undefined;
     /** 2.x: index of the first fetched region (drives nonce-order checking). */
     firstRegionIndex: number;
@@ -434,6 +460,11 @@ interface WriteSettings {
 }
 /** Validates a policy for writing. */
 declare function resolveWriteSettings(policy: ClientSideEncryptionPolicy): WriteSettings;
+/**
+ * The region-size bound a reader applies under `policy`: its `maxRegionSize`, else the 16 MiB default raised
+ * to the policy's own `regionSize` (so a policy reads what it writes). Pass it to `parseEncryptionData`.
+ */
+declare function maxReadRegionSize(policy: ClientSideEncryptionPolicy): number;
 /** A fresh content key, wrapped, with the EncryptionData describing it. Call `dispose()` when done. */
 interface ContentEncryption {
     readonly encryptionData: EncryptionData;
@@ -461,6 +492,8 @@ interface ContentEncryption {
 }
 /** Generates a CEK (and IV for 1.0), wraps it and describes it, per the policy. */
 declare function createContentEncryption(policy: ClientSideEncryptionPolicy, options?: KeyOperationOptions): Promise<ContentEncryption>;
+/** A KEK given by a caller (or returned by a resolver) must have the shape of one: INVALID_ARGUMENT naming `what` otherwise. */
+declare function checkKeyEncryptionKey(kek: unknown, what: string): asserts kek is KeyEncryptionKey;
 /**
  * Key selection on read (documented in docs/format.md):
  * 1. the configured keyEncryptionKey when its keyId equals the stored KeyId exactly;
@@ -482,7 +515,8 @@ interface DecryptOptions extends KeyOperationOptions {
 declare function regionOrderCheckEnabled(policy: ClientSideEncryptionPolicy): boolean;
 /**
  * Decrypts stored bytes that were fetched according to `plan` (from `planRange`) with an unwrapped CEK.
- * For whole bodies use `planRange(data, { offset: 0 }, storedLength)`.
+ * For whole bodies use `planRange(data, { offset: 0 }, storedLength)`. A plan with `take` 0 (no plaintext
+ * wanted from a non-empty body) still reads and verifies all its stored bytes, then yields nothing.
  */
 declare function decryptPlanned(data: EncryptionData, cek: Uint8Array, plan: RangePlan, source: ByteSource, policy?: ClientSideEncryptionPolicy, padded?: boolean): AsyncGenerator<Buffer>;
 /** Convenience: plan + unwrap + decrypt over a function that fetches a stored byte range. */
@@ -498,4 +532,4 @@ declare function encryptGcmBuffer(cek: Uint8Array, nonce: Uint8Array, plaintext:
 declare function decryptGcmBuffer(cek: Uint8Array, region: Uint8Array): Buffer;
 declare function sha256(...parts: Uint8Array[]): Buffer;
 
-export { ALLOW_MISORDERED_ENV, type AbortSignalLike, type AesKeyWrapAlgorithm, AesKeyWrapKey, type ByteSource, CBC_BLOCK, CEK_LENGTH, type CachingKeyResolver, type CachingKeyResolverOptions, type CbcDecryptOptions, ClientSideEncryptionError, type ClientSideEncryptionErrorCode, type ClientSideEncryptionPolicy, type ContentEncryption, DECRYPTION_FAILED_MESSAGE, DEFAULT_MAX_ENCRYPTION_DATA_LENGTH, type DecryptOptions, ENCRYPTION_DATA_METADATA_KEY, type EncryptionData, type EncryptionDataV1, type EncryptionDataV2, type EncryptionProtocol, type EncryptionVersion, type GcmDecryptOptions, type GcmEncryptOptions, type JsonWebKeyInput, type KeyEncryptionKey, type KeyOperationOptions, type KeyResolver, LIBRARY_ID, type LocalKeyAlgorithm, MAX_REGION_SIZE, MIN_REGION_SIZE, NONCE_SCHEMES, type NonceScheme, type ParseEncryptionDataOptions, type PlaintextRange, type RandomSource, type RangePlan, RegionOrderValidator, RsaKey, type RsaWrapAlgorithm, SUPPORTED_PROTOCOLS, type SerializeEncryptionDataOptions, V1_ALGORITHM, V2_ALGORITHM, V2_DEFAULT_REGION_SIZE, V2_NONCE_LENGTH, V2_REGION_OVERHEAD, V2_TAG_LENGTH, VERSION, WRITE_NONCE_SCHEME, type WrapKeyResult, type WrappedContentKey, type WriteSettings, asciiJson, collectBytes, contentKeyFromUnwrapped, createCachingKeyResolver, createContentEncryption, createLocalKeyResolver, decodeBase64Strict, decryptCbc, decryptCbcBuffer, decryptGcmBuffer, decryptGcmRegions, decryptPlanned, decryptRange, decryptionFailed, defaultRandomSource, encryptCbc, encryptCbcBuffer, encryptGcmBuffer, encryptGcmRegions, encryptionDataToJson, findEncryptionDataInMetadata, isLegacyJavaWriter, keyFromJwk, keyFromRawBytes, keyWrapInput, parseEncryptionData, planRange, planV1Range, planV2Range, protocolPrefix, regionNonce, regionOrderCheckEnabled, resolveWriteSettings, selectKeyEncryptionKey, serializeEncryptionData, sha256, sliceBytes, storedLength, throwIfAborted, unwrapContentKey, v1StoredLength, v2PlaintextLength, v2StoredLength };
+export { ALLOW_MISORDERED_ENV, type AbortSignalLike, type AesKeyWrapAlgorithm, AesKeyWrapKey, type ByteSource, CBC_BLOCK, CEK_LENGTH, type CachingKeyResolver, type CachingKeyResolverOptions, type CbcDecryptOptions, ClientSideEncryptionError, type ClientSideEncryptionErrorCode, type ClientSideEncryptionPolicy, type ContentEncryption, DECRYPTION_FAILED_MESSAGE, DEFAULT_MAX_ENCRYPTION_DATA_LENGTH, DEFAULT_MAX_READ_REGION_SIZE, type DecryptOptions, ENCRYPTION_DATA_METADATA_KEY, type EncryptionData, type EncryptionDataV1, type EncryptionDataV2, type EncryptionProtocol, type EncryptionVersion, type GcmDecryptOptions, type GcmEncryptOptions, type JsonWebKeyInput, type KeyEncryptionKey, type KeyOperationOptions, type KeyResolver, LIBRARY_ID, type LocalKeyAlgorithm, MAX_REGION_SIZE, MIN_REGION_SIZE, NONCE_SCHEMES, type NonceScheme, type ParseEncryptionDataOptions, type PlaintextRange, type RandomSource, type RangePlan, RegionOrderValidator, RsaKey, type RsaWrapAlgorithm, SUPPORTED_PROTOCOLS, type SerializeEncryptionDataOptions, V1_ALGORITHM, V2_ALGORITHM, V2_DEFAULT_REGION_SIZE, V2_NONCE_LENGTH, V2_REGION_OVERHEAD, V2_TAG_LENGTH, VERSION, WRITE_NONCE_SCHEME, type WrapKeyResult, type WrappedContentKey, type WriteSettings, asciiJson, checkKeyEncryptionKey, collectBytes, contentKeyFromUnwrapped, createCachingKeyResolver, createContentEncryption, createLocalKeyResolver, decodeBase64Strict, decryptCbc, decryptCbcBuffer, decryptGcmBuffer, decryptGcmRegions, decryptPlanned, decryptRange, decryptionFailed, defaultRandomSource, encryptCbc, encryptCbcBuffer, encryptGcmBuffer, encryptGcmRegions, encryptionDataToJson, escapeForDisplay, findEncryptionDataInMetadata, isLegacyJavaWriter, keyFromJwk, keyFromRawBytes, keyWrapInput, maxReadRegionSize, parseEncryptionData, planRange, planV1Range, planV2Range, protocolPrefix, regionNonce, regionOrderCheckEnabled, resolveWriteSettings, selectKeyEncryptionKey, serializeEncryptionData, sha256, sliceBytes, storedLength, throwIfAborted, unwrapContentKey, v1StoredLength, v2PlaintextLength, v2StoredLength };

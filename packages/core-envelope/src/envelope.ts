@@ -1,11 +1,12 @@
 // Content-key lifecycle: generate, wrap (with the protocol prefix), select the key on read, unwrap
 // and check. Plus the high-level encrypt/decrypt entry points the service packages use.
 import { ClientSideEncryptionError, decryptionFailed, invalidArgument } from "./errors.js";
-import { wipe } from "./internal/bytes.js";
+import { escapeForDisplay, wipe } from "./internal/bytes.js";
 import type { KeyEncryptionKey, KeyOperationOptions } from "./kek/types.js";
 import type { ClientSideEncryptionPolicy } from "./policy.js";
 import { defaultRandomSource } from "./random.js";
 import {
+  DEFAULT_MAX_READ_REGION_SIZE,
   MAX_REGION_SIZE,
   MIN_REGION_SIZE,
   V2_DEFAULT_REGION_SIZE,
@@ -53,10 +54,12 @@ export interface WriteSettings {
 
 /** Validates a policy for writing. */
 export function resolveWriteSettings(policy: ClientSideEncryptionPolicy): WriteSettings {
+  if (typeof policy !== "object" || policy === null) throw invalidArgument("The encryption policy must be an object (ClientSideEncryptionPolicy).");
   const kek = policy.keyEncryptionKey;
   if (!kek) {
     throw new ClientSideEncryptionError("KEY_NOT_FOUND", "No keyEncryptionKey is configured, so nothing can be encrypted (and plaintext is never written).");
   }
+  checkKeyEncryptionKey(kek, "keyEncryptionKey");
   const protocol = policy.encryptionVersion ?? "2.0";
   let regionSize = V2_DEFAULT_REGION_SIZE;
   if (protocol === "1.0") {
@@ -79,6 +82,16 @@ export function resolveWriteSettings(policy: ClientSideEncryptionPolicy): WriteS
     throw new ClientSideEncryptionError("UNSUPPORTED_PROTOCOL", `encryptionVersion must be "2.0", "2.1" or "1.0".`);
   }
   return { protocol, regionSize, kek, algorithm: policy.keyWrapAlgorithm ?? kek.defaultWrapAlgorithm };
+}
+
+/**
+ * The region-size bound a reader applies under `policy`: its `maxRegionSize`, else the 16 MiB default raised
+ * to the policy's own `regionSize` (so a policy reads what it writes). Pass it to `parseEncryptionData`.
+ */
+export function maxReadRegionSize(policy: ClientSideEncryptionPolicy): number {
+  if (policy.maxRegionSize !== undefined) return policy.maxRegionSize;
+  const own = typeof policy.regionSize === "number" && Number.isSafeInteger(policy.regionSize) ? Math.min(policy.regionSize, MAX_REGION_SIZE) : 0;
+  return Math.max(DEFAULT_MAX_READ_REGION_SIZE, own);
 }
 
 /** A fresh content key, wrapped, with the EncryptionData describing it. Call `dispose()` when done. */
@@ -119,7 +132,10 @@ export async function createContentEncryption(policy: ClientSideEncryptionPolicy
     wrapped = await s.kek.wrapKey(s.algorithm, keyWrapInput(s.protocol, cek), options);
   } catch (e) {
     if (ClientSideEncryptionError.is(e)) throw e;
-    throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `Wrapping the content key with key "${s.kek.keyId}" failed.`, { cause: e, details: { keyId: s.kek.keyId } });
+    throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `Wrapping the content key with key "${shownKeyId(s.kek.keyId)}" failed.`, { cause: e, details: { keyId: s.kek.keyId } });
+  }
+  if (typeof wrapped !== "object" || wrapped === null || !(wrapped.encryptedKey instanceof Uint8Array) || wrapped.encryptedKey.length === 0 || (wrapped.keyId !== undefined && typeof wrapped.keyId !== "string")) {
+    throw invalidArgument("keyEncryptionKey.wrapKey must resolve to { encryptedKey: Uint8Array (non-empty), keyId?: string }.");
   }
   const base = {
     wrappedContentKey: { keyId: wrapped.keyId || s.kek.keyId, encryptedKey: wrapped.encryptedKey, algorithm: s.algorithm },
@@ -153,9 +169,17 @@ export async function createContentEncryption(policy: ClientSideEncryptionPolicy
   };
 }
 
-/** Stored key ids are attacker-controlled and unbounded (queue envelopes): messages show at most 128 characters. */
+/** A KEK given by a caller (or returned by a resolver) must have the shape of one: INVALID_ARGUMENT naming `what` otherwise. */
+export function checkKeyEncryptionKey(kek: unknown, what: string): asserts kek is KeyEncryptionKey {
+  const k = kek as Partial<KeyEncryptionKey> | null;
+  if (typeof k !== "object" || k === null || typeof k.keyId !== "string" || k.keyId.length === 0 || typeof k.wrapKey !== "function" || typeof k.unwrapKey !== "function") {
+    throw invalidArgument(`${what} must be a KeyEncryptionKey: an object with a non-empty string keyId and wrapKey/unwrapKey functions.`);
+  }
+}
+
+/** Stored key ids are attacker-controlled and unbounded (queue envelopes): messages show at most 128 characters, escaped. */
 function shownKeyId(keyId: string): string {
-  return keyId.length > 128 ? `${keyId.slice(0, 128)}…` : keyId;
+  return escapeForDisplay(keyId, 128);
 }
 
 /**
@@ -165,8 +189,11 @@ function shownKeyId(keyId: string): string {
  * 3. otherwise KID_MISMATCH (a key is configured but for another id) or KEY_NOT_FOUND (no key at all).
  */
 export async function selectKeyEncryptionKey(keyId: string, policy: ClientSideEncryptionPolicy, options: KeyOperationOptions = {}): Promise<KeyEncryptionKey> {
+  if (typeof policy !== "object" || policy === null) throw invalidArgument("The encryption policy must be an object (ClientSideEncryptionPolicy).");
   const configured = policy.keyEncryptionKey;
+  if (configured) checkKeyEncryptionKey(configured, "keyEncryptionKey");
   if (configured && configured.keyId === keyId) return configured;
+  if (policy.keyResolver !== undefined && typeof policy.keyResolver !== "function") throw invalidArgument("keyResolver must be a function (keyId) => KeyEncryptionKey | undefined.");
   if (policy.keyResolver) {
     let resolved: KeyEncryptionKey | undefined;
     try {
@@ -175,6 +202,7 @@ export async function selectKeyEncryptionKey(keyId: string, policy: ClientSideEn
       if (ClientSideEncryptionError.is(e)) throw e;
       throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `The key resolver failed for key "${shownKeyId(keyId)}".`, { cause: e, details: { keyId } });
     }
+    if (resolved !== undefined && resolved !== null) checkKeyEncryptionKey(resolved, "The value returned by keyResolver");
     if (!resolved) {
       throw new ClientSideEncryptionError("KEY_NOT_FOUND", `The key resolver has no key "${shownKeyId(keyId)}", which encrypted this data.`, { details: { keyId } });
     }
@@ -205,15 +233,21 @@ export async function unwrapContentKey(data: EncryptionData, policy: ClientSideE
     );
   }
   const kek = await selectKeyEncryptionKey(keyId, policy, options);
-  let unwrapped: Uint8Array;
+  let unwrapped: unknown;
   try {
     unwrapped = await kek.unwrapKey(algorithm, encryptedKey, options);
   } catch (e) {
-    // Typed errors from KEK adapters (Key Vault throttling, permissions, aborts) pass through;
-    // anything else is an unwrap failure, reported exactly like any other decryption failure.
+    // Typed operational errors from KEK adapters (Key Vault throttling, permissions, aborts) pass through.
+    // A key that cannot be used for this stored data (its Algorithm, a public-only key) is a key error
+    // about the data (KEY_OPERATION_FAILED), never a caller error; anything else is an unwrap failure,
+    // reported exactly like any other decryption failure.
+    if (ClientSideEncryptionError.is(e) && e.code === "INVALID_ARGUMENT") {
+      throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `Key "${shownKeyId(kek.keyId)}" cannot unwrap this data's content key: ${e.message}`, { cause: e, details: { keyId: kek.keyId } });
+    }
     if (ClientSideEncryptionError.is(e) && e.code !== "DECRYPTION_FAILED") throw e;
     throw decryptionFailed();
   }
+  if (!(unwrapped instanceof Uint8Array)) throw invalidArgument(`The unwrapKey of key "${shownKeyId(kek.keyId)}" must resolve to a Uint8Array.`);
   return contentKeyFromUnwrapped(data.protocol, unwrapped);
 }
 
@@ -233,9 +267,11 @@ export function regionOrderCheckEnabled(policy: ClientSideEncryptionPolicy): boo
 
 /**
  * Decrypts stored bytes that were fetched according to `plan` (from `planRange`) with an unwrapped CEK.
- * For whole bodies use `planRange(data, { offset: 0 }, storedLength)`.
+ * For whole bodies use `planRange(data, { offset: 0 }, storedLength)`. A plan with `take` 0 (no plaintext
+ * wanted from a non-empty body) still reads and verifies all its stored bytes, then yields nothing.
  */
 export function decryptPlanned(data: EncryptionData, cek: Uint8Array, plan: RangePlan, source: ByteSource, policy: ClientSideEncryptionPolicy = {}, padded = true): AsyncGenerator<Buffer> {
+  if (plan.empty) return sliceBytes([], 0, 0);
   const body =
     data.protocol === "1.0"
       ? decryptCbc(source, cek, data.contentEncryptionIV, { unpad: plan.includesLastBlock && padded, ivFromStream: plan.ivFromStream })
@@ -243,7 +279,14 @@ export function decryptPlanned(data: EncryptionData, cek: Uint8Array, plan: Rang
           firstRegionIndex: plan.firstRegionIndex,
           checkRegionOrder: regionOrderCheckEnabled(policy),
         });
-  return sliceBytes(body, plan.skip, plan.take);
+  return plan.take === 0 ? verifiedNothing(body) : sliceBytes(body, plan.skip, plan.take);
+}
+
+/** Consumes a decrypting stream to its end (so every tag or the padding is checked) and yields nothing. */
+async function* verifiedNothing(body: AsyncGenerator<Buffer>): AsyncGenerator<Buffer> {
+  let next = await body.next();
+  while (!next.done) next = await body.next(); // every region verified (or the padding checked), output discarded
+  yield* [];
 }
 
 /** Convenience: plan + unwrap + decrypt over a function that fetches a stored byte range. */
@@ -254,9 +297,13 @@ export async function decryptRange(
   fetch: (offset: number, count: number | undefined) => ByteSource | Promise<ByteSource>,
   options: DecryptOptions = {},
 ): Promise<AsyncGenerator<Buffer>> {
-  const plan = planRange(data, options.range ?? { offset: 0 }, storedLength, { padded: options.padded ?? true });
-  if (plan.empty) return sliceBytes([], 0, 0);
+  // Every read unwraps the key first (a forged KeyId or EncryptedKey fails even when nothing is stored).
   const cek = await unwrapContentKey(data, policy, options);
+  const plan = planRange(data, options.range ?? { offset: 0 }, storedLength, { padded: options.padded ?? true });
+  if (plan.empty) {
+    wipe(cek);
+    return sliceBytes([], 0, 0);
+  }
   const source = await fetch(plan.storedOffset, plan.storedCount);
   return decryptPlanned(data, cek, plan, source, policy, options.padded ?? true);
 }

@@ -7,7 +7,7 @@ export {
   throwIfAborted,
   type ClientSideEncryptionErrorCode,
 } from "./errors.js";
-export { decodeBase64Strict } from "./internal/bytes.js";
+export { decodeBase64Strict, escapeForDisplay } from "./internal/bytes.js";
 export { defaultRandomSource, type RandomSource } from "./random.js";
 export type { ClientSideEncryptionPolicy, EncryptionVersion } from "./policy.js";
 
@@ -27,6 +27,7 @@ export {
   V2_TAG_LENGTH,
   MIN_REGION_SIZE,
   MAX_REGION_SIZE,
+  DEFAULT_MAX_READ_REGION_SIZE,
   DEFAULT_MAX_ENCRYPTION_DATA_LENGTH,
   type EncryptionData,
   type EncryptionDataV1,
@@ -59,6 +60,8 @@ export {
   createContentEncryption,
   selectKeyEncryptionKey,
   unwrapContentKey,
+  checkKeyEncryptionKey,
+  maxReadRegionSize,
   regionOrderCheckEnabled,
   decryptPlanned,
   decryptRange,

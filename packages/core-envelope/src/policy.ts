@@ -29,7 +29,11 @@ export interface ClientSideEncryptionPolicy {
    * exist as 1.0.
    */
   allowedReadProtocols?: readonly EncryptionProtocol[];
-  /** Largest region size a reader accepts (memory bound); default 1 GiB. */
+  /**
+   * Largest 2.1 region size a reader accepts (the unverified plaintext it may buffer); default 16 MiB
+   * (`DEFAULT_MAX_READ_REGION_SIZE`), raised to `regionSize` when this policy writes larger regions. Protocol
+   * 2.0 always has 4 MiB regions.
+   */
   maxRegionSize?: number;
   /** Data recovery: skip the region-order check (same effect as AZURE_STORAGE_CSE_V2_ALLOW_MISORDERED_AUTH_REGIONS=true). */
   allowMisorderedRegions?: boolean;

@@ -2,6 +2,8 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import {
+  DEFAULT_MAX_READ_REGION_SIZE,
+  maxReadRegionSize,
   AesKeyWrapKey,
   LIBRARY_ID,
   VERSION,
@@ -14,7 +16,7 @@ import {
   DEFAULT_MAX_ENCRYPTION_DATA_LENGTH,
   type EncryptionData,
 } from "@azure-cse/core-envelope";
-import { expectCode, patternBytes } from "./helpers.js";
+import { caught, expectCode, patternBytes } from "./helpers.js";
 
 const V2 = {
   EncryptionMode: "FullBlob",
@@ -134,10 +136,34 @@ describe("EncryptionData reader: field names, unknown fields, versions (spec §2
   it("DataLength is bounded 16 B … 1 GiB and must be an integer JSON number", async () => {
     const withLen = (n: unknown) => edit(V2, (o) => ((o.EncryptionAgent.Protocol = "2.1"), (o.EncryptedRegionInfo.DataLength = n)));
     expect((parseEncryptionData(withLen(16)) as Loose).encryptedRegionInfo.dataLength).toBe(16);
-    expect((parseEncryptionData(withLen(1073741824)) as Loose).encryptedRegionInfo.dataLength).toBe(1073741824);
+    expect((parseEncryptionData(withLen(1073741824), { maxRegionSize: 1073741824 }) as Loose).encryptedRegionInfo.dataLength).toBe(1073741824);
     for (const bad of [15, 0, -1, 1073741825, 4194304.5, "4194304", null]) {
-      await expectCode(() => parseEncryptionData(withLen(bad)), "INVALID_ENCRYPTION_DATA");
+      await expectCode(() => parseEncryptionData(withLen(bad), { maxRegionSize: 1073741824 }), "INVALID_ENCRYPTION_DATA");
     }
+  });
+
+  it("protocol 2.0 always has 4 MiB regions: any other DataLength under 2.0 is refused (a relabelled 2.1 body)", async () => {
+    const with20 = (n: unknown) => edit(V2, (o) => ((o.EncryptionAgent.Protocol = "2.0"), (o.EncryptedRegionInfo.DataLength = n)));
+    expect(parseEncryptionData(with20(4194304)).protocol).toBe("2.0");
+    for (const bad of [16, 4194303, 4194305, 8 * 1024 * 1024, 1024]) {
+      const e = await caught(() => parseEncryptionData(with20(bad)));
+      expect(e.code).toBe("INVALID_ENCRYPTION_DATA");
+      expect(e.message).toContain("4194304");
+    }
+  });
+
+  it("maxRegionSize read bound: 2.1 regions above 16 MiB are refused by default (no huge unverified buffer from a metadata edit), accepted when raised", async () => {
+    const with21 = (n: number) => edit(V2, (o) => ((o.EncryptionAgent.Protocol = "2.1"), (o.EncryptedRegionInfo.DataLength = n)));
+    expect(DEFAULT_MAX_READ_REGION_SIZE).toBe(16 * 1024 * 1024);
+    expect(parseEncryptionData(with21(DEFAULT_MAX_READ_REGION_SIZE)).protocol).toBe("2.1");
+    const e = await caught(() => parseEncryptionData(with21(DEFAULT_MAX_READ_REGION_SIZE + 1)));
+    expect(e.code).toBe("INVALID_ENCRYPTION_DATA");
+    expect(e.message).toContain("maxRegionSize");
+    expect(parseEncryptionData(with21(64 * 1024 * 1024), { maxRegionSize: 64 * 1024 * 1024 }).protocol).toBe("2.1");
+    // A policy reads what it writes: its own larger regionSize raises the default bound.
+    expect(maxReadRegionSize({})).toBe(DEFAULT_MAX_READ_REGION_SIZE);
+    expect(maxReadRegionSize({ encryptionVersion: "2.1", regionSize: 64 * 1024 * 1024 })).toBe(64 * 1024 * 1024);
+    expect(maxReadRegionSize({ regionSize: 1024, maxRegionSize: 2048 })).toBe(2048);
   });
 
   it("readers may cap DataLength lower with maxRegionSize (memory bound)", async () => {

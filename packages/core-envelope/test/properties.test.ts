@@ -92,7 +92,18 @@ function checkV2Plan(plan: RangePlan, P: number, L: number, o: number, count: nu
   const R = L + V2_REGION_OVERHEAD;
   const [from, to] = wanted(P, o, count);
   if (from >= to) {
-    expect(plan.empty).toBe(true);
+    // Every read authenticates (security: empty reads): nothing stored → nothing to fetch; otherwise exactly
+    // one whole region is fetched and verified (the one at the offset, else the last), and nothing is kept.
+    expect(plan.empty).toBe(C === 0);
+    if (C === 0) return;
+    const lastIndex = P === 0 ? 0 : Math.floor((P - 1) / L);
+    const index = Math.min(Math.floor(o / L), lastIndex);
+    expect(plan.firstRegionIndex).toBe(index);
+    expect(plan.storedOffset).toBe(index * R);
+    expect(plan.storedOffset).toBeLessThan(C);
+    const end = plan.storedCount === undefined ? C : plan.storedOffset + plan.storedCount;
+    expect(end).toBe(Math.min(index * R + R, C));
+    expect(plan.take).toBe(0);
     return;
   }
   expect(plan.empty).toBe(false);
@@ -126,7 +137,19 @@ function checkV1Plan(plan: RangePlan, P: number, padded: boolean, o: number, cou
   const C = v1StoredLength(P, padded);
   const [from, to] = wanted(P, o, count);
   if (plan.empty) {
+    // Nothing fetched only when nothing could be checked: an empty or unpadded body.
     expect(from >= to).toBe(true);
+    expect(C === 0 || !padded).toBe(true);
+    return;
+  }
+  if (plan.take === 0) {
+    // No plaintext wanted from a padded body: its last block (with the previous as IV) is still decrypted.
+    expect(padded).toBe(true);
+    expect(from >= to).toBe(true);
+    expect(plan.storedOffset).toBe(Math.max(0, C - 2 * CBC_BLOCK));
+    expect(plan.storedCount).toBe(C - plan.storedOffset);
+    expect(plan.ivFromStream).toBe(plan.storedOffset > 0); // block 0 uses the metadata IV
+    expect(plan.includesLastBlock).toBe(true);
     return;
   }
   expect(plan.storedOffset % CBC_BLOCK).toBe(0);

@@ -57,7 +57,12 @@ export interface PlaintextRange {
 
 /** What to fetch for a plaintext range, and what to keep of the decrypted output. */
 export interface RangePlan {
-  /** True when nothing needs to be fetched: the result is empty. */
+  /**
+   * True only when there is no stored byte to fetch at all (a 0-byte 2.x body, an empty unpadded 1.0 page
+   * blob): the result is empty. The content key must still be unwrapped before answering (every read
+   * authenticates its key). A request for no plaintext from a non-empty body is NOT empty: it fetches one
+   * region (2.x) or the last CBC blocks (1.0) with `take` 0, so that stored data is verified before success.
+   */
   empty: boolean;
   /** First stored byte to fetch. */
   storedOffset: number;
@@ -65,7 +70,7 @@ export interface RangePlan {
   storedCount: number | undefined;
   /** Plaintext bytes to drop from the start of the decrypted output. */
   skip: number;
-  /** Plaintext bytes to keep after `skip`; undefined = everything that remains. */
+  /** Plaintext bytes to keep after `skip`; undefined = everything that remains; 0 = verify only. */
   take: number | undefined;
   /** 2.x: index of the first fetched region (drives nonce-order checking). */
   firstRegionIndex: number;
@@ -92,8 +97,16 @@ export function planV2Range(range: PlaintextRange, regionSize: number, storedLen
   const R = regionSize + V2_REGION_OVERHEAD;
   const end = range.count === undefined ? plain : Math.min(plain, range.offset + range.count);
   const base = { ivFromStream: false, includesLastBlock: false };
-  if (range.offset >= end) {
+  if (storedLen === 0) {
     return { ...base, empty: true, storedOffset: 0, storedCount: 0, skip: 0, take: 0, firstRegionIndex: 0 };
+  }
+  if (range.offset >= end) {
+    // No plaintext wanted (zero-length range, or past the end), but the body holds regions: verify one
+    // (the one at the offset, else the last; a lone 28-byte region when the plaintext is empty).
+    const lastIndex = plain === 0 ? 0 : Math.floor((plain - 1) / regionSize);
+    const index = Math.min(Math.floor(range.offset / regionSize), lastIndex);
+    const storedOffset = index * R;
+    return { ...base, empty: false, storedOffset, storedCount: Math.min(storedOffset + R, storedLen) - storedOffset, skip: 0, take: 0, firstRegionIndex: index };
   }
   const firstRegion = Math.floor(range.offset / regionSize);
   const storedOffset = firstRegion * R;
@@ -110,10 +123,20 @@ export function planV2Range(range: PlaintextRange, regionSize: number, storedLen
 export function planV1Range(range: PlaintextRange, storedLen: number, padded = true): RangePlan {
   checkRange(range);
   checkLength(storedLen, "storedLength");
-  if (storedLen % CBC_BLOCK !== 0) throw invalidArgument("A protocol 1.0 body must be a multiple of 16 bytes.");
+  // Stored data, not a caller value: a 1.0 body is whole CBC blocks, and a padded one has at least one.
+  if (storedLen % CBC_BLOCK !== 0 || (padded && storedLen === 0)) throw decryptionFailed();
   const maxPlain = padded ? storedLen - 1 : storedLen; // upper bound: at least one pad byte when padded
-  if (range.count === 0 || range.offset >= maxPlain || storedLen === 0) {
+  if (storedLen === 0) {
     return { empty: true, storedOffset: 0, storedCount: 0, skip: 0, take: 0, firstRegionIndex: 0, ivFromStream: false, includesLastBlock: false };
+  }
+  if (range.count === 0 || range.offset >= maxPlain) {
+    if (!padded) {
+      // Unpadded legacy page blobs carry nothing that could be checked: nothing to fetch.
+      return { empty: true, storedOffset: 0, storedCount: 0, skip: 0, take: 0, firstRegionIndex: 0, ivFromStream: false, includesLastBlock: false };
+    }
+    // No plaintext wanted: still decrypt the last block (its padding is the only check 1.0 has).
+    const start = storedLen >= 2 * CBC_BLOCK ? storedLen - 2 * CBC_BLOCK : 0;
+    return { empty: false, storedOffset: start, storedCount: storedLen - start, skip: 0, take: 0, firstRegionIndex: 0, ivFromStream: start > 0, includesLastBlock: true };
   }
   let start = range.offset - (range.offset % CBC_BLOCK);
   const ivFromStream = start >= CBC_BLOCK;

@@ -1,8 +1,18 @@
-const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/** Whether a UTF-16 code unit is in the standard base64 alphabet (A–Z, a–z, 0–9, +, /). */
+function isBase64Char(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47;
+}
 
-/** Strict standard base64 (RFC 4648 §4, padded). Returns undefined for anything else. */
+/**
+ * Strict standard base64 (RFC 4648 §4, padded). Returns undefined for anything else. One linear pass with
+ * no regular expression (a backtracking pattern overflows its stack on multi-megabyte inputs).
+ */
 export function decodeBase64Strict(s: string): Buffer | undefined {
-  if (!B64.test(s)) return undefined;
+  if (typeof s !== "string" || s.length % 4 !== 0) return undefined;
+  const n = s.length;
+  let pad = 0;
+  if (n > 0 && s.charCodeAt(n - 1) === 61) pad = n > 1 && s.charCodeAt(n - 2) === 61 ? 2 : 1;
+  for (let i = 0; i < n - pad; i++) if (!isBase64Char(s.charCodeAt(i))) return undefined;
   return Buffer.from(s, "base64");
 }
 
@@ -24,4 +34,25 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   let d = 0;
   for (let i = 0; i < a.length; i++) d |= (a[i] ?? 0) ^ (b[i] ?? 0);
   return d === 0;
+}
+
+/**
+ * A value that came from stored data (a key id, a protocol name, a property name), made safe to place in a
+ * message shown on a terminal or in a log: control characters (C0, DEL, C1), line and paragraph separators
+ * and bidirectional overrides become \\uXXXX escapes, a backslash is doubled, and the result is cut to
+ * `max` characters. Values without such characters or backslashes are returned unchanged.
+ */
+export function escapeForDisplay(value: unknown, max = 128): string {
+  let s: string;
+  try {
+    s = typeof value === "string" ? value : String(value);
+  } catch {
+    s = "(unprintable value)";
+  }
+  const cut = s.length > max ? s.slice(0, max) : s;
+  // eslint-disable-next-line no-control-regex
+  const escaped = cut.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff\\]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, (c) =>
+    c === "\\" ? "\\\\" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+  return s.length > max ? `${escaped}…` : escaped;
 }

@@ -14,7 +14,7 @@ import {
   rsaPkcs1v15Decrypt,
   type KeyObject,
 } from "../internal/crypto.js";
-import { decodeBase64Strict } from "../internal/bytes.js";
+import { decodeBase64Strict, escapeForDisplay } from "../internal/bytes.js";
 import { ClientSideEncryptionError, decryptionFailed, invalidArgument } from "../errors.js";
 import { defaultRandomSource, type RandomSource } from "../random.js";
 import type { KeyEncryptionKey, KeyOperationOptions, WrapKeyResult } from "./types.js";
@@ -29,7 +29,7 @@ const AES_KW_SIZES: Record<AesKeyWrapAlgorithm, number> = { A128KW: 16, A192KW: 
 function unsupportedAlgorithm(keyId: string, algorithm: string, supported: readonly string[]): ClientSideEncryptionError {
   return new ClientSideEncryptionError(
     "INVALID_ARGUMENT",
-    `Key "${keyId}" cannot use wrap algorithm "${algorithm.slice(0, 40)}" (supported: ${supported.join(", ")}).`,
+    `Key "${escapeForDisplay(keyId)}" cannot use wrap algorithm "${escapeForDisplay(algorithm, 40)}" (supported: ${supported.join(", ")}).`,
     { details: { keyId } },
   );
 }
@@ -143,7 +143,7 @@ export class RsaKey implements KeyEncryptionKey {
     throwIfAborted(options?.abortSignal);
     this.#checkAlgorithm(algorithm);
     if (!this.#private) {
-      return Promise.reject(new ClientSideEncryptionError("INVALID_ARGUMENT", `Key "${this.keyId}" has no private part and cannot unwrap.`, { details: { keyId: this.keyId } }));
+      return Promise.reject(new ClientSideEncryptionError("INVALID_ARGUMENT", `Key "${escapeForDisplay(this.keyId)}" has no private part and cannot unwrap.`, { details: { keyId: this.keyId } }));
     }
     try {
       const out = algorithm === "RSA1_5" ? rsaPkcs1v15Decrypt(this.#private, encryptedKey) : rsaOaepDecrypt(this.#private, algorithm === "RSA-OAEP" ? "sha1" : "sha256", encryptedKey);

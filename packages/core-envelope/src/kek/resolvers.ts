@@ -1,11 +1,12 @@
 import { invalidArgument } from "../errors.js";
+import { escapeForDisplay } from "../internal/bytes.js";
 import type { KeyEncryptionKey, KeyOperationOptions, KeyResolver } from "./types.js";
 
 /** A resolver over a fixed set of keys, by exact key id. Duplicate ids are refused. */
 export function createLocalKeyResolver(keys: Iterable<KeyEncryptionKey>): KeyResolver {
   const byId = new Map<string, KeyEncryptionKey>();
   for (const k of keys) {
-    if (byId.has(k.keyId)) throw invalidArgument(`Two keys share the key id "${k.keyId}".`);
+    if (byId.has(k.keyId)) throw invalidArgument(`Two keys share the key id "${escapeForDisplay(k.keyId)}".`);
     byId.set(k.keyId, k);
   }
   return (keyId) => byId.get(keyId);

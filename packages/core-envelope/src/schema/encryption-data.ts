@@ -1,6 +1,6 @@
 // EncryptionData: the JSON stored beside every encrypted blob, queue message and table entity.
 // Pure format code: no crypto, safe to fuzz.
-import { decodeBase64Strict, encodeBase64 } from "../internal/bytes.js";
+import { decodeBase64Strict, encodeBase64, escapeForDisplay } from "../internal/bytes.js";
 import { ClientSideEncryptionError, invalidEncryptionData } from "../errors.js";
 import { LIBRARY_ID } from "../version.js";
 
@@ -15,6 +15,13 @@ export const V2_TAG_LENGTH = 16;
 export const V2_DEFAULT_REGION_SIZE = 4 * 1024 * 1024;
 export const MIN_REGION_SIZE = 16;
 export const MAX_REGION_SIZE = 1024 * 1024 * 1024;
+/**
+ * Default largest region a reader accepts (`maxRegionSize`): 16 MiB. Every official writer's region fits
+ * (.NET, Python and Java write 4 MiB; Java 2.1 only differs when its user sets another size), and a reader
+ * never buffers more than this of unverified plaintext because an attacker edited DataLength. A policy that
+ * writes 2.1 with a larger `regionSize` reads its own data (see `maxReadRegionSize`).
+ */
+export const DEFAULT_MAX_READ_REGION_SIZE = 16 * 1024 * 1024;
 /** Default bound on the serialized metadata a reader accepts (blob metadata is capped at 8 KiB by the service). */
 export const DEFAULT_MAX_ENCRYPTION_DATA_LENGTH = 16 * 1024;
 
@@ -49,7 +56,7 @@ export interface EncryptionDataV2 extends EncryptionDataBase {
 export type EncryptionData = EncryptionDataV1 | EncryptionDataV2;
 
 export interface ParseEncryptionDataOptions {
-  /** Largest DataLength (region size) accepted; default 1 GiB (the format maximum). Lower it to bound memory. */
+  /** Largest 2.1 DataLength (region size) accepted; default `DEFAULT_MAX_READ_REGION_SIZE` (16 MiB); at most 1 GiB (the format maximum). */
   maxRegionSize?: number;
   /** Largest serialized metadata accepted, in characters; default 16 KiB. */
   maxLength?: number;
@@ -116,7 +123,7 @@ function requireInteger(obj: Record<string, Json>, name: string, path: string): 
  */
 export function parseEncryptionData(input: string | object, options: ParseEncryptionDataOptions = {}): EncryptionData {
   const maxLength = options.maxLength ?? DEFAULT_MAX_ENCRYPTION_DATA_LENGTH;
-  const maxRegion = Math.min(options.maxRegionSize ?? MAX_REGION_SIZE, MAX_REGION_SIZE);
+  const maxRegion = Math.min(options.maxRegionSize ?? DEFAULT_MAX_READ_REGION_SIZE, MAX_REGION_SIZE);
   // A NaN or negative bound would silently disable the check (every comparison with NaN is false).
   if (!(maxLength >= 0) || !(maxRegion >= 0)) {
     throw new ClientSideEncryptionError("INVALID_ARGUMENT", "maxLength and maxRegionSize must be non-negative numbers.");
@@ -140,7 +147,7 @@ export function parseEncryptionData(input: string | object, options: ParseEncryp
   if (!(SUPPORTED_PROTOCOLS as readonly string[]).includes(protocol)) {
     throw new ClientSideEncryptionError(
       "UNSUPPORTED_PROTOCOL",
-      `Encryption protocol "${protocol.slice(0, 32)}" is not supported (supported: ${SUPPORTED_PROTOCOLS.join(", ")}). The data was not decrypted.`,
+      `Encryption protocol "${escapeForDisplay(protocol, 32)}" is not supported (supported: ${SUPPORTED_PROTOCOLS.join(", ")}). The data was not decrypted.`,
       { details: { protocol: protocol.slice(0, 32) } },
     );
   }
@@ -180,8 +187,12 @@ export function parseEncryptionData(input: string | object, options: ParseEncryp
   if (dataLength < MIN_REGION_SIZE || dataLength > MAX_REGION_SIZE) {
     throw invalidEncryptionData(`EncryptedRegionInfo.DataLength must be between ${MIN_REGION_SIZE} and ${MAX_REGION_SIZE}`);
   }
+  // Protocol 2.0 is defined with 4 MiB regions (.NET refuses anything else as 2.0); other sizes are 2.1.
+  if (protocol === "2.0" && dataLength !== V2_DEFAULT_REGION_SIZE) {
+    throw invalidEncryptionData(`EncryptedRegionInfo.DataLength must be ${V2_DEFAULT_REGION_SIZE} for protocol 2.0`);
+  }
   if (dataLength > maxRegion) {
-    throw invalidEncryptionData(`EncryptedRegionInfo.DataLength ${dataLength} exceeds this reader's limit of ${maxRegion} bytes`);
+    throw invalidEncryptionData(`EncryptedRegionInfo.DataLength ${dataLength} exceeds this reader's limit of ${maxRegion} bytes (raise the maxRegionSize read option to accept larger regions)`);
   }
   return { ...base, protocol: protocol as "2.0" | "2.1", encryptedRegionInfo: { dataLength, nonceLength: 12 } };
 }

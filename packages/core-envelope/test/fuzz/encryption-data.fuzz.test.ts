@@ -16,7 +16,7 @@ import { budget, expectNoRetainedGrowth, expectTypedOutcome, timeoutFor, withinB
 const PARSE_CODES = ["INVALID_ENCRYPTION_DATA", "UNSUPPORTED_PROTOCOL"] as const;
 const SMALL: ResourceBound = { maxMs: 1000, maxHeapGrowthBytes: 32 * 1024 * 1024 };
 const LARGE: ResourceBound = { maxMs: 3000, maxHeapGrowthBytes: 96 * 1024 * 1024 };
-const NO_CAP: ParseEncryptionDataOptions = { maxLength: Number.POSITIVE_INFINITY };
+const NO_CAP: ParseEncryptionDataOptions = { maxLength: Number.POSITIVE_INFINITY, maxRegionSize: MAX_REGION_SIZE };
 
 type Protocol = "1.0" | "2.0" | "2.1";
 
@@ -45,7 +45,7 @@ const docArb: fc.Arbitrary<Doc> = fc.record({
   dataLength: fc.oneof(fc.constant(4 * 1024 * 1024), fc.integer({ min: 16, max: MAX_REGION_SIZE })),
   kwm: fc.option(fc.dictionary(metaKey, fc.oneof(fc.string(), fc.integer(), fc.boolean()), { maxKeys: 4 }), { nil: undefined }),
   mode: fc.option(fc.string({ maxLength: 12 }), { nil: undefined }),
-});
+}).map((d) => (d.protocol === "2.0" ? { ...d, dataLength: 4 * 1024 * 1024 } : d)); // 2.0 only exists with 4 MiB regions
 
 /** Flips the case of some ASCII letters of `name` as chosen by `mask`. */
 function variant(name: string, mask: readonly boolean[]): string {
@@ -174,6 +174,7 @@ function oracle(doc: Doc, path: FieldPath, value: unknown): { ok: true; patch: (
       if (!nonEmptyString(value)) return bad;
       if (!["1.0", "2.0", "2.1"].includes(value)) return { ok: false, codes: ["UNSUPPORTED_PROTOCOL"] };
       if ((value === "1.0") !== (doc.protocol === "1.0")) return bad; // algorithm no longer matches
+      if (value === "2.0" && doc.dataLength !== 4 * 1024 * 1024) return bad; // 2.0 only with 4 MiB regions
       return good((e) => (e.protocol = value as Protocol));
     }
     case "EncryptionAgent.EncryptionAlgorithm":
@@ -187,6 +188,7 @@ function oracle(doc: Doc, path: FieldPath, value: unknown): { ok: true; patch: (
     case "ContentEncryptionIV":
       return nonEmptyString(value) && isStrictBase64(value) && Buffer.from(value, "base64").length === 16 ? good((e) => (e.iv = Buffer.from(value, "base64").toString("hex"))) : bad;
     case "EncryptedRegionInfo.DataLength":
+      if (doc.protocol === "2.0") return value === 4 * 1024 * 1024 ? good() : bad;
       return typeof value === "number" && Number.isSafeInteger(value) && value >= 16 && value <= MAX_REGION_SIZE ? good((e) => (e.region = { dataLength: value, nonceLength: 12 })) : bad;
     case "EncryptedRegionInfo.NonceLength":
       return value === 12 ? good() : bad;
@@ -256,7 +258,7 @@ describe("fuzz: EncryptionData reader (spec blob-format §2)", () => {
           if (!r.ok) expect.fail(`valid document refused: ${r.error.code} ${r.error.message}`);
           expect(view(r.value)).toEqual(expectedView(doc));
           // The same document as an already-parsed object gives the same result.
-          const r2 = parse(JSON.parse(json) as object);
+          const r2 = parse(JSON.parse(json) as object, { maxRegionSize: NO_CAP.maxRegionSize });
           expect(r2.ok && view(r2.value)).toEqual(expectedView(doc));
         }),
         budget(300),
@@ -403,7 +405,7 @@ describe("fuzz: EncryptionData reader (spec blob-format §2)", () => {
         const path: FieldPath = useIv ? ["ContentEncryptionIV"] : ["WrappedContentKey", "EncryptedKey"];
         const value = hurt((useIv ? Buffer.concat([raw, Buffer.alloc(16)]).subarray(0, 16) : raw).toString("base64"));
         const { json } = mutatedText(doc, path, { value });
-        const r = parse(json);
+        const r = parse(json, { maxRegionSize: NO_CAP.maxRegionSize });
         const expected = oracle(doc, path, value);
         expect(r.ok, `${path.join(".")} = ${JSON.stringify(value)}`).toBe(expected.ok);
         if (r.ok && expected.ok) {

@@ -61,8 +61,19 @@ function checkV2Plan(plan: RangePlan, range: PlaintextRange, rs: number, stored:
   expectSafe(plan);
   const R = rs + 28;
   const end = range.count === undefined ? plain : Math.min(plain, range.offset + range.count);
-  same(plan.empty, range.offset >= end, "plan.empty");
+  // Only a 0-byte body fetches nothing; a request for no plaintext still fetches one region to verify.
+  same(plan.empty, stored === 0, "plan.empty");
   if (plan.empty) return;
+  if (range.offset >= end) {
+    same(plan.take, 0, "plan.take (verify only)");
+    same(plan.skip, 0, "plan.skip (verify only)");
+    same(plan.storedOffset % R, 0, "witness region start");
+    same(plan.firstRegionIndex, plan.storedOffset / R, "plan.firstRegionIndex");
+    const sc0 = plan.storedCount!;
+    expect(sc0 === R || plan.storedOffset + sc0 === stored).toBe(true); // exactly one whole region
+    expect(plan.storedOffset + sc0).toBeLessThanOrEqual(stored);
+    return;
+  }
   const sc = plan.storedCount!;
   same(plan.storedOffset % R, 0, "plan.storedOffset % R");
   same(plan.firstRegionIndex, plan.storedOffset / R, "plan.firstRegionIndex");
@@ -83,9 +94,17 @@ function checkV2Plan(plan: RangePlan, range: PlaintextRange, rs: number, stored:
 function checkV1Plan(plan: RangePlan, range: PlaintextRange, stored: number, padded: boolean): void {
   expectSafe(plan);
   const maxPlain = padded ? stored - 1 : stored;
-  const expectEmpty = range.count === 0 || range.offset >= maxPlain || stored === 0;
-  same(plan.empty, expectEmpty, "plan.empty");
+  const nothingWanted = range.count === 0 || range.offset >= maxPlain || stored === 0;
+  // Fetch nothing only when nothing can be checked (empty or unpadded body); else the last block is decrypted.
+  same(plan.empty, stored === 0 || (!padded && nothingWanted), "plan.empty");
   if (plan.empty) return;
+  if (nothingWanted) {
+    same(plan.take, 0, "plan.take (verify only)");
+    same(plan.includesLastBlock, true, "plan.includesLastBlock (verify only)");
+    same(plan.storedOffset, Math.max(0, stored - 32), "plan.storedOffset (verify only)");
+    same(plan.storedCount, stored - plan.storedOffset, "plan.storedCount (verify only)");
+    return;
+  }
   const sc = plan.storedCount!;
   same(plan.storedOffset % 16, 0, "plan.storedOffset % 16");
   expect(sc % 16).toBe(0);
@@ -131,14 +150,19 @@ describe("fuzz: range planner (spec blob-format §5, §6)", () => {
   );
 
   it(
-    "planV1Range: arbitrary numbers give a valid whole-block plan (with the previous block as IV) or INVALID_ARGUMENT",
+    "planV1Range: arbitrary numbers give a valid whole-block plan (with the previous block as IV), INVALID_ARGUMENT, or DECRYPTION_FAILED (a stored length no 1.0 body can have)",
     () => {
       fc.assert(
         fc.property(rangeArb, fc.oneof(someNumber, smallNat.map((n) => n * 16)), fc.boolean(), (range, stored, padded) => {
           const r = withinBounds(BOUND, () => expectTypedOutcome(() => planV1Range(range, stored, padded), PLAN_CODES));
-          const argsOk = isLength(range.offset) && (range.count === undefined || isLength(range.count)) && isLength(stored) && stored % 16 === 0;
+          const argsOk = isLength(range.offset) && (range.count === undefined || isLength(range.count)) && isLength(stored);
           if (!argsOk) {
             expect(r.ok ? "plan" : r.error.code).toBe("INVALID_ARGUMENT");
+            return;
+          }
+          // A stored length no 1.0 body can have is malformed stored data: a decryption failure, not a caller error.
+          if (stored % 16 !== 0 || (padded && stored === 0)) {
+            expect(r.ok ? "plan" : r.error.code).toBe("DECRYPTION_FAILED");
             return;
           }
           if (!r.ok) expect.fail(`valid request refused: ${r.error.code}`);
