@@ -1,26 +1,24 @@
 // Minimal, dependency-free command framework for azcse: flags, typed errors → exit codes.
-import { createWriteStream, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { randomBytes } from "node:crypto";
-import path from "node:path";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { readFileSync } from "node:fs";
 import {
   ClientSideEncryptionError,
   createLocalKeyResolver,
+  DECRYPTION_FAILED_MESSAGE,
   keyFromJwk,
+  MAX_REGION_SIZE,
+  MIN_REGION_SIZE,
   type ClientSideEncryptionPolicy,
+  type EncryptionProtocol,
   type KeyEncryptionKey,
 } from "@azure-cse/core-envelope";
+import { UsageError } from "./errors.js";
+import { StagedOutputs } from "./files.js";
+import { escapeMessage } from "./terminal.js";
+
+export { UsageError };
 
 /** Exit codes are a contract: scripts depend on them. */
 export const EXIT = { ok: 0, usage: 1, crypto: 2, notFound: 3, service: 4 } as const;
-
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
 
 export interface FlagSpec {
   /** Flag takes a value (otherwise boolean). */
@@ -86,23 +84,31 @@ export function parseArgs(argv: readonly string[], spec: Record<string, FlagSpec
   };
 }
 
-/** Loads private JWK files (`--key FILE`, repeatable). */
-export function loadKeys(files: readonly string[]): KeyEncryptionKey[] {
-  if (files.length === 0) throw new UsageError("--key FILE is required (a private JWK with kid and alg)");
+/** Loads private JWK files (`--key FILE`, repeatable); every problem with a file names the flag. */
+export function loadKeys(files: readonly string[], flag = "--key"): KeyEncryptionKey[] {
+  if (files.length === 0) throw new UsageError(`${flag} FILE is required (a private JWK with kid and alg)`);
   return files.map((f) => {
+    if (f.length === 0) throw new UsageError(`${flag} needs a file path`);
     let text: string;
     try {
       text = readFileSync(f, "utf8");
-    } catch {
-      throw new UsageError(`cannot read key file ${f}`);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      throw new UsageError(`${flag}: cannot read key file ${f}${code ? ` (${code})` : ""}`);
     }
     let jwk: unknown;
     try {
       jwk = JSON.parse(text);
     } catch {
-      throw new UsageError(`key file ${f} is not JSON (expected a private JWK)`);
+      throw new UsageError(`${flag}: key file ${f} is not JSON (expected a private JWK)`);
     }
-    return keyFromJwk(jwk as Record<string, unknown>);
+    if (typeof jwk !== "object" || jwk === null || Array.isArray(jwk)) throw new UsageError(`${flag}: key file ${f} must hold one JWK object`);
+    try {
+      return keyFromJwk(jwk as Record<string, unknown>);
+    } catch (e) {
+      if (ClientSideEncryptionError.is(e)) throw new UsageError(`${flag}: key file ${f}: ${e.message}`);
+      throw new UsageError(`${flag}: key file ${f} is not a usable private JWK`);
+    }
   });
 }
 
@@ -124,43 +130,127 @@ export interface CommandDef {
   path: string[];
   usage: string;
   run: CommandHandler;
+  /** Offline commands (no service): untyped failures are encryption/decryption failures (see reportError). */
+  offline?: "decrypt" | "encrypt";
 }
 
 const NOT_FOUND_CODES = new Set(["NOT_FOUND"]);
 const SERVICE_CODES = new Set(["SERVICE_ERROR", "CONDITION_NOT_MET"]);
+const NETWORK_CODES = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|EPIPE|ENETUNREACH|EHOSTUNREACH|ECONNABORTED|REQUEST_SEND_ERROR)$/;
+const LOCAL_FILE_CODES = /^(EACCES|EPERM|EROFS|ENOTDIR|ENAMETOOLONG|ELOOP|EEXIST|EBUSY|ETXTBSY|EINVAL)$/;
 
-/** Maps any error to an exit code and prints the typed code (never secrets) to stderr. */
-export function reportError(e: unknown, io: Io): number {
+/** How reportError treats errors that carry no typed code. */
+export interface ReportContext {
+  /**
+   * The command decodes stored data without any service (offline decrypt): an untyped failure while it runs is a
+   * decryption failure (exit 2), never a service error or a caller error.
+   */
+  offline?: "decrypt" | "encrypt";
+}
+
+/**
+ * Maps any error to an exit code and prints the typed code (never secrets) to stderr. The message is escaped at
+ * this boundary: error messages may embed stored values (key ids, protocols, names), which must not reach a
+ * terminal raw.
+ */
+export function reportError(e: unknown, io: Io, context: ReportContext = {}): number {
+  const say = (text: string): void => io.stderr(escapeMessage(`azcse: ${text}\n`));
   if (e instanceof UsageError) {
-    io.stderr(`azcse: ${e.message}\n`);
+    say(e.message);
     return EXIT.usage;
   }
   if (ClientSideEncryptionError.is(e)) {
-    io.stderr(`azcse: ${e.code}: ${e.message}\n`);
+    say(`${e.code}: ${e.message}`);
     if (NOT_FOUND_CODES.has(e.code)) return EXIT.notFound;
     if (SERVICE_CODES.has(e.code)) return EXIT.service;
     if (e.code === "INVALID_ARGUMENT") return EXIT.usage;
     return EXIT.crypto;
   }
-  const err = e as { statusCode?: number; code?: string; message?: string };
+  const err = e as { statusCode?: number; code?: string; message?: string } | null | undefined;
   if (err && typeof err.statusCode === "number") {
     if (err.statusCode === 404) {
-      io.stderr(`azcse: NOT_FOUND: ${err.code ?? "the resource does not exist"}\n`);
+      say(`NOT_FOUND: ${err.code ?? "the resource does not exist"}`);
       return EXIT.notFound;
     }
-    io.stderr(`azcse: SERVICE_ERROR: HTTP ${err.statusCode} ${err.code ?? ""}\n`);
+    say(`SERVICE_ERROR: HTTP ${err.statusCode} ${err.code ?? ""}`);
     return EXIT.service;
   }
   if (err && (err.code === "ENOENT" || err.code === "EISDIR")) {
-    io.stderr(`azcse: NOT_FOUND: ${err.message ?? "file not found"}\n`);
+    say(`NOT_FOUND: ${err.message ?? "file not found"}`);
     return EXIT.notFound;
   }
-  if (err && typeof err.code === "string" && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN)$/.test(err.code)) {
-    io.stderr(`azcse: SERVICE_ERROR: ${err.code}\n`);
+  if (err && typeof err.code === "string" && LOCAL_FILE_CODES.test(err.code)) {
+    say(`${err.message ?? err.code}`);
+    return EXIT.usage;
+  }
+  if (err && typeof err.code === "string" && NETWORK_CODES.test(err.code)) {
+    say(`SERVICE_ERROR: ${err.code}`);
     return EXIT.service;
   }
-  io.stderr(`azcse: SERVICE_ERROR: ${err?.message ?? String(e)}\n`);
+  if (context.offline === "decrypt") {
+    // Offline there is no service: whatever the stored bytes did to the decoder, it is a decryption failure.
+    say(`DECRYPTION_FAILED: ${DECRYPTION_FAILED_MESSAGE}`);
+    return EXIT.crypto;
+  }
+  if (context.offline === "encrypt") {
+    say(`ENCRYPTION_FAILED: ${err?.message ?? String(e)}`);
+    return EXIT.crypto;
+  }
+  say(`SERVICE_ERROR: ${err?.message ?? String(e)}`);
   return EXIT.service;
+}
+
+// ------------------------------------------------------------------ read flags
+
+/**
+ * Flags of every command that reads (decrypts) stored data. `--allow-protocols 2.0,2.1` maps to the libraries'
+ * `allowedReadProtocols`: data in any other protocol is refused (UNSUPPORTED_PROTOCOL, exit 2) before a key is
+ * used. Without it every protocol is read (the libraries' default).
+ */
+export const READ_FLAGS: Record<string, FlagSpec> = {
+  "allow-protocols": { value: true },
+};
+export const READ_USAGE = "[--allow-protocols 1.0,2.0,2.1]";
+const PROTOCOLS: readonly EncryptionProtocol[] = ["1.0", "2.0", "2.1"];
+
+/** `--allow-protocols P[,P...]` (each of 1.0, 2.0, 2.1), or undefined when not given. */
+export function allowedReadProtocols(args: ParsedArgs): EncryptionProtocol[] | undefined {
+  const v = args.get("allow-protocols");
+  if (v === undefined) return undefined;
+  const list = v.split(",").map((s) => s.trim());
+  if (list.length === 0 || list.some((p) => p.length === 0)) throw new UsageError("--allow-protocols needs a comma-separated list of 1.0, 2.0, 2.1 (e.g. 2.0,2.1)");
+  const bad = list.filter((p) => !(PROTOCOLS as readonly string[]).includes(p));
+  if (bad.length) throw new UsageError(`--allow-protocols: unknown protocol ${bad.map((b) => JSON.stringify(b)).join(", ")} (allowed: 1.0, 2.0, 2.1)`);
+  return [...new Set(list)] as EncryptionProtocol[];
+}
+
+/** The read-policy options of the read flags (spread into a ClientSideEncryptionPolicy). */
+export function readPolicyOptions(args: ParsedArgs): Pick<ClientSideEncryptionPolicy, "allowedReadProtocols"> {
+  const allowed = allowedReadProtocols(args);
+  return allowed ? { allowedReadProtocols: allowed } : {};
+}
+
+/** Positional arguments: exactly `names`, none empty (the message names the missing or empty one). */
+export function positionals(a: ParsedArgs, names: readonly string[]): string[] {
+  if (a.positionals.length !== names.length) {
+    throw new UsageError(`expected ${names.join(" ")} (got ${a.positionals.length} argument${a.positionals.length === 1 ? "" : "s"})`);
+  }
+  a.positionals.forEach((v, i) => {
+    if (v.length === 0) throw new UsageError(`${names[i]} must not be empty`);
+  });
+  return a.positionals;
+}
+
+/** `--protocol 2.0|2.1|1.0` and `--region-size BYTES` (2.1 only, 16 B … 1 GiB) of the blob writers. */
+export function blobWriteFlags(a: ParsedArgs): { protocol: "2.0" | "2.1" | "1.0"; regionSize: number | undefined } {
+  const protocol = a.get("protocol") ?? "2.0";
+  if (protocol !== "2.0" && protocol !== "2.1" && protocol !== "1.0") throw new UsageError("--protocol must be 2.0, 2.1 or 1.0");
+  const regionSize = a.int("region-size");
+  if (regionSize !== undefined && protocol !== "2.1") throw new UsageError("--region-size needs --protocol 2.1");
+  if (regionSize !== undefined && (regionSize < MIN_REGION_SIZE || regionSize > MAX_REGION_SIZE)) {
+    throw new UsageError(`--region-size must be from ${MIN_REGION_SIZE} to ${MAX_REGION_SIZE} bytes`);
+  }
+  return { protocol, regionSize };
 }
 
 /** Storage connection: --connection-string or AZURE_STORAGE_CONNECTION_STRING. */
@@ -212,30 +302,22 @@ export function tableClientOptions(args: ParsedArgs, cs: string): { allowInsecur
   return Object.keys(retryOptions).length ? { allowInsecureConnection: insecure, retryOptions } : { allowInsecureConnection: insecure };
 }
 
-function partialPath(out: string): string {
-  return path.join(path.dirname(path.resolve(out)), `.${path.basename(out)}.${randomBytes(6).toString("hex")}.partial`);
-}
-
-/** Writes through a temporary sibling renamed into place: a failure leaves no output, not even a partial one. */
-export function writeFileAtomically(out: string, data: Uint8Array | string): void {
-  const tmp = partialPath(out);
+/**
+ * Writes `out` complete or not at all: staged in a private hidden directory next to it, renamed into place on
+ * success; a failure or an interrupting signal leaves no entry behind. `label` names the flag in errors.
+ */
+export function writeFileAtomically(out: string, data: Uint8Array | string, label = "--out"): void {
+  const staged = new StagedOutputs([{ label, path: out }]);
   try {
-    writeFileSync(tmp, data, { mode: 0o600 });
-    renameSync(tmp, out);
+    staged.writeFile(0, data);
+    staged.commit();
   } catch (e) {
-    rmSync(tmp, { force: true });
+    staged.abort();
     throw e;
   }
 }
 
-/** Streaming twin of writeFileAtomically. */
-export async function writeStreamAtomically(out: string, source: AsyncIterable<Uint8Array>): Promise<void> {
-  const tmp = partialPath(out);
-  try {
-    await pipeline(Readable.from(source), createWriteStream(tmp, { mode: 0o600 }));
-    renameSync(tmp, out);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
+/** Streaming twin of writeFileAtomically; returns the number of bytes written. */
+export async function writeStreamAtomically(out: string, source: AsyncIterable<Uint8Array>, label = "--out"): Promise<number> {
+  return new StagedOutputs([{ label, path: out }]).run((o) => o.writeStream(0, source));
 }

@@ -1,4 +1,5 @@
 import { EXIT, reportError, type CommandDef, type Io } from "./framework.js";
+import { escapeLines, escapeMessage, isProgressFrame } from "./terminal.js";
 import { commands as keyCommands } from "./commands/key.js";
 import { commands as blobFileCommands } from "./commands/blob-file.js";
 import { commands as blobCommands } from "./commands/blob.js";
@@ -15,7 +16,21 @@ function help(io: Io): void {
   io.stdout("\nExit codes: 0 ok, 1 usage, 2 encryption/decryption failure, 3 not found, 4 service error.\n");
 }
 
-export async function main(argv: string[], io: Io): Promise<number> {
+/**
+ * The print boundary: nothing a command writes reaches the terminal with raw control characters. stdout keeps
+ * its line breaks (JSON lines, pretty JSON, tables) and escapes every other control as valid JSON escapes; each
+ * stderr write is one message whose only raw control is its trailing newline. The operations progress bar's own
+ * redraw frames (counts and sizes only, no stored value) are the one exception.
+ */
+export function terminalSafe(io: Io): Io {
+  return {
+    stdout: (s) => io.stdout(escapeLines(s)),
+    stderr: (s) => io.stderr(isProgressFrame(s) ? s : escapeMessage(s)),
+  };
+}
+
+export async function main(argv: string[], rawIo: Io): Promise<number> {
+  const io = terminalSafe(rawIo);
   if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
     help(io);
     return argv.length === 0 ? EXIT.usage : EXIT.ok;
@@ -28,6 +43,6 @@ export async function main(argv: string[], io: Io): Promise<number> {
   try {
     return await cmd.run(argv.slice(cmd.path.length), io);
   } catch (e) {
-    return reportError(e, io);
+    return reportError(e, io, cmd.offline ? { offline: cmd.offline } : {});
   }
 }

@@ -1,5 +1,6 @@
 // Offline blob-format commands: encrypt a file into stored bytes + metadata, and back.
-import { createReadStream, readFileSync, statSync, writeFileSync } from "node:fs";
+// Outputs are staged and committed together (ciphertext and metadata appear as a pair or not at all); inputs may
+// be regular files, FIFOs or /dev/stdin (streams are read to their end, never judged by their stat size).
 import {
   ClientSideEncryptionError,
   createContentEncryption,
@@ -8,22 +9,21 @@ import {
   parseEncryptionData,
   planRange,
   unwrapContentKey,
-  type EncryptionVersion,
 } from "@azure-cse/core-envelope";
-import { EXIT, parseArgs, policyFromKeyFiles, UsageError, type CommandDef, writeStreamAtomically } from "../framework.js";
+import { blobWriteFlags, EXIT, parseArgs, policyFromKeyFiles, READ_FLAGS, READ_USAGE, readPolicyOptions, UsageError, type CommandDef } from "../framework.js";
+import { inputFile, readAll, readInputFile, StagedOutputs } from "../files.js";
 
-
-/** META.json is either the blob's metadata map or the EncryptionData object itself. */
-export function readMetadataFile(file: string): { encryptionData: string | object } {
+/** META.json is either the blob's metadata map or the EncryptionData object itself (stored data: malformed is exit 2). */
+export function readMetadataFile(file: string, label = "--metadata"): { encryptionData: string | object } {
+  const bytes = readInputFile(label, file);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(file, "utf8"));
-  } catch (e) {
-    if ((e as { code?: string }).code === "ENOENT") throw e;
-    throw new ClientSideEncryptionError("INVALID_ENCRYPTION_DATA", `${file} is not valid JSON`);
+    parsed = JSON.parse(bytes.toString("utf8"));
+  } catch {
+    throw new ClientSideEncryptionError("INVALID_ENCRYPTION_DATA", `${label}: ${file} is not valid JSON`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    throw new ClientSideEncryptionError("INVALID_ENCRYPTION_DATA", `${file} must hold a JSON object`);
+    throw new ClientSideEncryptionError("INVALID_ENCRYPTION_DATA", `${label}: ${file} must hold a JSON object`);
   }
   const obj = parsed as Record<string, unknown>;
   const fromMap = findEncryptionDataInMetadata(
@@ -31,13 +31,14 @@ export function readMetadataFile(file: string): { encryptionData: string | objec
   );
   if (fromMap !== undefined) return { encryptionData: fromMap };
   if (Object.keys(obj).some((k) => k.toLowerCase() === "encryptionagent")) return { encryptionData: obj };
-  throw new ClientSideEncryptionError("ENCRYPTION_REQUIRED", `${file} holds no encryption metadata (no "encryptiondata" key and no EncryptionData object)`);
+  throw new ClientSideEncryptionError("ENCRYPTION_REQUIRED", `${label}: ${file} holds no encryption metadata (no "encryptiondata" key and no EncryptionData object)`);
 }
 
 export const commands: CommandDef[] = [
   {
     path: ["blob", "encrypt-file"],
     usage: "blob encrypt-file --in PLAIN --out STORED --metadata-out META.json --key FILE [--protocol 2.0|2.1|1.0] [--region-size BYTES]",
+    offline: "encrypt",
     async run(argv, io) {
       const a = parseArgs(argv, {
         in: { value: true, required: true },
@@ -47,33 +48,45 @@ export const commands: CommandDef[] = [
         protocol: { value: true },
         "region-size": { value: true },
       });
-      const protocol = (a.get("protocol") ?? "2.0") as EncryptionVersion;
-      if (!["2.0", "2.1", "1.0"].includes(protocol)) throw new UsageError("--protocol must be 2.0, 2.1 or 1.0");
-      const regionSize = a.int("region-size");
-      if (regionSize !== undefined && protocol !== "2.1") throw new UsageError("--region-size needs --protocol 2.1");
+      if (a.positionals.length) throw new UsageError(`unexpected argument ${a.positionals[0]}`);
+      const { protocol, regionSize } = blobWriteFlags(a);
       const policy = policyFromKeyFiles(a.all("key"), {
         encryptionVersion: protocol,
         regionSize,
         allowDeprecatedV1Encryption: protocol === "1.0",
       });
+      const input = inputFile("--in", a.get("in"));
+      // Both outputs are checked and staged before anything is read: they appear together or not at all.
+      const outputs = new StagedOutputs([
+        { label: "--out", path: a.get("out") },
+        { label: "--metadata-out", path: a.get("metadata-out") },
+      ]);
       if (protocol === "1.0") io.stderr("azcse: warning: protocol 1.0 is deprecated and unauthenticated (CVE-2022-30187); use 2.0\n");
-      const input = a.get("in")!;
-      const size = statSync(input).size;
-      const enc = await createContentEncryption(policy);
-      try {
-        await writeStreamAtomically(a.get("out")!, enc.encrypt(createReadStream(input, { highWaterMark: 1 << 20 })));
-      } finally {
-        enc.dispose();
-      }
-      const metadata = { encryptiondata: enc.toJson(true) };
-      writeFileSync(a.get("metadata-out")!, JSON.stringify(metadata, null, 2) + "\n");
-      io.stdout(JSON.stringify({ protocol, plaintextBytes: size, storedBytes: enc.storedLength(size), keyId: enc.encryptionData.wrappedContentKey.keyId }) + "\n");
+      const r = await outputs.run(async (o) => {
+        const enc = await createContentEncryption(policy);
+        try {
+          let plaintextBytes = 0;
+          async function* counted(): AsyncGenerator<Uint8Array> {
+            for await (const c of input.open() as AsyncIterable<Buffer>) {
+              plaintextBytes += c.length;
+              yield c;
+            }
+          }
+          const storedBytes = await o.writeStream(0, enc.encrypt(counted()));
+          o.writeFile(1, JSON.stringify({ encryptiondata: enc.toJson(true) }, null, 2) + "\n");
+          return { plaintextBytes, storedBytes, keyId: enc.encryptionData.wrappedContentKey.keyId };
+        } finally {
+          enc.dispose();
+        }
+      });
+      io.stdout(JSON.stringify({ protocol, ...r }) + "\n");
       return EXIT.ok;
     },
   },
   {
     path: ["blob", "decrypt-file"],
-    usage: "blob decrypt-file --in STORED --metadata META.json --out PLAIN --key FILE [--offset N] [--count N] [--blob-type BlockBlob|PageBlob]",
+    usage: `blob decrypt-file --in STORED --metadata META.json --out PLAIN --key FILE [--offset N] [--count N] [--blob-type BlockBlob|PageBlob] ${READ_USAGE}`,
+    offline: "decrypt",
     async run(argv, io) {
       const a = parseArgs(argv, {
         in: { value: true, required: true },
@@ -84,37 +97,37 @@ export const commands: CommandDef[] = [
         count: { value: true },
         "blob-type": { value: true },
         "allow-misordered-regions": {},
+        ...READ_FLAGS,
       });
+      if (a.positionals.length) throw new UsageError(`unexpected argument ${a.positionals[0]}`);
       const blobType = a.get("blob-type") ?? "BlockBlob";
       if (blobType !== "BlockBlob" && blobType !== "PageBlob") throw new UsageError("--blob-type must be BlockBlob or PageBlob");
-      const policy = policyFromKeyFiles(a.all("key"), { allowMisorderedRegions: a.has("allow-misordered-regions") });
-      const data = parseEncryptionData(readMetadataFile(a.get("metadata")!).encryptionData);
-      const input = a.get("in")!;
-      const storedSize = statSync(input).size;
-      const padded = !(blobType === "PageBlob" && data.protocol === "1.0");
+      const offset = a.int("offset") ?? 0;
       const count = a.int("count");
-      const plan = planRange(data, { offset: a.int("offset") ?? 0, ...(count === undefined ? {} : { count }) }, storedSize, { padded });
-      const cek = await unwrapContentKey(data, policy);
-      const source = plan.empty
-        ? []
-        : createReadStream(input, {
-            start: plan.storedOffset,
-            ...(plan.storedCount === undefined ? {} : { end: plan.storedOffset + plan.storedCount - 1 }),
-            highWaterMark: 1 << 20,
-          });
-      let written = 0;
-      async function* counted(): AsyncGenerator<Buffer> {
-        for await (const c of decryptPlanned(data, cek, plan, source, policy, padded)) {
-          written += c.length;
-          yield c;
+      const policy = policyFromKeyFiles(a.all("key"), { allowMisorderedRegions: a.has("allow-misordered-regions"), ...readPolicyOptions(a) });
+      const input = inputFile("--in", a.get("in"));
+      const outputs = new StagedOutputs([{ label: "--out", path: a.get("out") }]);
+      const r = await outputs.run(async (o) => {
+        const data = parseEncryptionData(readMetadataFile(a.get("metadata")!).encryptionData);
+        // A FIFO or pipe has no size to plan with: read it (ciphertext) to its end first.
+        const whole = input.regular ? undefined : await readAll(input.open(), "--in", input.path);
+        const storedSize = whole ? whole.length : input.size!;
+        const padded = !(blobType === "PageBlob" && data.protocol === "1.0");
+        const plan = planRange(data, { offset, ...(count === undefined ? {} : { count }) }, storedSize, { padded });
+        const cek = await unwrapContentKey(data, policy);
+        try {
+          const end = plan.storedCount === undefined ? undefined : plan.storedOffset + plan.storedCount;
+          const source: AsyncIterable<Uint8Array> | Uint8Array[] = plan.empty
+            ? []
+            : whole
+              ? [whole.subarray(plan.storedOffset, end)]
+              : (input.open({ start: plan.storedOffset, ...(end === undefined ? {} : { end: end - 1 }) }) as AsyncIterable<Buffer>);
+          return { protocol: data.protocol, plaintextBytes: await o.writeStream(0, decryptPlanned(data, cek, plan, source, policy, padded)) };
+        } finally {
+          cek.fill(0);
         }
-      }
-      try {
-        await writeStreamAtomically(a.get("out")!, counted());
-      } finally {
-        cek.fill(0);
-      }
-      io.stdout(JSON.stringify({ protocol: data.protocol, plaintextBytes: written }) + "\n");
+      });
+      io.stdout(JSON.stringify(r) + "\n");
       return EXIT.ok;
     },
   },

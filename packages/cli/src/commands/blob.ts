@@ -1,32 +1,53 @@
 // azcse blob service commands: upload, download, inspect and rotate-key against a storage account
 // (connection from --connection-string or AZURE_STORAGE_CONNECTION_STRING).
 import { BlobServiceClient } from "@azure/storage-blob";
-import type { ClientSideEncryptionPolicy, EncryptionVersion } from "@azure-cse/core-envelope";
+import type { ClientSideEncryptionPolicy } from "@azure-cse/core-envelope";
 import { EncryptedBlobClient } from "@azure-cse/storage-blob";
-import { connectionString, EXIT, loadKeys, parseArgs, policyFromKeyFiles, SERVICE_FLAGS, SERVICE_USAGE, storageClientOptions, UsageError, type CommandDef, type ParsedArgs } from "../framework.js";
+import {
+  blobWriteFlags,
+  connectionString,
+  EXIT,
+  loadKeys,
+  parseArgs,
+  policyFromKeyFiles,
+  positionals,
+  READ_FLAGS,
+  READ_USAGE,
+  readPolicyOptions,
+  SERVICE_FLAGS,
+  SERVICE_USAGE,
+  storageClientOptions,
+  UsageError,
+  type CommandDef,
+  type ParsedArgs,
+} from "../framework.js";
+import { inputFile, StagedOutputs } from "../files.js";
 
 const CONNECTION = SERVICE_FLAGS;
-
-function positionals(a: ParsedArgs, names: string[]): string[] {
-  if (a.positionals.length !== names.length) {
-    throw new UsageError(`expected ${names.join(" ")} (got ${a.positionals.length} argument${a.positionals.length === 1 ? "" : "s"})`);
-  }
-  return a.positionals;
-}
 
 function blobClient(a: ParsedArgs, container: string, blob: string, policy: ClientSideEncryptionPolicy): EncryptedBlobClient {
   const service = BlobServiceClient.fromConnectionString(connectionString(a), storageClientOptions(a));
   return new EncryptedBlobClient(service.getContainerClient(container).getBlobClient(blob), policy);
 }
 
+/** `--metadata K=V`: K a metadata name (a C# identifier, case-insensitively unique, not the reserved encryptiondata). */
 function parseMetadata(pairs: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  const seen = new Set<string>();
   for (const p of pairs) {
     const eq = p.indexOf("=");
-    if (eq <= 0) throw new UsageError(`--metadata must be KEY=VALUE (got "${p}")`);
-    out[p.slice(0, eq)] = p.slice(eq + 1);
+    if (eq <= 0) throw new UsageError(`--metadata must be KEY=VALUE (got ${JSON.stringify(p)})`);
+    const key = p.slice(0, eq);
+    const value = p.slice(eq + 1);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new UsageError(`--metadata: ${JSON.stringify(key)} is not a valid metadata name (letters, digits and _, not starting with a digit)`);
+    if (key.toLowerCase() === "encryptiondata") throw new UsageError("--metadata: encryptiondata is reserved for the encryption metadata");
+    if (seen.has(key.toLowerCase())) throw new UsageError(`--metadata: ${key} given more than once (names are case-insensitive)`);
+    // eslint-disable-next-line no-control-regex
+    if (/[^\x20-\x7e]/.test(value)) throw new UsageError(`--metadata: the value of ${key} must be printable ASCII`);
+    seen.add(key.toLowerCase());
+    out[key] = value;
   }
-  return out;
+  return { ...out };
 }
 
 export const commands: CommandDef[] = [
@@ -43,18 +64,17 @@ export const commands: CommandDef[] = [
         "create-container": {},
       });
       const [container, blob, file] = positionals(a, ["CONTAINER", "BLOB", "FILE"]) as [string, string, string];
-      const protocol = (a.get("protocol") ?? "2.0") as EncryptionVersion;
-      if (!["2.0", "2.1", "1.0"].includes(protocol)) throw new UsageError("--protocol must be 2.0, 2.1 or 1.0");
-      const regionSize = a.int("region-size");
-      if (regionSize !== undefined && protocol !== "2.1") throw new UsageError("--region-size needs --protocol 2.1");
+      const { protocol, regionSize } = blobWriteFlags(a);
       const metadata = parseMetadata(a.all("metadata"));
+      const input = inputFile("FILE", file);
       const policy = policyFromKeyFiles(a.all("key"), { encryptionVersion: protocol, regionSize, allowDeprecatedV1Encryption: protocol === "1.0" });
       if (protocol === "1.0") io.stderr("azcse: warning: protocol 1.0 is deprecated and unauthenticated (CVE-2022-30187); use 2.0\n");
       const client = blobClient(a, container, blob, policy);
       if (a.has("create-container")) {
         await BlobServiceClient.fromConnectionString(connectionString(a), storageClientOptions(a)).getContainerClient(container).createIfNotExists();
       }
-      const r = await client.uploadFile(file, { metadata });
+      // A FIFO or /dev/stdin is uploaded as a stream (its stat size says nothing about its content).
+      const r = input.regular ? await client.uploadFile(file, { metadata }) : await client.uploadStream(input.open(), { metadata });
       io.stdout(
         JSON.stringify({
           container,
@@ -73,31 +93,42 @@ export const commands: CommandDef[] = [
   },
   {
     path: ["blob", "download"],
-    usage: `blob download CONTAINER BLOB FILE --key FILE [--offset N] [--count N] [--allow-misordered-regions] ${SERVICE_USAGE}`,
+    usage: `blob download CONTAINER BLOB FILE --key FILE [--offset N] [--count N] [--allow-misordered-regions] ${READ_USAGE} ${SERVICE_USAGE}`,
     async run(argv, io) {
       const a = parseArgs(argv, {
         ...CONNECTION,
+        ...READ_FLAGS,
         key: { value: true, repeat: true, required: true },
         offset: { value: true },
         count: { value: true },
         "allow-misordered-regions": {},
       });
       const [container, blob, file] = positionals(a, ["CONTAINER", "BLOB", "FILE"]) as [string, string, string];
-      const policy = policyFromKeyFiles(a.all("key"), { allowMisorderedRegions: a.has("allow-misordered-regions") });
-      const r = await blobClient(a, container, blob, policy).downloadToFile(file, a.int("offset") ?? 0, a.int("count"));
-      io.stdout(JSON.stringify({ container, blob, protocol: r.encryption?.protocol ?? null, keyId: r.encryption?.keyId ?? null, plaintextBytes: r.contentLength }) + "\n");
+      const offset = a.int("offset") ?? 0;
+      const count = a.int("count");
+      const policy = policyFromKeyFiles(a.all("key"), { allowMisorderedRegions: a.has("allow-misordered-regions"), ...readPolicyOptions(a) });
+      const client = blobClient(a, container, blob, policy);
+      // Plaintext goes to a private staging file that is renamed into place only after the last region verified.
+      const r = await new StagedOutputs([{ label: "FILE", path: file }]).run(async (o) => {
+        const d = await client.download(offset, count);
+        const written = await o.writeStream(0, d.readableStreamBody as AsyncIterable<Uint8Array>);
+        return { encryption: d.encryption, written };
+      });
+      io.stdout(JSON.stringify({ container, blob, protocol: r.encryption?.protocol ?? null, keyId: r.encryption?.keyId ?? null, plaintextBytes: r.written }) + "\n");
       return EXIT.ok;
     },
   },
   {
     path: ["blob", "inspect"],
-    usage: `blob inspect CONTAINER BLOB [--key FILE] ${SERVICE_USAGE}   (JSON; --key gives 1.0 plaintext lengths)`,
+    usage: `blob inspect CONTAINER BLOB [--key FILE] ${READ_USAGE} ${SERVICE_USAGE}   (JSON; --key gives 1.0 plaintext lengths)`,
     async run(argv, io) {
-      const a = parseArgs(argv, { ...CONNECTION, key: { value: true, repeat: true } });
+      const a = parseArgs(argv, { ...CONNECTION, ...READ_FLAGS, key: { value: true, repeat: true } });
       const [container, blob] = positionals(a, ["CONTAINER", "BLOB"]) as [string, string];
       const keyFiles = a.all("key");
-      const policy: ClientSideEncryptionPolicy = keyFiles.length ? policyFromKeyFiles(keyFiles) : {};
-      const p = await blobClient(a, container, blob, policy).getProperties();
+      const read = readPolicyOptions(a);
+      const policy: ClientSideEncryptionPolicy = keyFiles.length ? policyFromKeyFiles(keyFiles, read) : read;
+      // Only --key asks for a 1.0 plaintext length (it decrypts the last CBC blocks); never under a refused protocol.
+      const p = await blobClient(a, container, blob, policy).getProperties({ computeV1PlaintextLength: keyFiles.length > 0 });
       const e = p.encryption;
       io.stdout(
         JSON.stringify(
@@ -129,12 +160,12 @@ export const commands: CommandDef[] = [
   },
   {
     path: ["blob", "rotate-key"],
-    usage: `blob rotate-key CONTAINER BLOB --key OLD --new-key NEW ${SERVICE_USAGE}   (re-wraps the content key; no data re-upload)`,
+    usage: `blob rotate-key CONTAINER BLOB --key OLD --new-key NEW ${READ_USAGE} ${SERVICE_USAGE}   (re-wraps the content key; no data re-upload)`,
     async run(argv, io) {
-      const a = parseArgs(argv, { ...CONNECTION, key: { value: true, repeat: true, required: true }, "new-key": { value: true, required: true } });
+      const a = parseArgs(argv, { ...CONNECTION, ...READ_FLAGS, key: { value: true, repeat: true, required: true }, "new-key": { value: true, required: true } });
       const [container, blob] = positionals(a, ["CONTAINER", "BLOB"]) as [string, string];
-      const policy = policyFromKeyFiles(a.all("key"));
-      const [newKey] = loadKeys([a.get("new-key")!]);
+      const policy = policyFromKeyFiles(a.all("key"), readPolicyOptions(a));
+      const [newKey] = loadKeys([a.get("new-key")!], "--new-key");
       const r = await blobClient(a, container, blob, policy).updateKeyEncryptionKey(newKey!);
       io.stdout(JSON.stringify({ container, blob, previousKeyId: r.previousKeyId, keyId: r.keyId, algorithm: r.keyWrapAlgorithm, etag: r.etag ?? null }) + "\n");
       return EXIT.ok;

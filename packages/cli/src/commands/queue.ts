@@ -1,10 +1,25 @@
 // azcse queue commands: send/receive encrypted messages through the service, and offline
 // encrypt-message/decrypt-message for messages moved through other channels.
-import { readFileSync } from "node:fs";
 import { QueueClient } from "@azure/storage-queue";
 import { ClientSideEncryptionError, type EncryptionVersion } from "@azure-cse/core-envelope";
 import { EncryptedQueueClient, decryptQueueMessage, encryptQueueMessage, type MessageEncoding } from "@azure-cse/storage-queue";
-import { EXIT, connectionString, parseArgs, policyFromKeyFiles, SERVICE_FLAGS, SERVICE_USAGE, storageClientOptions, UsageError, type CommandDef, type Io, type ParsedArgs, writeFileAtomically } from "../framework.js";
+import {
+  EXIT,
+  connectionString,
+  parseArgs,
+  policyFromKeyFiles,
+  READ_FLAGS,
+  READ_USAGE,
+  readPolicyOptions,
+  SERVICE_FLAGS,
+  SERVICE_USAGE,
+  storageClientOptions,
+  UsageError,
+  type CommandDef,
+  type Io,
+  type ParsedArgs,
+} from "../framework.js";
+import { readInputFile, StagedOutputs } from "../files.js";
 
 function protocolOf(a: ParsedArgs, io: Io): EncryptionVersion {
   const p = a.get("protocol") ?? "2.0";
@@ -42,7 +57,7 @@ export const commands: CommandDef[] = [
         ...serviceFlags,
       });
       if (a.has("text") === a.has("in")) throw new UsageError("give exactly one of --text T or --in FILE");
-      const payload = a.has("text") ? Buffer.from(a.get("text")!, "utf8") : readFileSync(a.get("in")!);
+      const payload = a.has("text") ? Buffer.from(a.get("text")!, "utf8") : readInputFile("--in", a.get("in"));
       const protocol = protocolOf(a, io);
       const policy = policyFromKeyFiles(a.all("key"), { encryptionVersion: protocol, allowDeprecatedV1Encryption: protocol === "1.0" });
       const client = new EncryptedQueueClient(queueOf(a), policy, { messageEncoding: encodingOf(a) });
@@ -53,7 +68,7 @@ export const commands: CommandDef[] = [
   },
   {
     path: ["queue", "receive"],
-    usage: `queue receive QUEUE --key K [--out FILE] [--peek] [--count N] [--encoding none|base64] ${SERVICE_USAGE}`,
+    usage: `queue receive QUEUE --key K [--out FILE] [--peek] [--count N] [--encoding none|base64] ${READ_USAGE} ${SERVICE_USAGE}`,
     async run(argv, io) {
       const a = parseArgs(argv, {
         key: { value: true, repeat: true, required: true },
@@ -61,16 +76,29 @@ export const commands: CommandDef[] = [
         peek: {},
         count: { value: true },
         encoding: { value: true },
+        ...READ_FLAGS,
         ...serviceFlags,
       });
       const count = a.int("count") ?? 1;
       if (count < 1 || count > 32) throw new UsageError("--count must be from 1 to 32");
-      const client = new EncryptedQueueClient(queueOf(a), policyFromKeyFiles(a.all("key")), { messageEncoding: encodingOf(a) });
+      const client = new EncryptedQueueClient(queueOf(a), policyFromKeyFiles(a.all("key"), readPolicyOptions(a)), { messageEncoding: encodingOf(a) });
       const peek = a.has("peek");
-      const batch = peek ? await client.peekMessages({ numberOfMessages: count }) : await client.receiveMessages({ numberOfMessages: count });
-      const delivered = "peekedMessageItems" in batch ? batch.peekedMessageItems : batch.receivedMessageItems;
       const out = a.get("out");
-      if (out !== undefined && delivered[0]) writeFileAtomically(out, delivered[0].messageBytes);
+      // --out is checked and staged before anything is received; it appears only once the message decrypted.
+      const outputs = out === undefined ? undefined : new StagedOutputs([{ label: "--out", path: out }]);
+      let batch: Awaited<ReturnType<typeof client.receiveMessages>> | Awaited<ReturnType<typeof client.peekMessages>>;
+      let delivered: Array<{ messageId: string; dequeueCount: number; messageText: string; messageBytes: Uint8Array }>;
+      try {
+        batch = peek ? await client.peekMessages({ numberOfMessages: count }) : await client.receiveMessages({ numberOfMessages: count });
+        delivered = "peekedMessageItems" in batch ? batch.peekedMessageItems : batch.receivedMessageItems;
+        if (outputs && delivered[0]) {
+          outputs.writeFile(0, delivered[0].messageBytes);
+          outputs.commit();
+        } else outputs?.abort();
+      } catch (e) {
+        outputs?.abort();
+        throw e;
+      }
       for (const m of delivered) io.stdout(JSON.stringify({ id: m.messageId, dequeueCount: m.dequeueCount, text: m.messageText }) + "\n");
       // Delete only what was delivered (and written); failed messages stay for a retry or a poison queue.
       if (!peek && "receivedMessageItems" in batch) {
@@ -87,6 +115,7 @@ export const commands: CommandDef[] = [
   {
     path: ["queue", "encrypt-message"],
     usage: "queue encrypt-message --in PLAIN --out MESSAGE.txt --key K [--protocol 2.0|1.0] [--encoding none|base64]",
+    offline: "encrypt",
     async run(argv, io) {
       const a = parseArgs(argv, {
         in: { value: true, required: true },
@@ -95,28 +124,43 @@ export const commands: CommandDef[] = [
         protocol: { value: true },
         encoding: { value: true },
       });
-      const payload = readFileSync(a.get("in")!);
+      if (a.positionals.length) throw new UsageError(`unexpected argument ${a.positionals[0]}`);
       const protocol = protocolOf(a, io);
+      const encoding = encodingOf(a);
       const policy = policyFromKeyFiles(a.all("key"), { encryptionVersion: protocol, allowDeprecatedV1Encryption: protocol === "1.0" });
-      const text = await encryptQueueMessage(payload, policy, { messageEncoding: encodingOf(a) });
-      writeFileAtomically(a.get("out")!, text);
+      const outputs = new StagedOutputs([{ label: "--out", path: a.get("out") }]);
+      const { payload, text } = await outputs.run(async (o) => {
+        const payload = readInputFile("--in", a.get("in"));
+        const text = await encryptQueueMessage(payload, policy, { messageEncoding: encoding });
+        o.writeFile(0, text);
+        return { payload, text };
+      });
       io.stdout(JSON.stringify({ protocol, plaintextBytes: payload.length, messageLength: text.length }) + "\n");
       return EXIT.ok;
     },
   },
   {
     path: ["queue", "decrypt-message"],
-    usage: "queue decrypt-message --in MESSAGE.txt --out PLAIN --key K [--encoding none|base64]",
+    usage: `queue decrypt-message --in MESSAGE.txt --out PLAIN --key K [--encoding none|base64] ${READ_USAGE}`,
+    offline: "decrypt",
     async run(argv, io) {
       const a = parseArgs(argv, {
         in: { value: true, required: true },
         out: { value: true, required: true },
         key: { value: true, repeat: true, required: true },
         encoding: { value: true },
+        ...READ_FLAGS,
       });
-      const text = readFileSync(a.get("in")!, "utf8");
-      const message = await decryptQueueMessage(text, policyFromKeyFiles(a.all("key")), { messageEncoding: encodingOf(a) });
-      writeFileAtomically(a.get("out")!, message.messageBytes);
+      if (a.positionals.length) throw new UsageError(`unexpected argument ${a.positionals[0]}`);
+      const encoding = encodingOf(a);
+      const policy = policyFromKeyFiles(a.all("key"), readPolicyOptions(a));
+      const outputs = new StagedOutputs([{ label: "--out", path: a.get("out") }]);
+      const message = await outputs.run(async (o) => {
+        const text = readInputFile("--in", a.get("in")).toString("utf8");
+        const message = await decryptQueueMessage(text, policy, { messageEncoding: encoding });
+        o.writeFile(0, message.messageBytes);
+        return message;
+      });
       io.stdout(JSON.stringify({ protocol: message.protocol, keyId: message.keyId, plaintextBytes: message.messageBytes.length }) + "\n");
       return EXIT.ok;
     },

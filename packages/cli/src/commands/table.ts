@@ -1,29 +1,54 @@
 // azcse table commands: put/get/query encrypted entities through the service, and offline
 // encrypt-entity/decrypt-entity on entities in OData JSON as on the wire.
 // Entities are always OData JSON: values plus `<name>@odata.type` annotations (either order).
-import { readFileSync } from "node:fs";
 import { TableClient } from "@azure/data-tables";
 import { EncryptedTableClient, decryptEntity, encryptEntity, entityFromODataJson, entityToODataJson, type EntityRecord } from "@azure-cse/data-tables";
-import { EXIT, connectionString, parseArgs, policyFromKeyFiles, SERVICE_FLAGS, SERVICE_USAGE, tableClientOptions, UsageError, type CommandDef, type ParsedArgs, writeFileAtomically } from "../framework.js";
+import { ClientSideEncryptionError } from "@azure-cse/core-envelope";
+import {
+  EXIT,
+  connectionString,
+  parseArgs,
+  policyFromKeyFiles,
+  READ_FLAGS,
+  READ_USAGE,
+  readPolicyOptions,
+  SERVICE_FLAGS,
+  SERVICE_USAGE,
+  tableClientOptions,
+  UsageError,
+  type CommandDef,
+  type ParsedArgs,
+} from "../framework.js";
+import { readInputFile, StagedOutputs } from "../files.js";
 
-/** Reads an OData JSON entity file (ENOENT surfaces as "not found"). */
-function readEntityFile(file: string): EntityRecord {
-  const text = readFileSync(file, "utf8");
+/**
+ * Reads an OData JSON entity file named by `--in` (ENOENT surfaces as "not found"). A caller's entity that is not
+ * an entity is a usage error; a stored entity (`stored`: decrypt-entity's WIRE.json) that is malformed is stored
+ * data that cannot be decrypted (INVALID_ENCRYPTION_DATA, exit 2).
+ */
+function readEntityFile(file: string | undefined, stored = false): EntityRecord {
+  const text = readInputFile("--in", file).toString("utf8");
+  const bad = (why: string): Error => (stored ? new ClientSideEncryptionError("INVALID_ENCRYPTION_DATA", `--in: ${file} ${why}`) : new UsageError(`--in: ${file} ${why}`));
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
-    throw new UsageError(`${file} is not JSON (expected one entity in OData JSON)`);
+    throw bad("is not JSON (expected one entity in OData JSON)");
   }
-  if (typeof json !== "object" || json === null || Array.isArray(json)) throw new UsageError(`${file} must hold one JSON object (an entity)`);
-  return entityFromODataJson(json);
+  if (typeof json !== "object" || json === null || Array.isArray(json)) throw bad("must hold one JSON object (an entity)");
+  try {
+    return entityFromODataJson(json);
+  } catch (e) {
+    if (ClientSideEncryptionError.is(e) && e.code === "INVALID_ARGUMENT") throw bad(`is not a valid OData JSON entity: ${e.message}`);
+    throw e;
+  }
 }
 
 /** The entity to write: keys required, service bookkeeping (etag, Timestamp, odata.*) dropped. */
-function writableEntity(entity: EntityRecord, file: string): EntityRecord & { partitionKey: string; rowKey: string } {
+function writableEntity(entity: EntityRecord, file: string | undefined): EntityRecord & { partitionKey: string; rowKey: string } {
   const { etag: _etag, timestamp: _ts, ...rest } = entity;
   for (const k of Object.keys(rest)) if (k.startsWith("odata.")) delete rest[k];
-  if (typeof rest.partitionKey !== "string" || typeof rest.rowKey !== "string") throw new UsageError(`${file} needs string PartitionKey and RowKey properties`);
+  if (typeof rest.partitionKey !== "string" || typeof rest.rowKey !== "string") throw new UsageError(`--in: ${file} needs string PartitionKey and RowKey properties`);
   return rest as EntityRecord & { partitionKey: string; rowKey: string };
 }
 
@@ -69,7 +94,7 @@ export const commands: CommandDef[] = [
         ...serviceFlags,
       });
       const { table } = tableOf(a, 1);
-      const entity = writableEntity(readEntityFile(a.get("in")!), a.get("in")!);
+      const entity = writableEntity(readEntityFile(a.get("in")), a.get("in"));
       const names = encryptList(a, entity);
       const client = new EncryptedTableClient(table, policyFromKeyFiles(a.all("key")));
       if (a.has("create-table")) await table.createTable();
@@ -80,23 +105,30 @@ export const commands: CommandDef[] = [
   },
   {
     path: ["table", "get"],
-    usage: `table get TABLE PK RK --key K [--out FILE] ${SERVICE_USAGE}`,
+    usage: `table get TABLE PK RK --key K [--out FILE] ${READ_USAGE} ${SERVICE_USAGE}`,
     async run(argv, io) {
-      const a = parseArgs(argv, { key: { value: true, repeat: true, required: true }, out: { value: true }, ...serviceFlags });
+      const a = parseArgs(argv, { key: { value: true, repeat: true, required: true }, out: { value: true }, ...READ_FLAGS, ...serviceFlags });
       const { table, args } = tableOf(a, 3);
-      const client = new EncryptedTableClient(table, policyFromKeyFiles(a.all("key")));
-      const entity = await client.getEntity(args[0]!, args[1]!, { disableTypeConversion: true });
-      const text = JSON.stringify(outputEntity(entity), null, 2) + "\n";
-      if (a.has("out")) writeFileAtomically(a.get("out")!, text);
-      else io.stdout(text);
+      const client = new EncryptedTableClient(table, policyFromKeyFiles(a.all("key"), readPolicyOptions(a)));
+      // --out is checked and staged first; the entity file appears only once the entity decrypted.
+      const outputs = a.has("out") ? new StagedOutputs([{ label: "--out", path: a.get("out") }]) : undefined;
+      if (outputs) {
+        await outputs.run(async (o) => {
+          const entity = await client.getEntity(args[0]!, args[1]!, { disableTypeConversion: true });
+          o.writeFile(0, JSON.stringify(outputEntity(entity), null, 2) + "\n");
+        });
+      } else {
+        const entity = await client.getEntity(args[0]!, args[1]!, { disableTypeConversion: true });
+        io.stdout(JSON.stringify(outputEntity(entity), null, 2) + "\n");
+      }
       return EXIT.ok;
     },
   },
   {
     path: ["table", "query"],
-    usage: `table query TABLE --key K [--filter F] [--select A,B] ${SERVICE_USAGE}   (one decrypted entity per output line)`,
+    usage: `table query TABLE --key K [--filter F] [--select A,B] ${READ_USAGE} ${SERVICE_USAGE}   (one decrypted entity per output line)`,
     async run(argv, io) {
-      const a = parseArgs(argv, { key: { value: true, repeat: true, required: true }, filter: { value: true }, select: { value: true }, ...serviceFlags });
+      const a = parseArgs(argv, { key: { value: true, repeat: true, required: true }, filter: { value: true }, select: { value: true }, ...READ_FLAGS, ...serviceFlags });
       const { table } = tableOf(a, 1);
       const select = a.has("select")
         ? a
@@ -106,7 +138,7 @@ export const commands: CommandDef[] = [
             .filter((s) => s.length > 0)
         : undefined;
       if (select && select.length === 0) throw new UsageError("--select needs at least one property name");
-      const client = new EncryptedTableClient(table, policyFromKeyFiles(a.all("key")));
+      const client = new EncryptedTableClient(table, policyFromKeyFiles(a.all("key"), readPolicyOptions(a)));
       // Decrypt everything first so a failure prints no partial result.
       const lines: string[] = [];
       for await (const e of client.listEntities({ disableTypeConversion: true, queryOptions: { filter: a.get("filter"), select } })) {
@@ -119,6 +151,7 @@ export const commands: CommandDef[] = [
   {
     path: ["table", "encrypt-entity"],
     usage: "table encrypt-entity --in ENTITY.json --out WIRE.json --key K --encrypt NAME[,NAME...]",
+    offline: "encrypt",
     async run(argv, io) {
       const a = parseArgs(argv, {
         in: { value: true, required: true },
@@ -127,23 +160,32 @@ export const commands: CommandDef[] = [
         encrypt: { value: true, required: true },
       });
       if (a.positionals.length) throw new UsageError(`unexpected argument ${a.positionals[0]}`);
-      const entity = writableEntity(readEntityFile(a.get("in")!), a.get("in")!);
-      const names = encryptList(a, entity);
-      const { entity: wire } = await encryptEntity(entity, policyFromKeyFiles(a.all("key")), { encryptedProperties: names });
-      writeFileAtomically(a.get("out")!, JSON.stringify(entityToODataJson(wire)) + "\n");
+      const policy = policyFromKeyFiles(a.all("key"));
+      const outputs = new StagedOutputs([{ label: "--out", path: a.get("out") }]);
+      const names = await outputs.run(async (o) => {
+        const entity = writableEntity(readEntityFile(a.get("in")), a.get("in"));
+        const names = encryptList(a, entity);
+        const { entity: wire } = await encryptEntity(entity, policy, { encryptedProperties: names });
+        o.writeFile(0, JSON.stringify(entityToODataJson(wire)) + "\n");
+        return names;
+      });
       io.stdout(json({ out: a.get("out"), encrypted: names }) + "\n");
       return EXIT.ok;
     },
   },
   {
     path: ["table", "decrypt-entity"],
-    usage: "table decrypt-entity --in WIRE.json --out ENTITY.json --key K",
+    usage: `table decrypt-entity --in WIRE.json --out ENTITY.json --key K ${READ_USAGE}`,
+    offline: "decrypt",
     async run(argv, io) {
-      const a = parseArgs(argv, { in: { value: true, required: true }, out: { value: true, required: true }, key: { value: true, repeat: true, required: true } });
+      const a = parseArgs(argv, { in: { value: true, required: true }, out: { value: true, required: true }, key: { value: true, repeat: true, required: true }, ...READ_FLAGS });
       if (a.positionals.length) throw new UsageError(`unexpected argument ${a.positionals[0]}`);
-      const entity = readEntityFile(a.get("in")!);
-      const plain = await decryptEntity(entity, policyFromKeyFiles(a.all("key")));
-      writeFileAtomically(a.get("out")!, JSON.stringify(entityToODataJson(plain), null, 2) + "\n");
+      const policy = policyFromKeyFiles(a.all("key"), readPolicyOptions(a));
+      const outputs = new StagedOutputs([{ label: "--out", path: a.get("out") }]);
+      await outputs.run(async (o) => {
+        const plain = await decryptEntity(readEntityFile(a.get("in"), true), policy);
+        o.writeFile(0, JSON.stringify(entityToODataJson(plain), null, 2) + "\n");
+      });
       io.stdout(json({ out: a.get("out") }) + "\n");
       return EXIT.ok;
     },

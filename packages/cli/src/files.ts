@@ -1,0 +1,345 @@
+// Local files of the CLI: inputs named by flags (regular files, FIFOs, /dev/stdin) and outputs that appear
+// complete or not at all. Every output is written inside a private hidden staging directory next to its target
+// and renamed into place only when the command succeeded; several outputs of one command (ciphertext and its
+// metadata) are committed together or rolled back together. SIGINT, SIGTERM and SIGHUP remove every staging
+// directory synchronously before the process exits with 128 + the signal number, so an interrupted command leaves
+// no new directory entry behind, not even a hidden one.
+import { createReadStream, closeSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeSync, type Stats } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { constants as osConstants } from "node:os";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import { ClientSideEncryptionError } from "@azure-cse/core-envelope";
+import { UsageError } from "./errors.js";
+
+// ------------------------------------------------------------------ interruption cleanup
+
+/** Staging directories of outputs not yet committed (removed on any interruption or exit). */
+const liveStaging = new Set<string>();
+
+function removeTree(dir: string): void {
+  // A write still being opened by the thread pool can re-populate the directory once; retry until it is gone.
+  for (let i = 0; i < 10 && existsSync(dir); i++) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // retried
+    }
+  }
+}
+
+/** Removes every uncommitted output (synchronous: safe in signal and exit handlers). */
+export function removeUncommittedOutputs(): void {
+  for (const d of liveStaging) removeTree(d);
+  liveStaging.clear();
+}
+
+/** Staging directories currently alive (for tests). */
+export function uncommittedOutputCount(): number {
+  return liveStaging.size;
+}
+
+export const INTERRUPT_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+let installed = false;
+
+/**
+ * For the azcse process only: on SIGINT/SIGTERM/SIGHUP remove every uncommitted output, then exit with the
+ * conventional 128 + signal number (130, 143, 129); on any exit (including an uncaught error) remove them too.
+ */
+export function installInterruptCleanup(proc: NodeJS.Process = process): void {
+  if (installed) return;
+  installed = true;
+  for (const sig of INTERRUPT_SIGNALS) {
+    proc.on(sig, () => {
+      removeUncommittedOutputs();
+      proc.exit(128 + osConstants.signals[sig]);
+    });
+  }
+  proc.on("exit", removeUncommittedOutputs);
+}
+
+// ------------------------------------------------------------------ inputs
+
+function fsCode(e: unknown): string | undefined {
+  const c = (e as { code?: unknown } | null)?.code;
+  return typeof c === "string" ? c : undefined;
+}
+
+/** A file-system error on a caller's path, as a typed error naming the flag (missing files are NOT_FOUND, exit 3). */
+export function pathError(label: string, file: string, e: unknown, verb: "read" | "write"): Error {
+  const code = fsCode(e);
+  if (e instanceof UsageError || ClientSideEncryptionError.is(e)) return e as Error;
+  if (code === "ENOENT") {
+    return verb === "read"
+      ? new ClientSideEncryptionError("NOT_FOUND", `${label}: ${file} does not exist`, { cause: e })
+      : new UsageError(`${label}: the directory of ${file} does not exist`);
+  }
+  if (code === "EISDIR") return new UsageError(`${label}: ${file} is a directory, not a file`);
+  if (code === "ENOTDIR") return new UsageError(`${label}: a part of ${file} is not a directory`);
+  if (code === "EACCES" || code === "EPERM" || code === "EROFS") return new UsageError(`${label}: cannot ${verb} ${file} (${code})`);
+  if (code === "ENAMETOOLONG" || code === "ELOOP") return new UsageError(`${label}: ${file} is not a usable path (${code})`);
+  if (code !== undefined && /^E[A-Z]+$/.test(code)) return new UsageError(`${label}: cannot ${verb} ${file} (${code})`);
+  return e instanceof Error ? e : new Error(String(e));
+}
+
+function checkPathValue(label: string, file: string | undefined): string {
+  if (file === undefined || file.length === 0) throw new UsageError(`${label} needs a file path`);
+  if (file.includes("\0")) throw new UsageError(`${label}: a path cannot contain a NUL character`);
+  return file;
+}
+
+/** Reads a whole input named by a flag (regular file, FIFO, /dev/stdin: read to its end, never judged by size). */
+export function readInputFile(label: string, file: string | undefined): Buffer {
+  const f = checkPathValue(label, file);
+  try {
+    return readFileSync(f);
+  } catch (e) {
+    throw pathError(label, f, e, "read");
+  }
+}
+
+export interface InputFile {
+  path: string;
+  /** A regular file: its size is known and ranges can be read directly. FIFOs, pipes and devices are not. */
+  regular: boolean;
+  /** Size of a regular file (undefined for streams). */
+  size: number | undefined;
+  /** Reads the input (a byte range of a regular file), 1 MiB at a time. */
+  open(range?: { start: number; end?: number }): Readable;
+}
+
+/** Opens an input named by a flag: stat decides only whether it is a regular file, never how much a stream holds. */
+export function inputFile(label: string, file: string | undefined): InputFile {
+  const f = checkPathValue(label, file);
+  let st: Stats;
+  try {
+    st = statSync(f);
+  } catch (e) {
+    throw pathError(label, f, e, "read");
+  }
+  if (st.isDirectory()) throw new UsageError(`${label}: ${f} is a directory, not a file`);
+  const regular = st.isFile();
+  return {
+    path: f,
+    regular,
+    size: regular ? st.size : undefined,
+    open(range) {
+      const s = createReadStream(f, { highWaterMark: 1 << 20, ...(regular && range ? { start: range.start, ...(range.end === undefined ? {} : { end: range.end }) } : {}) });
+      return s;
+    },
+  };
+}
+
+/** Reads a stream input to its end (for formats whose decoding needs the total length). */
+export async function readAll(source: AsyncIterable<Uint8Array>, label: string, file: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  try {
+    for await (const c of source) chunks.push(Buffer.from(c));
+  } catch (e) {
+    throw pathError(label, file, e, "read");
+  }
+  return Buffer.concat(chunks);
+}
+
+// ------------------------------------------------------------------ outputs
+
+export interface OutputSpec {
+  /** How the caller named it, e.g. "--out" or "FILE". */
+  label: string;
+  path: string | undefined;
+}
+
+interface Staged {
+  label: string;
+  target: string;
+  dir: string;
+  file: string;
+}
+
+/** Checks an output path before anything is read or written: its directory exists and it is not a directory. */
+export function checkOutputPath(label: string, file: string | undefined): string {
+  const f = checkPathValue(label, file);
+  if (f.endsWith("/") || f.endsWith(path.sep)) throw new UsageError(`${label}: ${f} names a directory; give a file path`);
+  const target = path.resolve(f);
+  const parent = path.dirname(target);
+  let st: Stats;
+  try {
+    st = statSync(parent);
+  } catch (e) {
+    throw pathError(label, f, e, "write");
+  }
+  if (!st.isDirectory()) throw new UsageError(`${label}: a part of ${f} is not a directory`);
+  try {
+    if (lstatSync(target).isDirectory()) throw new UsageError(`${label}: ${f} is a directory, not a file`);
+  } catch (e) {
+    if (fsCode(e) !== "ENOENT") throw pathError(label, f, e, "write");
+  }
+  return target;
+}
+
+/**
+ * Outputs of one command, staged in private hidden directories (mode 0700, files 0600) next to their targets and
+ * renamed into place together by `commit()`. Until then nothing is visible under the target names, and `abort()`,
+ * an error or an interrupting signal leaves no new directory entry at all.
+ */
+export class StagedOutputs {
+  readonly #entries: Staged[] = [];
+  #done = false;
+
+  constructor(specs: readonly OutputSpec[]) {
+    const targets = specs.map((s) => ({ label: s.label, target: checkOutputPath(s.label, s.path) }));
+    for (let i = 0; i < targets.length; i++) {
+      for (let j = 0; j < i; j++) {
+        if (targets[i]!.target === targets[j]!.target) throw new UsageError(`${targets[j]!.label} and ${targets[i]!.label} name the same file`);
+      }
+    }
+    try {
+      for (const { label, target } of targets) {
+        const dir = path.join(path.dirname(target), `.${path.basename(target).slice(0, 64)}.${randomBytes(6).toString("hex")}.azcse-tmp`);
+        liveStaging.add(dir); // registered first: a signal between mkdir and the next line still removes it
+        try {
+          mkdirSync(dir, { mode: 0o700 });
+        } catch (e) {
+          liveStaging.delete(dir);
+          throw pathError(label, target, e, "write");
+        }
+        this.#entries.push({ label, target, dir, file: path.join(dir, "data") });
+      }
+    } catch (e) {
+      this.abort();
+      throw e;
+    }
+  }
+
+  /** The staged file of output `i` (inside the private directory). */
+  stagedPath(i = 0): string {
+    return this.#entry(i).file;
+  }
+
+  #entry(i: number): Staged {
+    const e = this.#entries[i];
+    if (!e || this.#done) throw new Error("output is not staged");
+    return e;
+  }
+
+  /** Writes output `i` in one go. */
+  writeFile(i: number, data: Uint8Array | string): void {
+    const fd = this.#open(i);
+    try {
+      const buf = typeof data === "string" ? Buffer.from(data, "utf8") : data;
+      writeAll(fd, buf);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Streams output `i` (synchronous writes: the file's state is always known to the signal handler). */
+  async writeStream(i: number, source: AsyncIterable<Uint8Array>): Promise<number> {
+    const fd = this.#open(i);
+    let total = 0;
+    try {
+      for await (const c of source) {
+        writeAll(fd, c);
+        total += c.length;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return total;
+  }
+
+  #open(i: number): number {
+    const e = this.#entry(i);
+    try {
+      return openSync(e.file, "wx", 0o600);
+    } catch (err) {
+      throw pathError(e.label, e.target, err, "write");
+    }
+  }
+
+  /**
+   * Renames every staged output into place. If one rename fails, the ones already done are undone (a replaced
+   * file gets its previous content back, a new one is removed), so the outputs appear together or not at all.
+   */
+  commit(options: { exclusive?: boolean } = {}): void {
+    const done: Array<{ target: string; previous?: string }> = [];
+    try {
+      for (const e of this.#entries) {
+        if (options.exclusive) {
+          // Never replaces anything: link() fails with EEXIST when the target exists, even if it appeared just now.
+          try {
+            linkSync(e.file, e.target);
+          } catch (err) {
+            if (fsCode(err) === "EEXIST") throw new UsageError(`${e.label}: ${e.target} already exists; refusing to overwrite it`);
+            throw pathError(e.label, e.target, err, "write");
+          }
+          done.push({ target: e.target });
+          continue;
+        }
+        let previous: string | undefined;
+        if (existsOrLink(e.target)) {
+          previous = path.join(e.dir, "previous");
+          try {
+            linkSync(e.target, previous);
+          } catch {
+            renameSync(e.target, previous);
+          }
+        }
+        try {
+          renameSync(e.file, e.target);
+        } catch (err) {
+          if (previous !== undefined && !existsOrLink(e.target)) renameSync(previous, e.target);
+          throw pathError(e.label, e.target, err, "write");
+        }
+        done.push({ target: e.target, previous });
+      }
+    } catch (err) {
+      for (const d of done.reverse()) {
+        try {
+          if (d.previous !== undefined) renameSync(d.previous, d.target);
+          else unlinkSync(d.target);
+        } catch {
+          // best effort: the original error is what the caller needs
+        }
+      }
+      this.abort();
+      throw err;
+    }
+    this.abort();
+  }
+
+  /** Removes every staged output (idempotent). */
+  abort(): void {
+    this.#done = true;
+    for (const e of this.#entries) {
+      removeTree(e.dir);
+      liveStaging.delete(e.dir);
+    }
+  }
+
+  /** Runs `fn` with the staged outputs, commits on success, removes them on any failure. */
+  async run<T>(fn: (out: StagedOutputs) => Promise<T> | T): Promise<T> {
+    try {
+      const r = await fn(this);
+      this.commit();
+      return r;
+    } catch (e) {
+      this.abort();
+      throw e;
+    }
+  }
+}
+
+function existsOrLink(p: string): boolean {
+  try {
+    lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function writeAll(fd: number, chunk: Uint8Array): void {
+  let off = 0;
+  while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+}
