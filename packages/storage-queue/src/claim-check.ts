@@ -4,6 +4,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { ClientSideEncryptionError, DECRYPTION_FAILED_MESSAGE } from "@azure-cse/core-envelope";
 import type { QueueSendMessageOptions } from "@azure/storage-queue";
+import { describeValue, quote } from "./safety.js";
 
 /** Options passed to every store call. */
 export interface ClaimCheckStoreOptions {
@@ -71,7 +72,10 @@ export interface ResolvedClaimCheck {
 /** Validates the options once, at client construction. */
 export function checkClaimCheckOptions(options: ClaimCheckOptions | undefined): ResolvedClaimCheck | undefined {
   if (options === undefined) return undefined;
-  const store = options?.store;
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new ClientSideEncryptionError("INVALID_ARGUMENT", `claimCheck must be an object with a store; it is ${describeValue(options)}.`);
+  }
+  const store = options.store;
   if (!store || typeof store.put !== "function" || typeof store.get !== "function" || typeof store.delete !== "function") {
     throw new ClientSideEncryptionError("INVALID_ARGUMENT", "claimCheck.store must implement put(name, payload), get(name) and delete(name).");
   }
@@ -146,7 +150,7 @@ function storeError(e: unknown, what: string, name: string): ClientSideEncryptio
     return new ClientSideEncryptionError(e.code, e.message, { cause: e.cause, details: { ...e.details, claimCheckName: name } });
   }
   const aborted = (e as { name?: unknown } | null)?.name === "AbortError";
-  return new ClientSideEncryptionError(aborted ? "ABORTED" : "SERVICE_ERROR", aborted ? "The operation was aborted." : `The claim-check store failed to ${what} payload "${name}".`, {
+  return new ClientSideEncryptionError(aborted ? "ABORTED" : "SERVICE_ERROR", aborted ? "The operation was aborted." : `The claim-check store failed to ${what} payload ${quote(name)}.`, {
     cause: e,
     details: { claimCheckName: name },
   });
@@ -155,7 +159,7 @@ function storeError(e: unknown, what: string, name: string): ClientSideEncryptio
 export function missingPayload(name: string, cause?: unknown): ClientSideEncryptionError {
   return new ClientSideEncryptionError(
     "NOT_FOUND",
-    `The message is a claim-check pointer, but its payload "${name}" is not in the store (deleted, expired, or never written). Delete the message or move it to a poison queue.`,
+    `The message is a claim-check pointer, but its payload ${quote(name)} is not in the store (deleted, expired, or never written). Delete the message or move it to a poison queue.`,
     { details: { claimCheckName: name }, ...(cause === undefined ? {} : { cause }) },
   );
 }
@@ -181,7 +185,7 @@ export async function resolvePointer(cc: ResolvedClaimCheck | undefined, pointer
   if (!cc) {
     throw new ClientSideEncryptionError(
       "UNSUPPORTED_OPERATION",
-      `The message is a claim-check pointer to payload "${pointer.name}", but this client has no claimCheck store configured to resolve it.`,
+      `The message is a claim-check pointer to payload ${quote(pointer.name)}, but this client has no claimCheck store configured to resolve it.`,
       { details: { claimCheckName: pointer.name } },
     );
   }
@@ -193,6 +197,11 @@ export async function resolvePointer(cc: ResolvedClaimCheck | undefined, pointer
     throw storeError(e, "read", pointer.name);
   }
   if (stored === undefined || stored === null) throw missingPayload(pointer.name);
+  if (!(stored instanceof Uint8Array)) {
+    throw new ClientSideEncryptionError("INVALID_ARGUMENT", `claimCheck.store.get must resolve to a Uint8Array or undefined; it resolved to ${describeValue(stored)}.`, {
+      details: { claimCheckName: pointer.name },
+    });
+  }
   const bytes = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
   if (bytes.length !== pointer.size || digest(bytes) !== pointer.sha256) {
     // The store returned other bytes than were sent (replaced or altered): the payload fails authentication

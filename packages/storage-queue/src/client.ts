@@ -27,8 +27,10 @@ import {
   type ClaimCheckStoreOptions,
   type ResolvedClaimCheck,
 } from "./claim-check.js";
-import { QUEUE_MESSAGE_MAX_LENGTH, plaintextBudget, type MessageEncoding } from "./envelope.js";
+import { plaintextBudget, type MessageEncoding } from "./envelope.js";
+import { checkOptionsObject, describeValue, guardPolicy, invalidArgument } from "./safety.js";
 import {
+  checkMaxMessageLength,
   checkMessageEncoding,
   payloadBytes,
   decryptQueueMessage,
@@ -142,11 +144,12 @@ export class EncryptedQueueClient {
     if (!queueClient || typeof queueClient.sendMessage !== "function") {
       throw new ClientSideEncryptionError("INVALID_ARGUMENT", "EncryptedQueueClient needs an @azure/storage-queue QueueClient.");
     }
-    if (!policy || typeof policy !== "object") throw new ClientSideEncryptionError("INVALID_ARGUMENT", "EncryptedQueueClient needs a ClientSideEncryptionPolicy.");
+    guardPolicy(policy);
+    checkOptionsObject(options);
     this.queueClient = queueClient;
     this.policy = policy;
     this.messageEncoding = checkMessageEncoding(options.messageEncoding);
-    this.maxMessageLength = options.maxMessageLength ?? QUEUE_MESSAGE_MAX_LENGTH;
+    this.maxMessageLength = checkMaxMessageLength(options.maxMessageLength);
     this.#claimCheck = checkClaimCheckOptions(options.claimCheck);
   }
 
@@ -164,7 +167,8 @@ export class EncryptedQueueClient {
   }
 
   /** Encrypts a message into the MessageText to enqueue (for callers that move messages through other channels). */
-  encryptMessageText(message: string | Uint8Array, options: Omit<QueueMessageEncryptOptions, "messageEncoding" | "maxMessageLength"> = {}): Promise<string> {
+  async encryptMessageText(message: string | Uint8Array, options: Omit<QueueMessageEncryptOptions, "messageEncoding" | "maxMessageLength"> = {}): Promise<string> {
+    checkOptionsObject(options);
     return encryptQueueMessage(message, this.policy, { ...options, messageEncoding: this.messageEncoding, maxMessageLength: this.maxMessageLength });
   }
 
@@ -173,6 +177,7 @@ export class EncryptedQueueClient {
    * (ENCRYPTION_REQUIRED for plaintext unless the policy allows it, DECRYPTION_FAILED, KEY_NOT_FOUND, ...).
    */
   async decryptMessageText(messageText: string, options: Omit<QueueMessageDecryptOptions, "messageEncoding"> = {}): Promise<DecryptedQueueMessage> {
+    checkOptionsObject(options);
     const d = await decryptQueueMessage(messageText, this.policy, { ...options, messageEncoding: this.messageEncoding });
     // Only an encrypted (authenticated) pointer is followed; plaintext that looks like one is returned as is.
     if (!d.encrypted) return d;
@@ -189,6 +194,8 @@ export class EncryptedQueueClient {
    * pointer is sent (`claimCheck` in the response names the stored payload).
    */
   async sendMessage(message: string | Uint8Array, options: QueueSendMessageOptions = {}): Promise<EncryptedQueueSendMessageResponse> {
+    payloadBytes(message);
+    checkOptionsObject(options);
     const prepared = await this.#prepare(message, options.abortSignal);
     try {
       const res: EncryptedQueueSendMessageResponse = await this.queueClient.sendMessage(prepared.text, options);
@@ -230,6 +237,7 @@ export class EncryptedQueueClient {
 
   /** Dequeues and decrypts. Messages that cannot be delivered are listed in `failures` with their id; the others are returned. */
   async receiveMessages(options: QueueReceiveMessageOptions = {}): Promise<EncryptedQueueReceiveMessageResponse> {
+    checkOptionsObject(options);
     const response = await this.queueClient.receiveMessages(options);
     const { items, failures } = await this.#decryptBatch(response.receivedMessageItems, options, (item, error) => ({
       messageId: item.messageId,
@@ -245,6 +253,7 @@ export class EncryptedQueueClient {
 
   /** Peeks and decrypts (visibility unchanged). Same failure reporting as `receiveMessages`. */
   async peekMessages(options: QueuePeekMessagesOptions = {}): Promise<EncryptedQueuePeekMessagesResponse> {
+    checkOptionsObject(options);
     const response = await this.queueClient.peekMessages(options);
     const { items, failures } = await this.#decryptBatch(response.peekedMessageItems, options, (item, error) => ({
       messageId: item.messageId,
@@ -267,6 +276,12 @@ export class EncryptedQueueClient {
     visibilityTimeout?: number,
     options: EncryptedQueueUpdateMessageOptions = {},
   ): Promise<EncryptedQueueUpdateMessageResponse> {
+    checkMessageRef(messageId, popReceipt);
+    if (message !== undefined) payloadBytes(message);
+    if (visibilityTimeout !== undefined && !(typeof visibilityTimeout === "number" && Number.isSafeInteger(visibilityTimeout) && visibilityTimeout >= 0)) {
+      throw invalidArgument(`visibilityTimeout must be a non-negative integer number of seconds; it is ${describeValue(visibilityTimeout)}.`);
+    }
+    checkOptionsObject(options);
     const { previousClaimCheckName, ...rest } = options;
     if (previousClaimCheckName !== undefined) {
       this.#checkClaimCheckName(previousClaimCheckName, "previousClaimCheckName");
@@ -298,7 +313,7 @@ export class EncryptedQueueClient {
   }
 
   #checkClaimCheckName(name: unknown, option: string): void {
-    if (typeof name !== "string" || name.length === 0) throw new ClientSideEncryptionError("INVALID_ARGUMENT", `${option} must be a non-empty string.`);
+    if (typeof name !== "string" || name.length === 0) throw invalidArgument(`${option} must be a non-empty string; it is ${describeValue(name)}.`);
     if (!this.#claimCheck) throw new ClientSideEncryptionError("INVALID_ARGUMENT", `${option} was given, but this client has no claimCheck store configured.`);
   }
 
@@ -307,6 +322,8 @@ export class EncryptedQueueClient {
    * the store after the message, so a failure never leaves a message whose payload is gone.
    */
   async deleteMessage(messageId: string, popReceipt: string, options: EncryptedQueueDeleteMessageOptions = {}): Promise<QueueDeleteMessageResponse> {
+    checkMessageRef(messageId, popReceipt);
+    checkOptionsObject(options);
     const { claimCheckName, ...rest } = options;
     if (claimCheckName !== undefined) this.#checkClaimCheckName(claimCheckName, "claimCheckName");
     const res = await this.queueClient.deleteMessage(messageId, popReceipt, rest);
@@ -322,7 +339,9 @@ export class EncryptedQueueClient {
     const outcomes = await Promise.all(
       raw.map(async (item) => {
         try {
-          const d = await this.decryptMessageText(item.messageText, { abortSignal: options.abortSignal });
+          // A message without text (never sent by this library) reads like the empty message.
+          const text = typeof item.messageText === "string" ? item.messageText : "";
+          const d = await this.decryptMessageText(text, { abortSignal: options.abortSignal });
           const { messageText: _stored, ...rest } = item;
           return { ok: { ...rest, ...d } };
         } catch (e) {
@@ -343,6 +362,11 @@ export class EncryptedQueueClient {
     }
     return { items, failures };
   }
+}
+
+function checkMessageRef(messageId: unknown, popReceipt: unknown): void {
+  if (typeof messageId !== "string" || messageId.length === 0) throw invalidArgument(`messageId must be a non-empty string; it is ${describeValue(messageId)}.`);
+  if (typeof popReceipt !== "string" || popReceipt.length === 0) throw invalidArgument(`popReceipt must be a non-empty string; it is ${describeValue(popReceipt)}.`);
 }
 
 /** The same error with the message id added to its details (messages stay identical; no secrets added). */

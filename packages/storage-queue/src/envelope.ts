@@ -35,6 +35,9 @@ export interface RawEnvelope {
 export function detectEnvelope(messageText: string): RawEnvelope | undefined {
   // Cheap pre-check: JSON objects start with "{" after optional whitespace.
   if (!/^\s*\{/.test(messageText)) return undefined;
+  // An envelope nests 3 levels deep. Deeper JSON is never one of our messages, and parsing megabytes of
+  // nesting takes seconds, so it is rejected by a linear scan first.
+  if (!jsonDepthWithin(messageText, MAX_ENVELOPE_DEPTH)) return undefined;
   let parsed: unknown;
   try {
     parsed = JSON.parse(messageText);
@@ -46,6 +49,29 @@ export function detectEnvelope(messageText: string): RawEnvelope | undefined {
   if (keys.length !== 2 || !keys.includes(ENCRYPTED_MESSAGE_CONTENTS_KEY) || !keys.includes(ENCRYPTION_DATA_KEY)) return undefined;
   const o = parsed as Record<string, unknown>;
   return { encryptedMessageContents: o[ENCRYPTED_MESSAGE_CONTENTS_KEY], encryptionData: o[ENCRYPTION_DATA_KEY] };
+}
+
+/** Deepest JSON nesting a MessageText may have to be read as an envelope (writers use 3). */
+const MAX_ENVELOPE_DEPTH = 16;
+
+/** Whether the JSON text nests at most `max` objects/arrays deep (strings skipped; one linear pass). */
+export function jsonDepthWithin(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++; // backslash: skip the escaped character
+      else if (c === 34) inString = false;
+    } else if (c === 34) {
+      inString = true;
+    } else if (c === 123 || c === 91) {
+      if (++depth > max) return false;
+    } else if (c === 125 || c === 93) {
+      depth--;
+    }
+  }
+  return true;
 }
 
 /** Whether a MessageText is an encrypted-message envelope (by the strict rule of `detectEnvelope`). */

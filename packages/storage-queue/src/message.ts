@@ -2,6 +2,7 @@
 import {
   ClientSideEncryptionError,
   RegionOrderValidator,
+  V2_DEFAULT_REGION_SIZE,
   V2_NONCE_LENGTH,
   V2_TAG_LENGTH,
   createContentEncryption,
@@ -18,7 +19,10 @@ import {
   type EncryptionData,
   type EncryptionProtocol,
   decodeBase64Strict,
+  decryptionFailed,
+  DEFAULT_MAX_ENCRYPTION_DATA_LENGTH,
 } from "@azure-cse/core-envelope";
+import { checkOptionsObject, describeValue, guardPolicy, invalidArgument, safely } from "./safety.js";
 import type { ClaimCheckReference } from "./claim-check.js";
 import {
   MESSAGE_ENCODINGS,
@@ -84,13 +88,20 @@ export interface DecryptedQueueMessage {
 export function checkMessageEncoding(encoding: unknown): MessageEncoding {
   if (encoding === undefined) return "none";
   if (typeof encoding === "string" && (MESSAGE_ENCODINGS as readonly string[]).includes(encoding)) return encoding as MessageEncoding;
-  throw new ClientSideEncryptionError("INVALID_ARGUMENT", `messageEncoding must be "none" or "base64".`);
+  throw invalidArgument(`messageEncoding must be "none" or "base64"; it is ${typeof encoding === "string" ? "another string" : describeValue(encoding)}.`);
 }
 
-export function payloadBytes(message: string | Uint8Array): Buffer {
+/** `maxMessageLength`: a positive integer, default the service limit. */
+export function checkMaxMessageLength(limit: unknown): number {
+  if (limit === undefined) return QUEUE_MESSAGE_MAX_LENGTH;
+  if (typeof limit !== "number" || !Number.isSafeInteger(limit) || limit <= 0) throw invalidArgument(`maxMessageLength must be a positive integer; it is ${describeValue(limit)}${typeof limit === "number" ? ` (${limit})` : ""}.`);
+  return limit;
+}
+
+export function payloadBytes(message: string | Uint8Array, name = "message"): Buffer {
   if (typeof message === "string") return Buffer.from(message, "utf8");
   if (message instanceof Uint8Array) return Buffer.from(message.buffer, message.byteOffset, message.byteLength);
-  throw new ClientSideEncryptionError("INVALID_ARGUMENT", "A queue message must be a string or a Uint8Array.");
+  throw invalidArgument(`${name} must be a string or a Uint8Array; it is ${describeValue(message)}.`);
 }
 
 /**
@@ -99,10 +110,15 @@ export function payloadBytes(message: string | Uint8Array): Buffer {
  * An empty message is encrypted like any other (Python would send it unencrypted, quirk Q4).
  */
 export async function encryptQueueMessage(message: string | Uint8Array, policy: ClientSideEncryptionPolicy, options: QueueMessageEncryptOptions = {}): Promise<string> {
-  const encoding = checkMessageEncoding(options.messageEncoding);
-  const limit = options.maxMessageLength ?? QUEUE_MESSAGE_MAX_LENGTH;
-  if (!Number.isSafeInteger(limit) || limit <= 0) throw new ClientSideEncryptionError("INVALID_ARGUMENT", "maxMessageLength must be a positive integer.");
+  return safely(encryptChecked(message, policy, options));
+}
+
+async function encryptChecked(message: string | Uint8Array, rawPolicy: ClientSideEncryptionPolicy, options: QueueMessageEncryptOptions): Promise<string> {
   const payload = payloadBytes(message);
+  const policy = guardPolicy(rawPolicy);
+  checkOptionsObject(options);
+  const encoding = checkMessageEncoding(options.messageEncoding);
+  const limit = checkMaxMessageLength(options.maxMessageLength);
   if ((policy.encryptionVersion ?? "2.0") === "2.1") {
     throw new ClientSideEncryptionError(
       "UNSUPPORTED_OPERATION",
@@ -110,6 +126,12 @@ export async function encryptQueueMessage(message: string | Uint8Array, policy: 
     );
   }
   const inner = encoding === "base64" ? Buffer.from(payload.toString("base64"), "ascii") : payload;
+  // A 2.0 message is one GCM region of at most DataLength (4 MiB) bytes; only a raised maxMessageLength gets here.
+  if ((policy.encryptionVersion ?? "2.0") !== "1.0" && inner.length > V2_DEFAULT_REGION_SIZE) {
+    throw new ClientSideEncryptionError("PAYLOAD_TOO_LARGE", `A protocol 2.0 queue message holds at most ${V2_DEFAULT_REGION_SIZE} bytes (one region); this one has ${inner.length} after message encoding.`, {
+      details: { payloadBytes: payload.length, limit: V2_DEFAULT_REGION_SIZE },
+    });
+  }
   const enc = await createContentEncryption(policy, { abortSignal: options.abortSignal });
   try {
     const data = enc.encryptionData;
@@ -137,15 +159,15 @@ function notEncrypted(): ClientSideEncryptionError {
   );
 }
 
+/**
+ * Message decoding after decryption. Content that is not base64 under messageEncoding "base64" is stored data
+ * that does not decode: the one DECRYPTION_FAILED (a distinct error would be a format oracle on 1.0 CBC
+ * plaintext). Usually the sender did not base64-encode before encrypting; read such queues with "none".
+ */
 function decodeInner(bytes: Buffer, encoding: MessageEncoding): Buffer {
   if (encoding === "none") return bytes;
   const decoded = decodeBase64Strict(bytes.toString("latin1"));
-  if (!decoded) {
-    throw new ClientSideEncryptionError(
-      "INVALID_ARGUMENT",
-      'The message content is not base64, but messageEncoding is "base64": the sender did not base64-encode before encrypting (Python TextBase64EncodePolicy). Read it with messageEncoding "none".',
-    );
-  }
+  if (!decoded) throw decryptionFailed();
   return decoded;
 }
 
@@ -161,7 +183,8 @@ function result(bytes: Buffer, encoding: MessageEncoding, data?: EncryptionData)
 
 /** Decrypts `C` of a 2.x message: regions of `DataLength + 28` bytes; a single region may use any nonce. */
 function decryptV2(cek: Uint8Array, data: EncryptionData & { protocol: "2.0" | "2.1" }, c: Buffer, policy: ClientSideEncryptionPolicy): Buffer {
-  // .NET may write an empty body as zero regions (spec §1.3): empty plaintext.
+  // .NET may write an empty body as zero regions (spec §1.3): empty plaintext. The content key was unwrapped
+  // before this (a forged KeyId or EncryptedKey has already failed); there is no stored region to verify.
   if (c.length === 0) return Buffer.alloc(0);
   const regionStored = data.encryptedRegionInfo.dataLength + V2_NONCE_LENGTH + V2_TAG_LENGTH;
   const regions: Buffer[] = [];
@@ -182,8 +205,20 @@ function decryptV2(cek: Uint8Array, data: EncryptionData & { protocol: "2.0" | "
  * `requireEncryption: false`, in which case they are returned unchanged with `encrypted: false`.
  */
 export async function decryptQueueMessage(messageText: string, policy: ClientSideEncryptionPolicy, options: QueueMessageDecryptOptions = {}): Promise<DecryptedQueueMessage> {
+  return safely(decryptChecked(messageText, policy, options));
+}
+
+/**
+ * Longest EncryptionData accepted inside an envelope, in characters of the message text: core's bound for
+ * serialized metadata plus room for the two key names and punctuation. Every writer's is under 1 KiB.
+ */
+const MAX_ENVELOPE_OVERHEAD = DEFAULT_MAX_ENCRYPTION_DATA_LENGTH + 64;
+
+async function decryptChecked(messageText: string, rawPolicy: ClientSideEncryptionPolicy, options: QueueMessageDecryptOptions): Promise<DecryptedQueueMessage> {
+  if (typeof messageText !== "string") throw invalidArgument(`messageText must be a string; it is ${describeValue(messageText)}.`);
+  const policy = guardPolicy(rawPolicy);
+  checkOptionsObject(options);
   const encoding = checkMessageEncoding(options.messageEncoding);
-  if (typeof messageText !== "string") throw new ClientSideEncryptionError("INVALID_ARGUMENT", "messageText must be a string.");
   const envelope = detectEnvelope(messageText);
   if (!envelope) {
     if (policy.requireEncryption ?? true) throw notEncrypted();
@@ -194,10 +229,18 @@ export async function decryptQueueMessage(messageText: string, policy: ClientSid
   if (typeof rawData !== "object" || rawData === null || Array.isArray(rawData)) {
     throw new ClientSideEncryptionError("INVALID_ENCRYPTION_DATA", "Invalid encryption metadata: EncryptionData is not a JSON object");
   }
-  const data = parseEncryptionData(rawData, { maxRegionSize: policy.maxRegionSize });
   if (typeof envelope.encryptedMessageContents !== "string") {
     throw new ClientSideEncryptionError("INVALID_ENCRYPTION_DATA", "Invalid encryption metadata: EncryptedMessageContents is not a string");
   }
+  // The EncryptionData object came out of the message's JSON, so its text is at most everything but the
+  // contents string: bound it like core bounds serialized metadata (parseEncryptionData only measures strings).
+  if (messageText.length - envelope.encryptedMessageContents.length > MAX_ENVELOPE_OVERHEAD) {
+    throw new ClientSideEncryptionError(
+      "INVALID_ENCRYPTION_DATA",
+      `Invalid encryption metadata: EncryptionData is longer than the ${DEFAULT_MAX_ENCRYPTION_DATA_LENGTH} characters allowed`,
+    );
+  }
+  const data = parseEncryptionData(rawData, { maxRegionSize: policy.maxRegionSize });
   const c = decodeBase64Strict(envelope.encryptedMessageContents);
   if (!c) throw new ClientSideEncryptionError("INVALID_ENCRYPTION_DATA", "Invalid encryption metadata: EncryptedMessageContents is not standard padded base64");
   const cek = await unwrapContentKey(data, policy, { abortSignal: options.abortSignal });

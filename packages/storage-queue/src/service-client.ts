@@ -3,7 +3,8 @@ import { ClientSideEncryptionError, type ClientSideEncryptionPolicy } from "@azu
 import type { QueueServiceClient } from "@azure/storage-queue";
 import { checkClaimCheckOptions } from "./claim-check.js";
 import { EncryptedQueueClient, type EncryptedQueueClientOptions } from "./client.js";
-import { checkMessageEncoding } from "./message.js";
+import { checkMaxMessageLength, checkMessageEncoding } from "./message.js";
+import { checkOptionsObject, describeValue, guardPolicy, invalidArgument } from "./safety.js";
 
 /**
  * A storage account's queues under one client-side encryption policy. Composes an `@azure/storage-queue`
@@ -20,12 +21,14 @@ export class EncryptedQueueServiceClient {
     if (!queueServiceClient || typeof queueServiceClient.getQueueClient !== "function") {
       throw new ClientSideEncryptionError("INVALID_ARGUMENT", "EncryptedQueueServiceClient needs an @azure/storage-queue QueueServiceClient.");
     }
-    if (!policy || typeof policy !== "object") throw new ClientSideEncryptionError("INVALID_ARGUMENT", "EncryptedQueueServiceClient needs a ClientSideEncryptionPolicy.");
+    guardPolicy(policy);
+    checkOptionsObject(options);
     this.queueServiceClient = queueServiceClient;
     this.policy = policy;
     this.#options = { ...options };
     // Validate the shared options here rather than on the first getQueueClient.
     checkMessageEncoding(options.messageEncoding);
+    checkMaxMessageLength(options.maxMessageLength);
     checkClaimCheckOptions(options.claimCheck);
   }
 
@@ -35,6 +38,8 @@ export class EncryptedQueueServiceClient {
 
   /** An encrypted client for one queue: this client's policy, and its options overridden by `options`. */
   getQueueClient(queueName: string, options: EncryptedQueueClientOptions = {}): EncryptedQueueClient {
+    if (typeof queueName !== "string" || queueName.length === 0) throw invalidArgument(`queueName must be a non-empty string; it is ${describeValue(queueName)}.`);
+    checkOptionsObject(options);
     return new EncryptedQueueClient(this.queueServiceClient.getQueueClient(queueName), this.policy, { ...this.#options, ...options });
   }
 }

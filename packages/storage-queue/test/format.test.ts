@@ -5,6 +5,7 @@ import {
   AesKeyWrapKey,
   LIBRARY_ID,
   RsaKey,
+  createContentEncryption,
   encryptGcmBuffer,
   regionNonce,
   type ClientSideEncryptionPolicy,
@@ -189,9 +190,9 @@ describe("message encoding", () => {
     expect(isEncryptedMessageText(text)).toBe(true);
   });
 
-  it('reading a message that is not base64 inside with messageEncoding "base64" is a typed error', async () => {
+  it('reading a message that is not base64 inside with messageEncoding "base64" is the opaque DECRYPTION_FAILED (no format oracle; issue 14)', async () => {
     const text = await encryptQueueMessage("not base64!", v2);
-    await expectCode(() => decryptQueueMessage(text, v2, { messageEncoding: "base64" }), "INVALID_ARGUMENT");
+    await expectCode(() => decryptQueueMessage(text, v2, { messageEncoding: "base64" }), "DECRYPTION_FAILED");
   });
 
   it("an unknown messageEncoding is refused", async () => {
@@ -268,7 +269,10 @@ describe("reading what other writers produce", () => {
   });
 
   it("a 2.x message with several regions is split by DataLength and read in order (.NET reader behaviour)", async () => {
-    const ours = parse(await encryptQueueMessage("x", { ...v2, random: fixedRandom([cek]) }));
+    // 2.0 is always 4 MiB regions, so a 16-byte DataLength is a 2.1 message (its wrapped key carries "2.1").
+    const enc21 = await createContentEncryption({ ...v2, encryptionVersion: "2.1", regionSize: 16, random: fixedRandom([cek]) });
+    const ours = { EncryptionData: JSON.parse(enc21.toJson(false)) as Record<string, unknown> };
+    enc21.dispose();
     const p = Buffer.from("0123456789abcdef0123456789abcdefXYZ");
     const regions = [0, 1, 2].map((i) => encryptGcmBuffer(cek, regionNonce("python", i), p.subarray(i * 16, i * 16 + 16)));
     const msg = (rs: Buffer[]) =>

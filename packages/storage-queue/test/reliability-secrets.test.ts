@@ -83,7 +83,7 @@ describe("secrets canary: queue operations with the Azure SDK logger at verbose"
       const tampered = JSON.stringify({ ...parsed, EncryptedMessageContents: c.toString("base64") });
       await fail("tampered ciphertext", () => q.decryptMessageText(tampered), "DECRYPTION_FAILED");
       await fail("plaintext message", () => q.decryptMessageText(CANARY), "ENCRYPTION_REQUIRED");
-      await fail("base64 mode on a raw payload", () => new EncryptedQueueClient(raw, policy, { messageEncoding: "base64" }).decryptMessageText(envelope), "INVALID_ARGUMENT");
+      await fail("base64 mode on a raw payload", () => new EncryptedQueueClient(raw, policy, { messageEncoding: "base64" }).decryptMessageText(envelope), "DECRYPTION_FAILED");
       await fail("bad metadata", () => q.decryptMessageText(JSON.stringify({ ...parsed, EncryptionData: { ...parsed.EncryptionData, EncryptionAgent: { Protocol: CANARY, EncryptionAlgorithm: "AES_GCM_256" } } })), "UNSUPPORTED_PROTOCOL");
       await raw.sendMessage(tampered);
       await raw.sendMessage(CANARY);
