@@ -17,6 +17,7 @@ import {
   decryptPlanned,
   findEncryptionDataInMetadata,
   keyWrapInput,
+  maxReadRegionSize,
   parseEncryptionData,
   planRange,
   serializeEncryptionData,
@@ -455,7 +456,7 @@ export class EncryptedBlobClient {
   #encryptionOf(metadata: Record<string, string> | undefined, blobType: string | undefined): BlobEncryptionState | undefined {
     const raw = findEncryptionDataInMetadata(metadata);
     if (raw === undefined) return undefined;
-    const data = parseEncryptionData(raw, { maxRegionSize: this.#policy.maxRegionSize });
+    const data = parseEncryptionData(raw, { maxRegionSize: maxReadRegionSize(this.#policy) });
     return { data, padded: !(data.protocol === "1.0" && blobType === "PageBlob") };
   }
 
@@ -604,13 +605,29 @@ export class EncryptedBlobClient {
         }
         return { ...base, readableStreamBody: body, contentLength: pinned.storedLength, isClientSideEncrypted: false };
       }
-      const plan = planRange(state.data, { offset, count }, pinned.storedLength, { padded: state.padded });
       const encryption = summarize(state.data);
-      if (plan.empty) {
+      // Every read selects and unwraps the content key, even when no byte will be returned.
+      const cek = await this.#contentKey(state.data, options.abortSignal);
+      let plan: RangePlan;
+      try {
+        plan = planRange(state.data, { offset, count }, pinned.storedLength, { padded: state.padded });
+      } catch (e) {
+        cek.fill(0);
+        throw e;
+      }
+      if (plan.empty || plan.take === 0) {
+        // No plaintext to return; any stored region is still authenticated before success.
+        try {
+          if (!plan.empty) {
+            if (!body) body = await this.#fetch(plan.storedOffset, plan.storedCount ?? pinned.storedLength - plan.storedOffset, pinned.etag, options);
+            await this.#guard(collectBytes(this.#decrypting(state, cek, plan, body as AsyncIterable<Uint8Array>, options.abortSignal)), { callerSignal: options.abortSignal });
+          }
+        } finally {
+          cek.fill(0);
+        }
         discard();
         return { ...base, readableStreamBody: Readable.from([]), contentLength: 0, isClientSideEncrypted: true, encryption };
       }
-      const cek = await this.#contentKey(state.data, options.abortSignal);
       let contentLength: number;
       if (state.data.protocol === "1.0" && plan.includesLastBlock) {
         const total = await this.#plaintextLength(state, cek, pinned.storedLength, pinned.etag, options);
@@ -703,6 +720,14 @@ export class EncryptedBlobClient {
         const total = await this.#plaintextLength(state, cek, pinned.storedLength, pinned.etag, options);
         const end = count === undefined ? total : Math.min(total, offset + count);
         const length = Math.max(0, end - offset);
+        if (length === 0) {
+          // No plaintext to return: still authenticate a stored region (1.0: the padding was checked above).
+          const witness = planRange(data, { offset, count: 0 }, pinned.storedLength, { padded: state.padded });
+          if (!witness.empty && data.protocol !== "1.0") {
+            const body = await this.#fetch(witness.storedOffset, witness.storedCount ?? pinned.storedLength - witness.storedOffset, pinned.etag, options, controller.signal);
+            await collectBytes(this.#decrypting(state, cek, witness, body as AsyncIterable<Uint8Array>, options.abortSignal));
+          }
+        }
         await begin(length);
         const unit = data.protocol === "1.0" ? 16 : data.encryptedRegionInfo.dataLength;
         const size = Math.max(unit, Math.floor((options.blockSize ?? DEFAULT_DOWNLOAD_BLOCK_SIZE) / unit) * unit);
@@ -830,7 +855,7 @@ export class EncryptedBlobClient {
       out.plaintextLength = v2PlaintextLength(stored, state.data.encryptedRegionInfo.dataLength);
     } else if (!state.padded) {
       out.plaintextLength = stored;
-    } else if (options.computeV1PlaintextLength ?? (this.#policy.keyEncryptionKey !== undefined || this.#policy.keyResolver !== undefined)) {
+    } else if (options.computeV1PlaintextLength === true) {
       const cek = await this.#guard(this.#contentKey(state.data, options.abortSignal));
       try {
         out.plaintextLength = await this.#v1PlaintextLength(state.data, cek, stored, props.etag!, options);
@@ -915,7 +940,7 @@ export class EncryptedBlobClient {
         { details: srcCtx },
       );
     }
-    if (raw !== undefined) this.#guardSync(() => parseEncryptionData(raw, { maxRegionSize: this.#policy.maxRegionSize }));
+    if (raw !== undefined) this.#guardSync(() => parseEncryptionData(raw, { maxRegionSize: maxReadRegionSize(this.#policy) }));
     if (user && raw !== undefined) user[ENCRYPTION_DATA_METADATA_KEY] = raw;
     const result = await storageCall(this.#ctx(), async () => {
       const poller = await this.#client.beginCopyFromURL(src.url, {
@@ -986,7 +1011,7 @@ export class EncryptedBlobClient {
         details: this.#ctx(),
       });
     }
-    const data = this.#guardSync(() => parseEncryptionData(raw, { maxRegionSize: this.#policy.maxRegionSize }));
+    const data = this.#guardSync(() => parseEncryptionData(raw, { maxRegionSize: maxReadRegionSize(this.#policy) }));
     const cek = await this.#guard(this.#contentKey(data, options.abortSignal));
     const algorithm = options.keyWrapAlgorithm ?? newKeyEncryptionKey.defaultWrapAlgorithm;
     const newKid = newKeyEncryptionKey.keyId;

@@ -3,6 +3,7 @@ import type { BlobItem, ContainerClient, ContainerListBlobFlatSegmentResponse, C
 import {
   ClientSideEncryptionError,
   findEncryptionDataInMetadata,
+  maxReadRegionSize,
   parseEncryptionData,
   v2PlaintextLength,
   type ClientSideEncryptionPolicy,
@@ -94,7 +95,7 @@ export class EncryptedContainerClient {
       const pages = this.#client.listBlobsFlat({ ...options, includeMetadata: true }).byPage({ maxPageSize: 5000 });
       for await (const page of pages as AsyncIterable<ContainerListBlobFlatSegmentResponse>) {
         for (const item of page.segment.blobItems) {
-          yield { ...item, ...describeEncryption(item.metadata, item.properties.contentLength, this.#policy.maxRegionSize) };
+          yield { ...item, ...describeEncryption(item.metadata, item.properties.contentLength, maxReadRegionSize(this.#policy)) };
         }
       }
     } catch (e) {

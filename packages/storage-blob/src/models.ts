@@ -108,7 +108,8 @@ export interface EncryptedGetPropertiesOptions extends EncryptedOperationOptions
   conditions?: BlobRequestConditions;
   /**
    * 1.0 only: learn the exact plaintext length by fetching and decrypting the last one or two CBC blocks.
-   * Default true when the policy has a key or resolver.
+   * Default false: reading properties never decrypts (a padding check answered by a metadata call would be
+   * a padding oracle without any download); `allowedReadProtocols` is honoured when set.
    */
   computeV1PlaintextLength?: boolean;
 }

@@ -72,7 +72,7 @@ describe("Python SDK writes → EncryptedBlobClient reads (whole and ranged)", (
       const got = await streamToBuffer((await c.download(o, n)).readableStreamBody);
       expect(got.equals(p.subarray(o, end))).toBe(true);
     }
-    const props = await c.getProperties();
+    const props = await c.getProperties({ computeV1PlaintextLength: true });
     expect(props.plaintextLength).toBe(size);
     expect(props.metadata?.origin).toBe("python");
   });

@@ -28,16 +28,41 @@ describe("getProperties", () => {
     expect(p.storedContentLength).toBe(4 * 1024 * 1024 + 1 + 56);
   });
 
-  it("1.0: the plaintext length comes from the padding of the last block (needs the key)", async () => {
+  it("1.0: the plaintext length comes from the padding of the last block, only when asked (needs the key)", async () => {
     const c = new EncryptedBlobClient(env.container.getBlobClient(uniqueName()), { ...env.policy, encryptionVersion: "1.0", allowDeprecatedV1Encryption: true });
     for (const n of [0, 15, 16, 1000]) {
       await c.uploadData(plaintext(n));
-      const p = await c.getProperties();
+      const p = await c.getProperties({ computeV1PlaintextLength: true });
       expect(p.encryption?.protocol).toBe("1.0");
       expect(p.plaintextLength).toBe(n);
     }
     const keyless = new EncryptedBlobClient(c.blobClient, {});
     expect((await keyless.getProperties()).plaintextLength).toBeUndefined();
+  });
+
+  it("security: getProperties on a 1.0 blob decrypts nothing unless asked (no padding oracle without a download), and honours allowedReadProtocols", async () => {
+    const writer = new EncryptedBlobClient(env.container.getBlobClient(uniqueName()), { ...env.policy, encryptionVersion: "1.0", allowDeprecatedV1Encryption: true });
+    await writer.uploadData(plaintext(100));
+    // Corrupt the padding block: a default getProperties must still succeed (it fetched and decrypted nothing).
+    const stored = await env.container.getBlobClient(writer.name).downloadToBuffer();
+    stored[stored.length - 1]! ^= 0xff;
+    const props = await env.container.getBlobClient(writer.name).getProperties();
+    await env.container.getBlockBlobClient(writer.name).upload(stored, stored.length, { metadata: props.metadata });
+    let unwraps = 0;
+    const counting = { ...env.policy.keyEncryptionKey!, keyId: env.policy.keyEncryptionKey!.keyId, defaultWrapAlgorithm: env.policy.keyEncryptionKey!.defaultWrapAlgorithm, wrapKey: env.policy.keyEncryptionKey!.wrapKey.bind(env.policy.keyEncryptionKey), unwrapKey: (...a: Parameters<KeyEncryptionKey["unwrapKey"]>) => ((unwraps += 1), env.policy.keyEncryptionKey!.unwrapKey(...a)) };
+    const reader = new EncryptedBlobClient(writer.blobClient, { keyEncryptionKey: counting });
+    const p = await reader.getProperties();
+    expect(p.encryption?.protocol).toBe("1.0");
+    expect(p.plaintextLength).toBeUndefined();
+    expect(unwraps).toBe(0);
+    expect((await rejection(reader.getProperties({ computeV1PlaintextLength: true }))).code).toBe("DECRYPTION_FAILED");
+    const migrated = new EncryptedBlobClient(writer.blobClient, { keyEncryptionKey: counting, allowedReadProtocols: ["2.0", "2.1"] });
+    unwraps = 0;
+    expect((await rejection(migrated.getProperties({ computeV1PlaintextLength: true }))).code).toBe("UNSUPPORTED_PROTOCOL");
+    expect((await rejection(migrated.download())).code).toBe("UNSUPPORTED_PROTOCOL");
+    expect((await rejection(migrated.downloadToBuffer())).code).toBe("UNSUPPORTED_PROTOCOL");
+    expect((await rejection(migrated.download(0, 0))).code).toBe("UNSUPPORTED_PROTOCOL");
+    expect(unwraps).toBe(0);
   });
 
   it("an unencrypted blob reports isClientSideEncrypted: false", async () => {
