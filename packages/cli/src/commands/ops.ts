@@ -1,10 +1,11 @@
 // azcse operations at scale: scan / scan-table (inventory), migrate (1.0 → 2.x in place) and rotate-key
 // (bulk re-wrap for a container or a table), resumable with --resume STATE. The engine is ../ops.
-import { BlobServiceClient } from "@azure/storage-blob";
+import { BlobServiceClient, ContainerClient } from "@azure/storage-blob";
 import { TableClient } from "@azure/data-tables";
 import type { KeyEncryptionKey } from "@azure-cse/core-envelope";
 import { connectionString, EXIT, loadKeys, parseArgs, SERVICE_FLAGS, SERVICE_USAGE, storageClientOptions, tableClientOptions, UsageError, type CommandDef, type FlagSpec, type Io, type ParsedArgs } from "../framework.js";
 import {
+  BlobRunState,
   blobSelector,
   entitySelector,
   EXIT_LOCAL,
@@ -23,11 +24,14 @@ import {
   writeFileStreamed,
   writeFullReport,
   writeOutcomes,
+  type BlobStateLocation,
   type OpsRun,
   type ProgressMode,
+  type RunIdentity,
   type Shard,
 } from "../ops/index.js";
 import { isLocalResourceError, localErrorMessage } from "../ops/local-errors.js";
+import { commands as reportCommands } from "./report.js";
 
 const CONNECTION: Record<string, FlagSpec> = SERVICE_FLAGS;
 const RUN_FLAGS: Record<string, FlagSpec> = {
@@ -42,9 +46,12 @@ const RUN_FLAGS: Record<string, FlagSpec> = {
   shard: { value: true },
   "progress-interval": { value: true },
   "no-plan": {},
+  state: { value: true },
+  "state-lease-seconds": { value: true },
+  "state-wait-seconds": { value: true },
 };
 const RUN_USAGE =
-  "[--dry-run] [--concurrency N] [--resume STATE] [--shard K/N] [--progress auto|bar|summary|lines|none] [--progress-interval SECONDS] [--page-size N] [--report FILE] [--summary] [--outcomes FILE.jsonl] [--no-plan]";
+  "[--dry-run] [--concurrency N] [--resume STATE | --state CONTAINER/PATH|BLOB-URL [--state-lease-seconds S] [--state-wait-seconds S]] [--shard K/N] [--progress auto|bar|summary|lines|none] [--progress-interval SECONDS] [--page-size N] [--report FILE] [--summary] [--outcomes FILE.jsonl] [--no-plan]";
 
 function container(a: ParsedArgs, name: string) {
   return BlobServiceClient.fromConnectionString(connectionString(a), storageClientOptions(a)).getContainerClient(name);
@@ -87,7 +94,49 @@ function runOptions(a: ParsedArgs, io: Io) {
   if (pageSize !== undefined && (pageSize < 1 || pageSize > 5000)) throw new UsageError("--page-size must be from 1 to 5000");
   const dryRun = a.has("dry-run");
   if (dryRun && a.has("resume")) throw new UsageError("--dry-run writes nothing, so it takes no --resume state file");
-  return { concurrency, pageSize, dryRun, stateFile: a.get("resume"), progress: progressFor(a, io), shard: shardOf(a), noPlan: a.has("no-plan") };
+  if (dryRun && a.has("state")) throw new UsageError("--dry-run writes nothing, so it takes no --state");
+  if (a.has("resume") && a.has("state")) throw new UsageError("give either --resume FILE (local) or --state (in a blob), not both");
+  const lease = a.int("state-lease-seconds");
+  if (lease !== undefined && !a.has("state")) throw new UsageError("--state-lease-seconds needs --state");
+  if (lease !== undefined && (lease < 15 || lease > 60)) throw new UsageError("--state-lease-seconds must be from 15 to 60");
+  const wait = a.int("state-wait-seconds");
+  if (wait !== undefined && !a.has("state")) throw new UsageError("--state-wait-seconds needs --state");
+  if (wait !== undefined && wait > 3600) throw new UsageError("--state-wait-seconds must be at most 3600");
+  const common = { concurrency, pageSize, dryRun, progress: progressFor(a, io), shard: shardOf(a), noPlan: a.has("no-plan") };
+  const state = a.get("state");
+  if (state === undefined) return { ...common, stateFile: a.get("resume") };
+  const loc = stateLocation(a, state);
+  return { ...common, stateFile: loc.display, openState: (identity: RunIdentity) => BlobRunState.openAt(loc, identity, { leaseSeconds: lease, waitMs: wait === undefined ? undefined : wait * 1000 }) };
+}
+
+/**
+ * `--state` names the checkpoint blob: `CONTAINER/PATH` on the account of the connection string, or a blob
+ * URL — on that account (its credential is used) or carrying a SAS (container scope: the journal blobs are
+ * created next to it).
+ */
+function stateLocation(a: ParsedArgs, value: string): BlobStateLocation {
+  if (/^https?:\/\//i.test(value)) {
+    const u = new URL(value);
+    if (u.search) {
+      const parts = u.pathname.split("/");
+      // Path-style (emulator, IP address) URLs carry the account first: /account/container/blob.
+      const first = /^\d+\.\d+\.\d+\.\d+$|^localhost$/i.test(u.hostname) || u.port ? 2 : 1;
+      const containerName = decodeURIComponent(parts[first] ?? "");
+      const name = parts.slice(first + 1).map(decodeURIComponent).join("/");
+      if (!containerName || !name) throw new UsageError("--state URL must name a blob: https://ACCOUNT.blob.core.windows.net/CONTAINER/PATH");
+      const containerUrl = `${u.origin}${parts.slice(0, first + 1).join("/")}${u.search}`;
+      return { container: new ContainerClient(containerUrl, undefined, storageClientOptions(a)), name, display: `${u.origin}${u.pathname}` };
+    }
+    const service = BlobServiceClient.fromConnectionString(connectionString(a), storageClientOptions(a));
+    const base = service.url.endsWith("/") ? service.url : `${service.url}/`;
+    if (!value.startsWith(base)) throw new UsageError(`--state URL must be on the account of the connection string (${base}) or carry a SAS`);
+    return stateLocation(a, decodeURIComponent(value.slice(base.length)));
+  }
+  const slash = value.indexOf("/");
+  if (slash <= 0 || slash === value.length - 1) throw new UsageError("--state must be CONTAINER/PATH or a blob URL");
+  const service = BlobServiceClient.fromConnectionString(connectionString(a), storageClientOptions(a));
+  const c = service.getContainerClient(value.slice(0, slash));
+  return { container: c, name: value.slice(slash + 1), display: `${c.url.replace(/\?.*$/, "")}/${value.slice(slash + 1)}` };
 }
 
 /**
@@ -146,7 +195,7 @@ function newKeyOf(a: ParsedArgs, keys: KeyEncryptionKey[], required: boolean): K
   return loadKeys([file])[0]!;
 }
 
-export const commands: CommandDef[] = [
+const opsCommands: CommandDef[] = [
   {
     path: ["scan"],
     usage: `scan CONTAINER [--prefix P] [--shard K/N] [--json] ${SERVICE_USAGE}   (inventory from the listing: protocols, key ids, writers, sizes)`,
@@ -237,3 +286,6 @@ export const commands: CommandDef[] = [
     }),
   },
 ];
+
+// `report merge` is registered with the ops commands (it reads their reports).
+export const commands: CommandDef[] = [...opsCommands, ...reportCommands];

@@ -4,7 +4,7 @@
 import type { BlobItem, ContainerClient } from "@azure/storage-blob";
 import type { TableClient } from "@azure/data-tables";
 import { createLocalKeyResolver, V2_DEFAULT_REGION_SIZE, type KeyEncryptionKey } from "@azure-cse/core-envelope";
-import { blobPages, classifyForMigrate, classifyForRotate, migrateBlob, planBlob, rotateBlob, verifyBlobs } from "./blob-ops.js";
+import { blobPages, classifyForMigrate, classifyForRotate, migrateBlob, planBlob, quoteEtag, rotateBlob, verifyBlobs } from "./blob-ops.js";
 import type { BlockSizeOptions } from "./blocks.js";
 import { ProgressReporter } from "./progress.js";
 import type { ObjectOutcome, OpsReport } from "./report.js";
@@ -17,9 +17,10 @@ import { classifyEntityForRotate, entityKey, entityPages, planEntity, rotateEnti
 export { chooseBlockSize, reencryptedStoredUpperBound, MAX_BLOCKS_PER_BLOB, MAX_BLOCK_SIZE } from "./blocks.js";
 export { scanBlobs, scanTable, formatScan, type ScanReport, type ScanBucket } from "./scan.js";
 export { ProgressReporter, renderBar, renderLine, estimateRemainingMs, formatBytes, formatDuration, type ProgressMode, type ProgressSnapshot } from "./progress.js";
-export { buildReport, exitCodeOf, exitCodeOfSummary, mergeSummaries, EXIT_LOCAL, type OpsReport, type ObjectOutcome, type RunSummary, type SkipReason, type VerifyResult } from "./report.js";
+export { buildReport, exitCodeOf, exitCodeOfSummary, mergeSummaries, EXIT_LOCAL, FAILED_SAMPLE, type OpsReport, type ObjectOutcome, type RunSummary, type SkipReason, type VerifyResult } from "./report.js";
 export { exitCodeOfRun, materializeReport, summaryReport, writeFileStreamed, writeFullReport, writeOutcomes, SORTED_REPORT_LIMIT, type OpsRun, type SummaryReport } from "./report-stream.js";
 export { RunState, writeFileAtomic, STATE_FORMAT, type Checkpoint, type RunIdentity } from "./state.js";
+export { BlobRunState, type BlobStateLocation, type BlobStateOptions } from "./blob-state.js";
 export { parseShard, shardOfEntity, shardOfName, formatShard, type Shard } from "./shard.js";
 export { runResumable, type ListedPage, type StepContext } from "./runner.js";
 
@@ -113,6 +114,7 @@ async function execute<T>(
   step: (item: T, ctx: Parameters<Parameters<typeof runResumable<T>>[0]["step"]>[1]) => Promise<ObjectOutcome>,
   plan: (item: T) => ObjectOutcome,
   select: ((item: T) => boolean) | undefined,
+  workEtag?: (item: T) => string | undefined,
 ): Promise<OpsRun> {
   const startedAt = new Date().toISOString();
   const progress = o.progress ?? new ProgressReporter("none", () => undefined);
@@ -134,6 +136,7 @@ async function execute<T>(
         concurrency: o.concurrency ?? 4,
         progress,
         select,
+        workEtag,
       }));
     } finally {
       // The planning listing runs alongside; never leave it running after this function settled.
@@ -226,6 +229,7 @@ export async function migrateRun(o: MigrateOptions): Promise<OpsRun> {
     (item, ctx) => migrateBlob(item, settings, ctx),
     (item) => planBlob(item, classify(item)),
     blobSelector(o.shard),
+    (item) => (classify(item).action === "work" ? quoteEtag(item.properties.etag) : undefined),
   );
 }
 
@@ -276,6 +280,7 @@ export async function rotateBlobsRun(o: RotateBlobOptions): Promise<OpsRun> {
       return p;
     },
     select,
+    (item) => (classify(item).action === "work" ? quoteEtag(item.properties.etag) : undefined),
   );
   if (o.verify && !o.dryRun) run.verify = await closingOnError(run, verifyBlobs(scope, o.newKey, oldIds, select));
   return run;
@@ -308,6 +313,7 @@ export async function rotateTableRun(o: RotateTableOptions): Promise<OpsRun> {
     (e, ctx) => rotateEntity(e, settings, ctx),
     (e) => planEntity(e, classifyEntityForRotate(e, o.newKey.keyId, oldIds)),
     select,
+    (e) => (classifyEntityForRotate(e, o.newKey.keyId, oldIds).action === "work" ? e.etag : undefined),
   );
   if (o.verify && !o.dryRun) run.verify = await closingOnError(run, verifyTable(scope, o.newKey, oldIds, select));
   return run;

@@ -38,6 +38,11 @@ export interface RunnerOptions<T> {
   maxOpenPages?: number;
   /** Only objects for which this returns true are this worker's (`--shard K/N`); the others are not visited. */
   select?: (item: T) => boolean;
+  /**
+   * The ETag an object will be written under, or undefined when the step will not write it. With a state
+   * that batches in-flight marks, a page's marks are stored in one write before its objects start.
+   */
+  workEtag?: (item: T) => string | undefined;
 }
 
 interface OpenPage {
@@ -102,6 +107,18 @@ export async function runResumable<T>(o: RunnerOptions<T>): Promise<{ complete: 
     for await (const page of o.pages(cp.marker)) {
       const op: OpenPage = { next: page.next, remaining: page.items.length, keys: [] };
       open.push(op);
+      if (state.batchesInFlightMarks && o.workEtag) {
+        let marked = false;
+        for (const item of page.items) {
+          if (o.select && !o.select(item)) continue;
+          const key = o.keyOf(item);
+          const etag = done.has(key) ? undefined : o.workEtag(item);
+          if (etag === undefined) continue;
+          cp.inFlight[key] = etag;
+          marked = true;
+        }
+        if (marked) await state.save(new Date(), true);
+      }
       for (const item of page.items) {
         if (o.select && !o.select(item)) {
           op.remaining--;
@@ -119,8 +136,10 @@ export async function runResumable<T>(o: RunnerOptions<T>): Promise<{ complete: 
         const ctx: StepContext = {
           recoveredEtag: recovered[key],
           markInFlight(etag) {
+            // Already stored with its page (a state that batches marks): nothing to wait for.
+            if (state.batchesInFlightMarks && cp.inFlight[key] === etag) return;
             cp.inFlight[key] = etag;
-            return state.save();
+            return state.save(new Date(), true);
           },
           addBytes(n) {
             counted += n;

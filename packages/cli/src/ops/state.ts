@@ -159,6 +159,8 @@ export class RunState {
   readonly checkpoint: Checkpoint;
   /** Called before every checkpoint write (the runner materialises its finished-key set here). */
   beforeSave: (() => void) | undefined;
+  /** True when in-flight marks are stored per page rather than per object (a state kept in blobs). */
+  readonly batchesInFlightMarks: boolean = false;
   #fd: number | undefined;
   #bytes: number;
   readonly #durable: boolean;
@@ -206,17 +208,21 @@ export class RunState {
     return s;
   }
 
-  /** Subclasses with asynchronous storage override this; the file state is durable when it returns. */
-  save(now = new Date()): void | Promise<void> {
+  /**
+   * Stores the checkpoint. The file state is durable when it returns; subclasses with asynchronous storage
+   * group writes, and `urgent` (an in-flight mark, awaited before an object is written) starts one at once.
+   */
+  save(now = new Date(), _urgent = false): void | Promise<void> {
     this.saveNow(now);
   }
 
   /** Rewrites the checkpoint (atomically) when the run has a state file. */
   protected saveNow(now = new Date()): void {
+    this.checkpoint.journalBytes = this.#bytes;
+    if (this.file === undefined) return; // nothing to resume from: no checkpoint to write
     this.beforeSave?.();
     this.checkpoint.updatedAt = now.toISOString();
-    this.checkpoint.journalBytes = this.#bytes;
-    if (this.file !== undefined) writeFileAtomic(this.file, JSON.stringify(this.checkpoint) + "\n");
+    writeFileAtomic(this.file, JSON.stringify(this.checkpoint) + "\n");
   }
 
   /** Bytes appended to the local journal so far. */
