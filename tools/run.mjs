@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Entry point behind `npm run demo`, `npm test` and `npm run bench` on a fresh machine with only
 // Node 20 and npm: installs the workspace with a pinned pnpm (corepack is not used), makes sure the
-// Python SDK interop peer is present for tests, builds, then runs the task.
+// Python SDK and .NET SDK interop peers are present for tests, builds, then runs the task.
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
@@ -67,9 +67,28 @@ function ensurePythonPeer() {
   process.exit(1);
 }
 
+// The .NET interop peer (issue 13): the .NET 10 SDK must be present — the tests fail, never skip, without it.
+const DOTNET_INSTALL =
+  "wget -q https://packages.microsoft.com/config/debian/12/packages-microsoft-prod.deb -O /tmp/packages-microsoft-prod.deb && dpkg -i /tmp/packages-microsoft-prod.deb && apt-get update && apt-get install -y dotnet-sdk-10.0";
+function ensureDotnetPeer() {
+  const sdks = spawnSync("dotnet", ["--list-sdks"], { encoding: "utf8" });
+  if (sdks.error || sdks.status !== 0 || !/^10\./m.test(sdks.stdout ?? "")) {
+    console.error(`[azcse] The .NET 10 SDK (the .NET interop peer, tools/dotnet-peer) is missing${sdks.error ? "" : ` (dotnet --list-sdks: ${(sdks.stdout ?? "").trim() || "none"})`}.\n[azcse] Install it as root:  ${DOTNET_INSTALL}`);
+    process.exit(1);
+  }
+  // Restore and build the peer once here (Release; the wrapper rebuilds only when its sources change).
+  log("building the .NET interop peer (tools/dotnet-peer)");
+  const code = run(path.join(root, "tools", "dotnet-peer", "run"), ["--help"], { stdio: ["ignore", "ignore", "inherit"] });
+  if (code !== 0) {
+    console.error(`\n[azcse] .NET interop peer build failed (exit ${code}); see tools/dotnet-peer/obj/peer-build.log.`);
+    process.exit(code);
+  }
+}
+
 install();
 if (task === "test") {
   ensurePythonPeer();
+  ensureDotnetPeer();
   must("turbo", ["run", "build", "--output-logs=errors-only"], "build");
   must("turbo", ["run", "typecheck", "--output-logs=errors-only"], "typecheck");
   must("eslint", ["."], "lint");

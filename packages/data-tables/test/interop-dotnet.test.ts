@@ -48,7 +48,7 @@ beforeAll(async () => {
   writeFileSync(aesFile, JSON.stringify(aes.toJwk()));
 });
 afterAll(async () => {
-  rmSync(dir, { recursive: true, force: true });
+  if (dir) rmSync(dir, { recursive: true, force: true });
   await az?.stop();
 });
 

@@ -55,7 +55,7 @@ beforeAll(async () => {
   container = new EncryptedContainerClient(env.container, policy);
 });
 afterAll(async () => {
-  rmSync(dir, { recursive: true, force: true });
+  if (dir) rmSync(dir, { recursive: true, force: true });
   await env?.stop();
 });
 
