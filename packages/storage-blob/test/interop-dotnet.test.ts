@@ -161,6 +161,42 @@ describe(".NET writes → EncryptedBlobClient reads (whole and ranged)", () => {
   }, 300_000);
 });
 
+describe(".NET v12 and legacy page blobs", () => {
+  it("v12 12.30.1 fails on the last block of a legacy 1.0 page blob (it unpads by range, not blob type); ranges before it and our reader work", async () => {
+    const name = uniqueName("net-legacy-page-v12");
+    const p = plaintext(2048);
+    const file = path.join(dir, `${name}.in`);
+    writeFileSync(file, p);
+    const out = path.join(dir, `${name}.out`);
+    const base = ["--container", env.container.containerName, "--blob", name, "--key", rsaFile];
+    const [put, whole, head, legacy] = await batch([
+      ["blob-put", ...base, "--in", file, "--protocol", "1.0", "--library", "legacy", "--blob-type", "page"],
+      ["blob-get", ...base, "--out", out],
+      ["blob-get", ...base, "--out", out + ".head", "--offset", "100", "--count", "1000"],
+      ["blob-get", ...base, "--out", out + ".legacy", "--library", "legacy"],
+    ]);
+    expect(put!.exit).toBe(0);
+    expect(whole!.exit).toBe(2);
+    expect(whole!.error).toMatch(/Padding is invalid/);
+    expect([head!.exit, (head!.result as { sha256: string }).sha256]).toEqual([0, sha(p.subarray(100, 1100))]);
+    expect([legacy!.exit, (legacy!.result as { sha256: string }).sha256]).toEqual([0, sha(p)]);
+    expect((await container.getBlobClient(name).downloadToBuffer()).equals(p)).toBe(true);
+  });
+
+  it("v12 returns an unencrypted blob as it is (no require-encryption in v12); legacy RequireEncryption refuses it (exit 2)", async () => {
+    const name = uniqueName("plain");
+    await env.container.getBlockBlobClient(name).upload("not encrypted", 13);
+    const out = path.join(dir, `${name}.out`);
+    const [v12, legacy] = await batch([
+      ["blob-get", "--container", env.container.containerName, "--blob", name, "--out", out, "--key", aesFile],
+      ["blob-get", "--container", env.container.containerName, "--blob", name, "--out", out + ".l", "--key", aesFile, "--library", "legacy"],
+    ]);
+    expect([v12!.exit, (v12!.result as { sha256: string }).sha256]).toEqual([0, sha(Buffer.from("not encrypted"))]);
+    expect(legacy!.exit).toBe(2);
+    expect(legacy!.error).toMatch(/Encryption data does not exist/);
+  });
+});
+
 describe("EncryptedBlobClient writes → .NET reads (v12 both protocols, legacy 1.0)", () => {
   interface Ours { label: string; name: string; p: Buffer; protocol: "1.0" | "2.0" }
   const ours: Ours[] = [];
