@@ -6,6 +6,7 @@ import {
   type ClientSideEncryptionPolicy,
   type KeyEncryptionKey,
   type KeyOperationOptions,
+  type WrapKeyResult,
 } from "@azure-cse/core-envelope";
 import type {
   CreateTableEntityResponse,
@@ -25,8 +26,20 @@ import type {
   UpdateTableEntityOptions,
   UpsertEntityResponse,
 } from "@azure/data-tables";
-import { decryptEntity, encryptEntity, entityKeys, openEntity, selectProperties, type EntityRecord, type PropertySelection } from "./entity-crypto.js";
+import {
+  checkPropertyList,
+  checkResolver,
+  decryptEntity,
+  encryptEntity,
+  entityKeys,
+  openEntity,
+  selectProperties,
+  type EntityRecord,
+  type PropertySelection,
+} from "./entity-crypto.js";
+import { copyRecord, fromSdkEntity, getOwn, installEntityNamesPolicy, marked, toSdkEntity } from "./entity-names.js";
 import { METADATA1, METADATA2, stringValue } from "./format.js";
+import { checkOptionsObject, describeValue, guardKek, guardPolicy, invalidArgument, quote } from "./safety.js";
 import { replaceWrappedContentKey } from "./rotation.js";
 
 type OperationOptions = NonNullable<Parameters<TableClient["createEntity"]>[1]>;
@@ -108,25 +121,40 @@ const MERGE_REFUSED =
   'or add encrypted properties the stored list does not know. Use mode "Replace" (read, change and write the whole entity).';
 
 /** Adds what decryption needs to a projection; returns what was added so it can be removed from results. */
-function withMetadataColumns(query: TableEntityQueryOptions | undefined, needKeys: boolean): { query: TableEntityQueryOptions | undefined; added: string[] } {
-  const select = query?.select;
-  if (!select || select.length === 0 || select.includes("*")) return { query, added: [] };
+function withMetadataColumns(
+  query: TableEntityQueryOptions | undefined,
+  needKeys: boolean,
+): { query: TableEntityQueryOptions | undefined; added: string[]; select: readonly string[] | undefined } {
+  checkOptionsObject(query, "queryOptions");
+  const select = query?.select === undefined ? undefined : checkPropertyList(query.select, "queryOptions.select");
+  if (!select || select.length === 0 || select.includes("*")) return { query, added: [], select: undefined };
   const wanted = [METADATA1, METADATA2, ...(needKeys ? ["partitionKey", "rowKey"] : [])];
   const has = (n: string) => select.includes(n) || (n === "partitionKey" && select.includes("PartitionKey")) || (n === "rowKey" && select.includes("RowKey"));
   const added = wanted.filter((n) => !has(n));
-  return { query: { ...query, select: [...select, ...added] }, added };
+  return { query: { ...query, select: [...select, ...added] }, added, select };
 }
 
 function stripAdded<T extends object>(entity: T, added: readonly string[]): T {
   if (added.length === 0) return entity;
-  const out = { ...entity } as Record<string, unknown>;
+  const out = copyRecord(entity) as Record<string, unknown>;
   for (const n of added) delete out[n];
   return out as T;
 }
 
 function splitWriteOptions<O extends EncryptedWriteOptions>(options: O | undefined): { extra: readonly string[]; rest: Omit<O, "encryptedProperties"> } {
+  checkOptionsObject(options);
   const { encryptedProperties, ...rest } = options ?? ({} as O);
-  return { extra: encryptedProperties ?? [], rest };
+  return { extra: checkPropertyList(encryptedProperties, "options.encryptedProperties"), rest };
+}
+
+function checkKeys(partitionKey: unknown, rowKey: unknown): void {
+  if (typeof partitionKey !== "string") throw invalidArgument(`partitionKey must be a string; it is ${describeValue(partitionKey)}.`);
+  if (typeof rowKey !== "string") throw invalidArgument(`rowKey must be a string; it is ${describeValue(rowKey)}.`);
+}
+
+function checkMode(mode: unknown): UpdateMode {
+  if (mode !== "Merge" && mode !== "Replace") throw invalidArgument(`mode must be "Merge" or "Replace"; it is ${typeof mode === "string" ? quote(mode, 40) : describeValue(mode)}.`);
+  return mode;
 }
 
 /**
@@ -144,9 +172,14 @@ export class EncryptedTableClient {
     if (!tableClient || typeof tableClient.getEntity !== "function") {
       throw new ClientSideEncryptionError("INVALID_ARGUMENT", "EncryptedTableClient needs an @azure/data-tables TableClient.");
     }
+    this.#policy = guardPolicy(policy);
+    checkOptionsObject(options);
+    this.#selection = {
+      encryptionResolver: checkResolver(options.encryptionResolver, "options.encryptionResolver"),
+      encryptedProperties: [...checkPropertyList(options.encryptedProperties, "options.encryptedProperties")],
+    };
     this.#client = tableClient;
-    this.#policy = { ...policy };
-    this.#selection = { encryptionResolver: options.encryptionResolver, encryptedProperties: [...(options.encryptedProperties ?? [])] };
+    installEntityNamesPolicy(tableClient);
   }
 
   /** The wrapped client (no encryption). */
@@ -164,7 +197,7 @@ export class EncryptedTableClient {
 
   async #encrypt<T extends object>(entity: TableEntity<T>, extra: readonly string[], options: KeyOperationOptions): Promise<TableEntity<EntityRecord>> {
     const { entity: out } = await encryptEntity(entity as EntityRecord, this.#policy, this.#selectionWith(extra), { abortSignal: options.abortSignal });
-    return out;
+    return toSdkEntity(out);
   }
 
   /** Inserts an entity with the selected properties encrypted (fresh content key and IV). */
@@ -179,6 +212,7 @@ export class EncryptedTableClient {
    * properties are untouched (checked by reading its metadata, then merging conditionally on that ETag).
    */
   async updateEntity<T extends object>(entity: TableEntity<T>, mode: UpdateMode = "Merge", options?: EncryptedUpdateOptions): Promise<UpdateEntityResponse> {
+    checkMode(mode);
     const { extra, rest } = splitWriteOptions(options);
     if (mode === "Replace") {
       const encrypted = await this.#encrypt(entity, extra, rest);
@@ -194,7 +228,7 @@ export class EncryptedTableClient {
     const stored = await this.#storedForMerge(entity as EntityRecord, rest);
     if (!stored) {
       // Let the service report the missing entity exactly as a plain merge would.
-      return this.#client.updateEntity(entity, "Merge", rest);
+      return this.#client.updateEntity(toSdkEntity(entity), "Merge", rest);
     }
     this.#checkCallerEtag(rest.etag, stored.etag);
     return this.#merge(entity, stored.etag, rest);
@@ -205,6 +239,7 @@ export class EncryptedTableClient {
    * inserted with encryption metadata (so it stays readable under requireEncryption).
    */
   async upsertEntity<T extends object>(entity: TableEntity<T>, mode: UpdateMode = "Merge", options?: EncryptedWriteOptions): Promise<UpsertEntityResponse> {
+    checkMode(mode);
     const { extra, rest } = splitWriteOptions(options);
     if (mode === "Replace") return this.#client.upsertEntity(await this.#encrypt(entity, extra, rest), "Replace", rest);
     this.#assertMergeable(entity as EntityRecord, extra);
@@ -236,13 +271,13 @@ export class EncryptedTableClient {
     const { partitionKey, rowKey } = entityKeys(entity);
     let stored: EntityRecord & { etag: string };
     try {
-      stored = await this.#client.getEntity<EntityRecord>(partitionKey, rowKey, { abortSignal: options.abortSignal, queryOptions: { select: [METADATA1, METADATA2] } });
+      stored = await this.#client.getEntity<EntityRecord>(partitionKey, rowKey, marked({ abortSignal: options.abortSignal, queryOptions: { select: [METADATA1, METADATA2] } }));
     } catch (e) {
       if (statusOf(e) === 404) return undefined;
       throw e;
     }
-    const m1 = stored[METADATA1];
-    const m2 = stored[METADATA2];
+    const m1 = getOwn(stored, METADATA1);
+    const m2 = getOwn(stored, METADATA2);
     if (m1 !== undefined && m1 !== null && m2 !== undefined && m2 !== null) {
       const opened = await openEntity(m1, m2, partitionKey, rowKey, this.#policy, { abortSignal: options.abortSignal });
       opened.contentKey.fill(0);
@@ -259,7 +294,7 @@ export class EncryptedTableClient {
 
   async #merge<T extends object>(entity: TableEntity<T>, etag: string, options: OperationOptions): Promise<UpdateEntityResponse> {
     try {
-      return await this.#client.updateEntity(entity, "Merge", { ...options, etag });
+      return await this.#client.updateEntity(toSdkEntity(entity), "Merge", { ...options, etag });
     } catch (e) {
       if (statusOf(e) === 412) throw conditionNotMet(e);
       throw e;
@@ -268,19 +303,22 @@ export class EncryptedTableClient {
 
   /** Reads and decrypts one entity. A `select` projection gets both metadata columns added (and removed from the result). */
   async getEntity<T extends object = Record<string, unknown>>(partitionKey: string, rowKey: string, options: GetTableEntityOptions = {}): Promise<TableEntityResult<T>> {
-    const { query, added } = withMetadataColumns(options.queryOptions, false);
-    const raw = await reading(() => this.#client.getEntity<EntityRecord>(partitionKey, rowKey, { ...options, queryOptions: query }));
-    const decrypted = await decryptEntity(raw, this.#policy, { typedValues: options.disableTypeConversion ?? false, partitionKey, rowKey, abortSignal: options.abortSignal });
+    checkKeys(partitionKey, rowKey);
+    checkOptionsObject(options);
+    const { query, added, select } = withMetadataColumns(options.queryOptions, false);
+    const raw = fromSdkEntity(await reading(() => this.#client.getEntity<EntityRecord>(partitionKey, rowKey, marked({ ...options, queryOptions: query }))));
+    const decrypted = await decryptEntity(raw, this.#policy, { typedValues: options.disableTypeConversion ?? false, partitionKey, rowKey, abortSignal: options.abortSignal, select });
     return stripAdded(decrypted, added) as unknown as TableEntityResult<T>;
   }
 
   /** Queries and decrypts entities (entities are decrypted one after another, one key unwrap each). */
   listEntities<T extends object = Record<string, unknown>>(options: ListTableEntitiesOptions = {}): EncryptedEntityIterator<T> {
-    const { query, added } = withMetadataColumns(options.queryOptions, true);
-    const inner = this.#client.listEntities<EntityRecord>({ ...options, queryOptions: query });
+    checkOptionsObject(options);
+    const { query, added, select } = withMetadataColumns(options.queryOptions, true);
+    const inner = this.#client.listEntities<EntityRecord>(marked({ ...options, queryOptions: query }));
     const policy = this.#policy;
     const decryptOne = async (e: EntityRecord): Promise<TableEntityResult<T>> =>
-      stripAdded(await decryptEntity(e, policy, { typedValues: options.disableTypeConversion ?? false, abortSignal: options.abortSignal }), added) as unknown as TableEntityResult<T>;
+      stripAdded(await decryptEntity(fromSdkEntity(e), policy, { typedValues: options.disableTypeConversion ?? false, abortSignal: options.abortSignal, select }), added) as unknown as TableEntityResult<T>;
     const iterator: EncryptedEntityIterator<T> = {
       async next() {
         const r = await reading(() => inner.next());
@@ -308,7 +346,9 @@ export class EncryptedTableClient {
   }
 
   /** Deletes an entity (no encryption involved). */
-  deleteEntity(partitionKey: string, rowKey: string, options?: DeleteTableEntityOptions): Promise<DeleteTableEntityResponse> {
+  async deleteEntity(partitionKey: string, rowKey: string, options?: DeleteTableEntityOptions): Promise<DeleteTableEntityResponse> {
+    checkKeys(partitionKey, rowKey);
+    checkOptionsObject(options);
     return this.#client.deleteEntity(partitionKey, rowKey, options);
   }
 
@@ -319,9 +359,14 @@ export class EncryptedTableClient {
    * becomes an encrypted insert).
    */
   async submitTransaction(actions: TransactionAction[], options?: EncryptedWriteOptions): Promise<TableTransactionResponse> {
+    if (!Array.isArray(actions)) throw invalidArgument(`actions must be an array of transaction actions; it is ${describeValue(actions)}.`);
     const { extra, rest } = splitWriteOptions(options);
     const prepared: TransactionAction[] = [];
     for (const action of actions) {
+      if (!Array.isArray(action) || !["create", "delete", "update", "upsert"].includes(action[0] as string) || typeof action[1] !== "object" || action[1] === null) {
+        throw invalidArgument('Each transaction action must be ["create" | "delete" | "update" | "upsert", entity, mode?, options?].');
+      }
+      if (action[0] !== "create" && action[0] !== "delete") checkMode(action[2] ?? "Merge");
       const [kind, entity] = action;
       if (kind === "delete") {
         prepared.push(action);
@@ -338,7 +383,7 @@ export class EncryptedTableClient {
         const stored = await this.#storedForMerge(entity, rest);
         if (stored) {
           this.#checkCallerEtag(actionOptions?.etag, stored.etag);
-          prepared.push(["update", entity, "Merge", { ...actionOptions, etag: stored.etag }]);
+          prepared.push(["update", toSdkEntity(entity), "Merge", { ...actionOptions, etag: stored.etag }]);
         } else if (kind === "upsert") {
           prepared.push(["create", await this.#encrypt(entity, extra, rest)]);
         } else {
@@ -357,10 +402,15 @@ export class EncryptedTableClient {
    */
   async updateKeyEncryptionKey(entity: { partitionKey: string; rowKey: string; etag?: string }, newKek: KeyEncryptionKey, options: RotateKeyOptions = {}): Promise<RotateKeyResult> {
     const { partitionKey, rowKey } = entityKeys(entity as EntityRecord);
-    const stored = await this.#client.getEntity<EntityRecord>(partitionKey, rowKey, { abortSignal: options.abortSignal, queryOptions: { select: [METADATA1, METADATA2] } });
+    guardKek(newKek, "newKek");
+    checkOptionsObject(options);
+    if (options.keyWrapAlgorithm !== undefined && (typeof options.keyWrapAlgorithm !== "string" || options.keyWrapAlgorithm.length === 0)) {
+      throw invalidArgument(`options.keyWrapAlgorithm must be a non-empty string; it is ${describeValue(options.keyWrapAlgorithm)}.`);
+    }
+    const stored = await this.#client.getEntity<EntityRecord>(partitionKey, rowKey, marked({ abortSignal: options.abortSignal, queryOptions: { select: [METADATA1, METADATA2] } }));
     this.#checkCallerEtag(entity.etag, stored.etag);
-    const m1 = stringValue(stored[METADATA1]);
-    const m2 = stored[METADATA2];
+    const m1 = stringValue(getOwn(stored, METADATA1));
+    const m2 = getOwn(stored, METADATA2);
     if (m1 === undefined || m2 === undefined || m2 === null) {
       throw new ClientSideEncryptionError("INVALID_ARGUMENT", "The entity has no client-side encryption metadata, so there is no key to rotate.");
     }
@@ -368,9 +418,9 @@ export class EncryptedTableClient {
     // transit would be persisted and make every property unreadable. Decrypting the name list above catches
     // that only probabilistically, so the metadata is read a second time and must be identical (same ETag,
     // same text) before anything is written.
-    const again = await this.#client.getEntity<EntityRecord>(partitionKey, rowKey, { abortSignal: options.abortSignal, queryOptions: { select: [METADATA1, METADATA2] } });
+    const again = await this.#client.getEntity<EntityRecord>(partitionKey, rowKey, marked({ abortSignal: options.abortSignal, queryOptions: { select: [METADATA1, METADATA2] } }));
     if (again.etag !== stored.etag) throw conditionNotMet(undefined);
-    if (stringValue(again[METADATA1]) !== m1 || !sameBinary(again[METADATA2], m2)) {
+    if (stringValue(getOwn(again, METADATA1)) !== m1 || !sameBinary(getOwn(again, METADATA2), m2)) {
       throw new ClientSideEncryptionError("SERVICE_ERROR", "Two reads of the entity's encryption metadata disagree (corrupted in transit?); nothing was changed.", {
         details: { errorCode: "InconsistentRead", partitionKey, rowKey },
       });
@@ -380,17 +430,24 @@ export class EncryptedTableClient {
     const cek = opened.contentKey;
     try {
       const algorithm = options.keyWrapAlgorithm ?? newKek.defaultWrapAlgorithm;
-      let wrapped;
-      let check: Uint8Array;
+      if (typeof algorithm !== "string" || algorithm.length === 0) throw invalidArgument("newKek.defaultWrapAlgorithm (or options.keyWrapAlgorithm) must name the wrap algorithm.");
+      let wrapped: WrapKeyResult;
+      let check: unknown;
       try {
-        wrapped = await newKek.wrapKey(algorithm, keyWrapInput("1.0", cek), keyOptions);
+        const w = (await newKek.wrapKey(algorithm, keyWrapInput("1.0", cek), keyOptions)) as unknown;
+        const r = w as Partial<WrapKeyResult> | null;
+        if (typeof r !== "object" || r === null || !(r.encryptedKey instanceof Uint8Array) || r.encryptedKey.length === 0 || (r.keyId !== undefined && typeof r.keyId !== "string")) {
+          throw invalidArgument(`newKek.wrapKey must resolve to { encryptedKey: Uint8Array, keyId: string }; it resolved to ${describeValue(w)}.`);
+        }
+        wrapped = r as WrapKeyResult;
         check = await newKek.unwrapKey(algorithm, wrapped.encryptedKey, keyOptions);
+        if (!(check instanceof Uint8Array)) throw invalidArgument(`newKek.unwrapKey must resolve to a Uint8Array; it resolved to ${describeValue(check)}.`);
       } catch (e) {
         if (ClientSideEncryptionError.is(e)) throw e;
-        throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `Wrapping the content key with the new key "${newKek.keyId}" failed; nothing was changed.`, { cause: e, details: { keyId: newKek.keyId } });
+        throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `Wrapping the content key with the new key ${quote(newKek.keyId)} failed; nothing was changed.`, { cause: e, details: { keyId: newKek.keyId } });
       }
       if (!Buffer.from(check).equals(cek)) {
-        throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `The new key "${newKek.keyId}" did not unwrap what it wrapped; nothing was changed.`, { details: { keyId: newKek.keyId } });
+        throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `The new key ${quote(newKek.keyId)} did not unwrap what it wrapped; nothing was changed.`, { details: { keyId: newKek.keyId } });
       }
       const keyId = wrapped.keyId || newKek.keyId;
       const json = replaceWrappedContentKey(m1, { keyId, encryptedKey: wrapped.encryptedKey, algorithm });

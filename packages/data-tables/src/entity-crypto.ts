@@ -15,6 +15,8 @@ import {
   decodeBase64Strict,
   decryptionFailed,
 } from "@azure-cse/core-envelope";
+import { copyRecord, getOwn, newRecord } from "./entity-names.js";
+import { checkOptionsObject, describeValue, guardPolicy, quote, safely } from "./safety.js";
 import {
   MAX_ENTITY_SIZE,
   MAX_PROPERTY_VALUE_SIZE,
@@ -29,6 +31,7 @@ import {
   isEncryptableName,
   isMetadataProperty,
   isSystemProperty,
+  isTypedValue,
   parseNameList,
   stringValue,
 } from "./format.js";
@@ -52,8 +55,47 @@ export interface EncryptedEntity {
   encryptedProperties: string[];
 }
 
-function invalidArgument(message: string): ClientSideEncryptionError {
-  return new ClientSideEncryptionError("INVALID_ARGUMENT", message);
+function invalidArgument(message: string, cause?: unknown): ClientSideEncryptionError {
+  return new ClientSideEncryptionError("INVALID_ARGUMENT", message, cause === undefined ? {} : { cause });
+}
+
+/** `encryptedProperties`: an array of strings (a string would be read as its characters). */
+export function checkPropertyList(list: unknown, name: string): readonly string[] {
+  if (list === undefined) return [];
+  if (!Array.isArray(list)) {
+    throw invalidArgument(`${name} must be an array of property names (e.g. ["ssn"]); it is ${describeValue(list)}.`);
+  }
+  for (const n of list) {
+    if (typeof n !== "string" || n.length === 0) throw invalidArgument(`${name} must hold non-empty property-name strings; it holds ${describeValue(n)}.`);
+  }
+  return list as readonly string[];
+}
+
+/** `encryptionResolver`: a function, or undefined. */
+export function checkResolver(resolver: unknown, name = "encryptionResolver"): EncryptionResolver | undefined {
+  if (resolver === undefined) return undefined;
+  if (typeof resolver !== "function") throw invalidArgument(`${name} must be a function (partitionKey, rowKey, propertyName) => boolean; it is ${describeValue(resolver)}.`);
+  return resolver as EncryptionResolver;
+}
+
+/** A property selection, checked (INVALID_ARGUMENT naming the option). */
+export function checkSelection(selection: unknown, name = "selection"): PropertySelection {
+  if (selection === undefined) return {};
+  checkOptionsObject(selection, name);
+  const s = selection as PropertySelection;
+  return { encryptionResolver: checkResolver(s.encryptionResolver), encryptedProperties: checkPropertyList(s.encryptedProperties, "encryptedProperties") };
+}
+
+/** Asks the caller's resolver; a throw or a non-boolean answer is the caller's error, named as such. */
+function resolverSays(resolver: EncryptionResolver, partitionKey: string, rowKey: string, name: string): boolean {
+  let answer: unknown;
+  try {
+    answer = resolver(partitionKey, rowKey, name);
+  } catch (e) {
+    throw invalidArgument(`encryptionResolver threw for property ${quote(name)}; it must return true or false.`, e);
+  }
+  if (typeof answer !== "boolean") throw invalidArgument(`encryptionResolver must return true or false; it returned ${describeValue(answer)} for property ${quote(name)}.`);
+  return answer;
 }
 
 function describeType(v: unknown): string {
@@ -66,8 +108,9 @@ function describeType(v: unknown): string {
 
 /** PartitionKey and RowKey of an SDK-shaped entity (also accepts the wire spelling). */
 export function entityKeys(entity: EntityRecord): { partitionKey: string; rowKey: string } {
-  const pk = entity.partitionKey ?? entity.PartitionKey;
-  const rk = entity.rowKey ?? entity.RowKey;
+  if (typeof entity !== "object" || entity === null || Array.isArray(entity)) throw invalidArgument(`The entity must be an object; it is ${describeValue(entity)}.`);
+  const pk = getOwn(entity, "partitionKey") ?? getOwn(entity, "PartitionKey");
+  const rk = getOwn(entity, "rowKey") ?? getOwn(entity, "RowKey");
   if (typeof pk !== "string" || typeof rk !== "string") throw invalidArgument("The entity needs string partitionKey and rowKey values.");
   return { partitionKey: pk, rowKey: rk };
 }
@@ -75,20 +118,21 @@ export function entityKeys(entity: EntityRecord): { partitionKey: string; rowKey
 /** Names the selection picks for this entity; throws before any key operation when a choice is not allowed. */
 export function selectProperties(entity: EntityRecord, selection: PropertySelection): string[] {
   const { partitionKey, rowKey } = entityKeys(entity);
-  const listed = new Set(selection.encryptedProperties ?? []);
+  const { encryptionResolver, encryptedProperties } = checkSelection(selection);
+  const listed = new Set(encryptedProperties);
   for (const name of listed) {
     if (!isEncryptableName(name)) {
-      throw invalidArgument(`Property "${name}" can never be encrypted: PartitionKey, RowKey, Timestamp, etag and ${METADATA1}/${METADATA2} are stored in plaintext.`);
+      throw invalidArgument(`Property ${quote(name)} can never be encrypted: PartitionKey, RowKey, Timestamp, etag and ${METADATA1}/${METADATA2} are stored in plaintext.`);
     }
   }
   const names: string[] = [];
   for (const [name, value] of Object.entries(entity)) {
-    if (isMetadataProperty(name)) throw invalidArgument(`The property name "${name}" is reserved for the encryption metadata.`);
+    if (isMetadataProperty(name)) throw invalidArgument(`The property name ${quote(name)} is reserved for the encryption metadata.`);
     if (!isEncryptableName(name)) continue;
-    const chosen = listed.has(name) || (selection.encryptionResolver?.(partitionKey, rowKey, name) ?? false);
+    const chosen = listed.has(name) || (encryptionResolver !== undefined && resolverSays(encryptionResolver, partitionKey, rowKey, name));
     if (!chosen) continue;
     if (stringValue(value) === undefined) {
-      throw invalidArgument(`Property "${name}" is ${describeType(value)}; only string values can be encrypted (tables store ciphertext as Edm.Binary and decrypt to strings).`);
+      throw invalidArgument(`Property ${quote(name)} is ${describeType(value)}; only string values can be encrypted (tables store ciphertext as Edm.Binary and decrypt to strings).`);
     }
     names.push(name);
   }
@@ -116,7 +160,11 @@ export async function encryptEntity(
   selection: PropertySelection,
   options: KeyOperationOptions = {},
 ): Promise<EncryptedEntity> {
-  if (typeof entity !== "object" || entity === null) throw invalidArgument("The entity must be an object.");
+  return safely(encryptChecked(entity, guardPolicy(policy), selection, options));
+}
+
+async function encryptChecked(entity: EntityRecord, policy: ClientSideEncryptionPolicy, selection: PropertySelection, options: KeyOperationOptions): Promise<EncryptedEntity> {
+  checkOptionsObject(options);
   const { partitionKey, rowKey } = entityKeys(entity);
   const names = selectProperties(entity, selection);
   const userCount = countUserProperties(entity);
@@ -127,7 +175,9 @@ export async function encryptEntity(
   try {
     const data = ce.encryptionData as EncryptionDataV1;
     const iv = data.contentEncryptionIV;
-    const out: EntityRecord & { partitionKey: string; rowKey: string } = { partitionKey, rowKey };
+    const out = newRecord<EntityRecord & { partitionKey: string; rowKey: string }>();
+    out.partitionKey = partitionKey;
+    out.rowKey = rowKey;
     const chosen = new Set(names);
     for (const [name, value] of Object.entries(entity)) {
       if (name === "partitionKey" || name === "rowKey" || name === "PartitionKey" || name === "RowKey") continue;
@@ -139,7 +189,7 @@ export async function encryptEntity(
       }
       const ciphertext = encryptCbcBuffer(ce.contentKey, derivePropertyIv(iv, partitionKey, rowKey, name), Buffer.from(stringValue(value)!, "utf8"));
       if (ciphertext.length > MAX_PROPERTY_VALUE_SIZE) {
-        throw tooLarge(`Encrypted property "${name}" would be ${ciphertext.length} bytes; the service stores at most ${MAX_PROPERTY_VALUE_SIZE} bytes per value.`, { property: name, size: ciphertext.length });
+        throw tooLarge(`Encrypted property ${quote(name)} would be ${ciphertext.length} bytes; the service stores at most ${MAX_PROPERTY_VALUE_SIZE} bytes per value.`, { property: name, size: ciphertext.length });
       }
       out[name] = new Uint8Array(ciphertext);
     }
@@ -158,6 +208,12 @@ export async function encryptEntity(
 export interface DecryptEntityOptions extends KeyOperationOptions {
   /** Return decrypted values as `{ value, type: "String" }` (matches @azure/data-tables' disableTypeConversion). */
   typedValues?: boolean;
+  /**
+   * The projection (`select`) the entity was read with. Encrypted properties listed in the entity's metadata
+   * but outside the projection may be absent; without it every listed property must be present (a missing
+   * one is DECRYPTION_FAILED).
+   */
+  select?: readonly string[];
   /** Keys to use when the entity itself lacks them (a projection that did not select them). */
   partitionKey?: string;
   rowKey?: string;
@@ -184,8 +240,12 @@ function parseTableEncryptionData(raw: unknown): EncryptionDataV1 {
 }
 
 function metadata2Bytes(raw: unknown): Buffer {
+  // The service stores at most 64 KiB per value: anything longer is not stored data, and is not decoded.
+  const text = typeof raw === "string" ? raw : isTypedValue(raw) && typeof raw.value === "string" ? raw.value : undefined;
+  if (text !== undefined && text.length > (MAX_PROPERTY_VALUE_SIZE * 4) / 3 + 4) throw decryptionFailed();
   const b = binaryValue(raw) ?? (typeof raw === "string" ? decodeBase64Strict(raw) : undefined);
   if (!b) throw new ClientSideEncryptionError("INVALID_ENCRYPTION_DATA", `Invalid encryption metadata: ${METADATA2} is not binary.`);
+  if (b.length > MAX_PROPERTY_VALUE_SIZE) throw decryptionFailed();
   return b;
 }
 
@@ -198,6 +258,10 @@ export async function openEntity(
   policy: ClientSideEncryptionPolicy,
   options: KeyOperationOptions = {},
 ): Promise<OpenedEntity> {
+  return safely(openChecked(metadata1, metadata2, partitionKey, rowKey, policy, options));
+}
+
+async function openChecked(metadata1: unknown, metadata2: unknown, partitionKey: string, rowKey: string, policy: ClientSideEncryptionPolicy, options: KeyOperationOptions): Promise<OpenedEntity> {
   const data = parseTableEncryptionData(metadata1);
   const encryptedList = metadata2Bytes(metadata2);
   const cek = await unwrapContentKey(data, policy, options);
@@ -219,51 +283,70 @@ function encryptionRequired(reason: string): ClientSideEncryptionError {
   );
 }
 
+/** Whether a value was actually returned (a projected column the entity lacks comes back as null). */
+const isPresent = (v: unknown): boolean => v !== undefined && v !== null;
+
 /**
  * Decrypts an entity read through @azure/data-tables: every property named in `_ClientEncryptionMetadata2`
  * comes back as a string, and both metadata properties are removed. Entities written by legacy Java
  * (KeyWrappingMetadata missing, or an EncryptionLibrary containing "Java") use the PartitionKey+RowKey IV
  * order and the `[a, b]` list format. An entity without metadata is an ENCRYPTION_REQUIRED error unless
- * the policy sets requireEncryption: false.
+ * the policy sets requireEncryption: false. Every read of an encrypted entity unwraps its content key, and
+ * stored data that does not decrypt (a listed property missing or not binary, one metadata property without
+ * the other, a bad name list) is DECRYPTION_FAILED. The result is a null-prototype record, so property names
+ * such as `constructor` or `__proto__` are ordinary keys.
  */
 export async function decryptEntity<T extends EntityRecord>(entity: T, policy: ClientSideEncryptionPolicy, options: DecryptEntityOptions = {}): Promise<T> {
-  if (typeof entity !== "object" || entity === null) throw new ClientSideEncryptionError("INVALID_ARGUMENT", "The entity must be an object.");
+  return safely(decryptChecked(entity, policy, options));
+}
+
+async function decryptChecked<T extends EntityRecord>(entity: T, rawPolicy: ClientSideEncryptionPolicy, options: DecryptEntityOptions): Promise<T> {
+  if (typeof entity !== "object" || entity === null || Array.isArray(entity)) throw invalidArgument(`The entity must be an object; it is ${describeValue(entity)}.`);
+  const policy = guardPolicy(rawPolicy);
+  checkOptionsObject(options);
+  const select = options.select === undefined ? undefined : new Set(checkPropertyList(options.select, "select"));
   const requireEncryption = policy.requireEncryption ?? true;
-  // A projection of a column the entity lacks may come back as null: that is "absent".
-  const present = (name: string) => entity[name] !== undefined && entity[name] !== null;
-  const has1 = present(METADATA1);
-  const has2 = present(METADATA2);
-  if (!has1 && !has2) {
-    if (requireEncryption) throw encryptionRequired("has no client-side encryption metadata");
-    const out: EntityRecord = { ...entity };
+  const m1 = getOwn(entity, METADATA1);
+  const m2 = getOwn(entity, METADATA2);
+  const has1 = isPresent(m1);
+  const has2 = isPresent(m2);
+  const withoutMetadata = (): T => {
+    const out = copyRecord(entity) as EntityRecord;
     delete out[METADATA1];
     delete out[METADATA2];
     return out as T;
+  };
+  if (!has1 && !has2) {
+    if (requireEncryption) throw encryptionRequired("has no client-side encryption metadata");
+    return withoutMetadata();
   }
+  const pk = str(getOwn(entity, "partitionKey")) ?? str(getOwn(entity, "PartitionKey")) ?? options.partitionKey;
+  const rk = str(getOwn(entity, "rowKey")) ?? str(getOwn(entity, "RowKey")) ?? options.rowKey;
   if (!has2) {
-    // Legacy Java writes no _ClientEncryptionMetadata2 when an entity has no properties besides its keys.
-    const userProps = Object.keys(entity).filter((n) => !isSystemProperty(n) && !isMetadataProperty(n));
+    // Legacy Java writes no _ClientEncryptionMetadata2 when an entity has no properties besides its keys. The
+    // content key is still unwrapped, so a forged KeyId or EncryptedKey fails here too.
+    const userProps = Object.entries(entity).filter(([n, v]) => !isSystemProperty(n) && !isMetadataProperty(n) && isPresent(v));
     if (userProps.length === 0) {
-      parseTableEncryptionData(entity[METADATA1]);
-      const out: EntityRecord = { ...entity };
-      delete out[METADATA1];
-      delete out[METADATA2];
-      return out as T;
+      const cek = await unwrapContentKey(parseTableEncryptionData(m1), policy, options);
+      cek.fill(0);
+      return withoutMetadata();
     }
   }
-  if (!has1 || !has2) {
-    if (requireEncryption) throw encryptionRequired(`carries only ${has1 ? METADATA1 : METADATA2}, not both encryption metadata properties`);
-    return { ...entity };
-  }
-  const pk = typeof entity.partitionKey === "string" ? entity.partitionKey : typeof entity.PartitionKey === "string" ? entity.PartitionKey : options.partitionKey;
-  const rk = typeof entity.rowKey === "string" ? entity.rowKey : typeof entity.RowKey === "string" ? entity.RowKey : options.rowKey;
+  // One metadata property without the other: the entity claims encryption, but its stored data is broken.
+  if (!has1 || !has2) throw decryptionFailed();
   if (pk === undefined || rk === undefined) {
-    throw new ClientSideEncryptionError("INVALID_ARGUMENT", "Decrypting needs the entity's PartitionKey and RowKey (they enter every property IV); include them in the projection.");
+    throw invalidArgument("Decrypting needs the entity's PartitionKey and RowKey (they enter every property IV); include them in the projection.");
   }
-  const opened = await openEntity(entity[METADATA1], entity[METADATA2], pk, rk, policy, options);
+  const opened = await openEntity(m1, m2, pk, rk, policy, options);
   try {
-    const out: EntityRecord = {};
-    const listed = new Set(opened.names.filter(isEncryptableName));
+    const out = newRecord<EntityRecord>();
+    const listed = new Set(opened.names);
+    for (const name of listed) {
+      // The keys, Timestamp and the metadata are never encrypted by any writer: a list naming them is not stored data.
+      if (!isEncryptableName(name)) throw decryptionFailed();
+      // Every listed property must be there, unless the read's projection left it out.
+      if (!isPresent(getOwn(entity, name)) && (select === undefined || select.has(name))) throw decryptionFailed();
+    }
     for (const [name, value] of Object.entries(entity)) {
       if (isMetadataProperty(name)) continue;
       if (!listed.has(name)) {
@@ -280,4 +363,8 @@ export async function decryptEntity<T extends EntityRecord>(entity: T, policy: C
   } finally {
     opened.contentKey.fill(0);
   }
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === "string" ? v : undefined;
 }

@@ -5,10 +5,13 @@ import { ClientSideEncryptionError } from "@azure-cse/core-envelope";
 import { decodeBase64Strict } from "@azure-cse/core-envelope";
 import { isTypedValue } from "./format.js";
 import type { EntityRecord } from "./entity-crypto.js";
+import { getOwn, newRecord } from "./entity-names.js";
+import { quote } from "./safety.js";
 
 const ANNOTATION = "@odata.type";
-const WIRE_TO_SDK: Record<string, string> = { PartitionKey: "partitionKey", RowKey: "rowKey", Timestamp: "timestamp", "odata.etag": "etag" };
-const SDK_TO_WIRE: Record<string, string> = { partitionKey: "PartitionKey", rowKey: "RowKey", timestamp: "Timestamp", etag: "odata.etag" };
+// Maps, not object literals: a property named "constructor" must not find Object's constructor.
+const WIRE_TO_SDK = new Map([["PartitionKey", "partitionKey"], ["RowKey", "rowKey"], ["Timestamp", "timestamp"], ["odata.etag", "etag"]]);
+const SDK_TO_WIRE = new Map([["partitionKey", "PartitionKey"], ["rowKey", "RowKey"], ["timestamp", "Timestamp"], ["etag", "odata.etag"]]);
 const EDM_TYPES = new Set(["Binary", "Boolean", "DateTime", "Double", "Guid", "Int32", "Int64", "String"]);
 
 function invalid(message: string): ClientSideEncryptionError {
@@ -24,28 +27,28 @@ function invalid(message: string): ClientSideEncryptionError {
 export function entityFromODataJson(wire: unknown): EntityRecord {
   if (typeof wire !== "object" || wire === null || Array.isArray(wire)) throw invalid("An OData entity must be a JSON object.");
   const obj = wire as Record<string, unknown>;
-  const out: EntityRecord = {};
+  const out = newRecord<EntityRecord>();
   for (const [key, value] of Object.entries(obj)) {
     if (key.endsWith(ANNOTATION)) {
       const owner = key.slice(0, -ANNOTATION.length);
-      if (!(owner in obj)) throw invalid(`The annotation "${key}" has no property "${owner}".`);
+      if (!Object.prototype.hasOwnProperty.call(obj, owner)) throw invalid(`The annotation ${quote(key)} has no property ${quote(owner)}.`);
       continue;
     }
-    const name = WIRE_TO_SDK[key] ?? key;
-    const annotation = obj[key + ANNOTATION];
+    const name = WIRE_TO_SDK.get(key) ?? key;
+    const annotation = getOwn(obj, key + ANNOTATION);
     if (annotation === undefined || key === "Timestamp") {
       // Timestamp is kept as the service's string; other unannotated values are JSON primitives.
-      if (value !== null && typeof value === "object") throw invalid(`Property "${key}" is a JSON ${Array.isArray(value) ? "array" : "object"}; OData entity values are primitives.`);
+      if (value !== null && typeof value === "object") throw invalid(`Property ${quote(key)} is a JSON ${Array.isArray(value) ? "array" : "object"}; OData entity values are primitives.`);
       out[name] = value;
       continue;
     }
     if (typeof annotation !== "string" || !annotation.startsWith("Edm.") || !EDM_TYPES.has(annotation.slice(4))) {
-      throw invalid(`Property "${key}" has an unknown type annotation ${JSON.stringify(annotation)}.`);
+      throw invalid(`Property ${quote(key)} has an unknown type annotation ${typeof annotation === "string" ? quote(annotation, 64) : typeof annotation}.`);
     }
     const type = annotation.slice(4);
     if (type === "Binary") {
       const bytes = typeof value === "string" ? decodeBase64Strict(value) : undefined;
-      if (!bytes) throw invalid(`Property "${key}" is annotated Edm.Binary but is not base64.`);
+      if (!bytes) throw invalid(`Property ${quote(key)} is annotated Edm.Binary but is not base64.`);
       out[name] = new Uint8Array(bytes);
     } else {
       out[name] = { value, type };
@@ -60,9 +63,10 @@ export function entityFromODataJson(wire: unknown): EntityRecord {
  * + `Edm.<type>` (String values are written without an annotation).
  */
 export function entityToODataJson(entity: EntityRecord): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+  if (typeof entity !== "object" || entity === null || Array.isArray(entity)) throw invalid("An entity must be an object.");
+  const out = newRecord<Record<string, unknown>>();
   for (const [name, value] of Object.entries(entity)) {
-    const key = SDK_TO_WIRE[name] ?? name;
+    const key = SDK_TO_WIRE.get(name) ?? name;
     if (value instanceof Uint8Array) {
       out[key] = Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("base64");
       out[key + ANNOTATION] = "Edm.Binary";
@@ -73,7 +77,7 @@ export function entityToODataJson(entity: EntityRecord): Record<string, unknown>
       out[key] = value.toISOString();
       out[key + ANNOTATION] = "Edm.DateTime";
     } else if (isTypedValue(value)) {
-      if (!EDM_TYPES.has(value.type)) throw invalid(`Property "${name}" has unknown type "${value.type}".`);
+      if (!EDM_TYPES.has(value.type)) throw invalid(`Property ${quote(name)} has unknown type ${quote(value.type, 40)}.`);
       let v = value.value;
       if (value.type === "Binary" && v instanceof Uint8Array) v = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64");
       if (value.type === "Boolean" && typeof v === "string") v = v === "true";
@@ -89,7 +93,7 @@ export function entityToODataJson(entity: EntityRecord): Record<string, unknown>
         (value.type === "Double" && typeof v === "number" && Number.isFinite(v) && !Number.isInteger(v));
       if (!bare) out[key + ANNOTATION] = `Edm.${value.type}`;
     } else {
-      if (value !== null && typeof value === "object") throw invalid(`Property "${name}" has an unsupported value type.`);
+      if (value !== null && typeof value === "object") throw invalid(`Property ${quote(name)} has an unsupported value type.`);
       out[key] = value;
     }
   }

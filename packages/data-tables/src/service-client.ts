@@ -2,6 +2,8 @@
 import { ClientSideEncryptionError, type ClientSideEncryptionPolicy } from "@azure-cse/core-envelope";
 import { TableClient, TableServiceClient, type TableServiceClientOptions } from "@azure/data-tables";
 import { EncryptedTableClient, type EncryptedTableClientOptions } from "./client.js";
+import { checkPropertyList, checkResolver } from "./entity-crypto.js";
+import { checkOptionsObject, describeValue, guardPolicy, invalidArgument } from "./safety.js";
 
 /** Options of `EncryptedTableServiceClient`: table defaults plus how table clients are made. */
 export interface EncryptedTableServiceClientOptions extends EncryptedTableClientOptions {
@@ -27,13 +29,15 @@ export class EncryptedTableServiceClient {
     if (!tableServiceClient || typeof tableServiceClient.createTable !== "function") {
       throw new ClientSideEncryptionError("INVALID_ARGUMENT", "EncryptedTableServiceClient needs an @azure/data-tables TableServiceClient.");
     }
-    if (!policy || typeof policy !== "object") throw new ClientSideEncryptionError("INVALID_ARGUMENT", "EncryptedTableServiceClient needs a ClientSideEncryptionPolicy.");
+    guardPolicy(policy);
+    checkOptionsObject(options);
     if (typeof options?.createTableClient !== "function") {
       throw new ClientSideEncryptionError("INVALID_ARGUMENT", "EncryptedTableServiceClient needs options.createTableClient(tableName) (or use fromConnectionString).");
     }
     this.#client = tableServiceClient;
     this.#policy = policy;
-    this.#options = { ...options, encryptedProperties: [...(options.encryptedProperties ?? [])] };
+    checkResolver(options.encryptionResolver, "options.encryptionResolver");
+    this.#options = { ...options, encryptedProperties: [...checkPropertyList(options.encryptedProperties, "options.encryptedProperties")] };
   }
 
   /**
@@ -66,16 +70,18 @@ export class EncryptedTableServiceClient {
 
   /** An encrypted client for one table: this client's policy; `options` add to (lists) or replace (resolver) the defaults. */
   getTableClient(tableName: string, options: EncryptedTableClientOptions = {}): EncryptedTableClient {
-    if (typeof tableName !== "string" || tableName.length === 0) throw new ClientSideEncryptionError("INVALID_ARGUMENT", "tableName must be a non-empty string.");
+    if (typeof tableName !== "string" || tableName.length === 0) throw invalidArgument(`tableName must be a non-empty string; it is ${describeValue(tableName)}.`);
+    checkOptionsObject(options);
     const { createTableClient, encryptedProperties, encryptionResolver } = this.#options;
     return new EncryptedTableClient(createTableClient(tableName), this.#policy, {
-      encryptionResolver: options.encryptionResolver ?? encryptionResolver,
-      encryptedProperties: [...(encryptedProperties ?? []), ...(options.encryptedProperties ?? [])],
+      encryptionResolver: checkResolver(options.encryptionResolver, "options.encryptionResolver") ?? encryptionResolver,
+      encryptedProperties: [...(encryptedProperties ?? []), ...checkPropertyList(options.encryptedProperties, "options.encryptedProperties")],
     });
   }
 
   /** Creates the table if it does not exist (the service's 409 is not an error) and returns its encrypted client. */
   async createTableIfNotExists(tableName: string, options: EncryptedTableClientOptions = {}): Promise<EncryptedTableClient> {
+    if (typeof tableName !== "string" || tableName.length === 0) throw invalidArgument(`tableName must be a non-empty string; it is ${describeValue(tableName)}.`);
     await this.#client.createTable(tableName);
     return this.getTableClient(tableName, options);
   }

@@ -238,10 +238,14 @@ describe("reading rules", () => {
     await expectCode(decryptEntity(projected, policy), "ENCRYPTION_REQUIRED");
     expect(await decryptEntity(projected, { ...policy, requireEncryption: false })).toEqual({ partitionKey: "p", rowKey: "r", A: "a" });
   });
-  it("only one of the two metadata properties → ENCRYPTION_REQUIRED under requireEncryption", async () => {
+  it("only one of the two metadata properties → DECRYPTION_FAILED, whatever requireEncryption says (stored data that claims encryption; issue 14)", async () => {
     const { entity } = await encryptEntity({ partitionKey: "p", rowKey: "r", A: "a", B: "b" }, policy, { encryptedProperties: ["A"] });
     const { [METADATA2]: _, ...only1 } = entity;
-    await expectCode(decryptEntity(only1, policy), "ENCRYPTION_REQUIRED");
+    const { [METADATA1]: _1, ...only2 } = entity;
+    for (const e of [only1, only2]) {
+      await expectCode(decryptEntity(e, policy), "DECRYPTION_FAILED");
+      await expectCode(decryptEntity(e, { ...policy, requireEncryption: false }), "DECRYPTION_FAILED");
+    }
   });
   it("a listed property holding a string instead of Edm.Binary → DECRYPTION_FAILED", async () => {
     const { entity } = await encryptEntity({ partitionKey: "p", rowKey: "r", A: "a" }, policy, { encryptedProperties: ["A"] });
