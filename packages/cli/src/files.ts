@@ -4,9 +4,10 @@
 // metadata) are committed together or rolled back together. SIGINT, SIGTERM and SIGHUP remove every staging
 // directory synchronously before the process exits with 128 + the signal number, so an interrupted command leaves
 // no new directory entry behind, not even a hidden one.
-import { createReadStream, closeSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeSync, type Stats } from "node:fs";
+import { createReadStream, closeSync, constants as fsConstants, existsSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeSync, type Stats } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { constants as osConstants } from "node:os";
+import { Socket } from "node:net";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { ClientSideEncryptionError } from "@azure-cse/core-envelope";
@@ -88,13 +89,18 @@ function checkPathValue(label: string, file: string | undefined): string {
   return file;
 }
 
-/** Reads a whole input named by a flag (regular file, FIFO, /dev/stdin: read to its end, never judged by size). */
-export function readInputFile(label: string, file: string | undefined): Buffer {
-  const f = checkPathValue(label, file);
+/**
+ * Reads a whole input named by a flag. Regular files are read directly; FIFOs, pipes and /dev/stdin are read as
+ * streams to their end (never judged by their stat size) without blocking the process, so a signal still
+ * interrupts a command that waits for its input.
+ */
+export async function readInputFile(label: string, file: string | undefined): Promise<Buffer> {
+  const input = inputFile(label, file);
+  if (!input.regular) return readAll(input.open(), label, input.path);
   try {
-    return readFileSync(f);
+    return readFileSync(input.path);
   } catch (e) {
-    throw pathError(label, f, e, "read");
+    throw pathError(label, input.path, e, "read");
   }
 }
 
@@ -119,13 +125,25 @@ export function inputFile(label: string, file: string | undefined): InputFile {
   }
   if (st.isDirectory()) throw new UsageError(`${label}: ${f} is a directory, not a file`);
   const regular = st.isFile();
+  const pollable = st.isFIFO() || st.isSocket();
   return {
     path: f,
     regular,
     size: regular ? st.size : undefined,
     open(range) {
-      const s = createReadStream(f, { highWaterMark: 1 << 20, ...(regular && range ? { start: range.start, ...(range.end === undefined ? {} : { end: range.end }) } : {}) });
-      return s;
+      if (pollable) {
+        // A FIFO or pipe is read through the event loop (non-blocking fd), not by a thread-pool read that could
+        // block forever and keep the process from exiting on a signal. Linux reports no hang-up on a FIFO until
+        // a writer has come and gone, so a reader opened before its writer still waits for the data.
+        let fd: number;
+        try {
+          fd = openSync(f, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+        } catch (e) {
+          throw pathError(label, f, e, "read");
+        }
+        return new Socket({ fd, readable: true, writable: false });
+      }
+      return createReadStream(f, { highWaterMark: 1 << 20, ...(regular && range ? { start: range.start, ...(range.end === undefined ? {} : { end: range.end }) } : {}) });
     },
   };
 }
@@ -237,11 +255,27 @@ export class StagedOutputs {
   async writeStream(i: number, source: AsyncIterable<Uint8Array>): Promise<number> {
     const fd = this.#open(i);
     let total = 0;
+    // Small chunks (e.g. 2.1 regions of a few bytes) are gathered into writes of about 1 MiB.
+    let pending: Uint8Array[] = [];
+    let pendingBytes = 0;
+    const flush = (): void => {
+      if (pendingBytes === 0) return;
+      writeAll(fd, pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes));
+      pending = [];
+      pendingBytes = 0;
+    };
     try {
       for await (const c of source) {
-        writeAll(fd, c);
         total += c.length;
+        if (c.length >= WRITE_SIZE && pendingBytes === 0) {
+          writeAll(fd, c);
+          continue;
+        }
+        pending.push(Buffer.from(c)); // a copy: the producer may reuse its buffer once we ask for the next chunk
+        pendingBytes += c.length;
+        if (pendingBytes >= WRITE_SIZE) flush();
       }
+      flush();
     } finally {
       closeSync(fd);
     }
@@ -338,6 +372,8 @@ function existsOrLink(p: string): boolean {
     return false;
   }
 }
+
+const WRITE_SIZE = 1 << 20;
 
 function writeAll(fd: number, chunk: Uint8Array): void {
   let off = 0;

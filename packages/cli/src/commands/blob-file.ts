@@ -14,8 +14,8 @@ import { blobWriteFlags, EXIT, parseArgs, policyFromKeyFiles, READ_FLAGS, READ_U
 import { inputFile, readAll, readInputFile, StagedOutputs } from "../files.js";
 
 /** META.json is either the blob's metadata map or the EncryptionData object itself (stored data: malformed is exit 2). */
-export function readMetadataFile(file: string, label = "--metadata"): { encryptionData: string | object } {
-  const bytes = readInputFile(label, file);
+export async function readMetadataFile(file: string, label = "--metadata"): Promise<{ encryptionData: string | object }> {
+  const bytes = await readInputFile(label, file);
   let parsed: unknown;
   try {
     parsed = JSON.parse(bytes.toString("utf8"));
@@ -108,7 +108,7 @@ export const commands: CommandDef[] = [
       const input = inputFile("--in", a.get("in"));
       const outputs = new StagedOutputs([{ label: "--out", path: a.get("out") }]);
       const r = await outputs.run(async (o) => {
-        const data = parseEncryptionData(readMetadataFile(a.get("metadata")!).encryptionData);
+        const data = parseEncryptionData((await readMetadataFile(a.get("metadata")!)).encryptionData);
         // A FIFO or pipe has no size to plan with: read it (ciphertext) to its end first.
         const whole = input.regular ? undefined : await readAll(input.open(), "--in", input.path);
         const storedSize = whole ? whole.length : input.size!;

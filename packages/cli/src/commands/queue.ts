@@ -57,7 +57,7 @@ export const commands: CommandDef[] = [
         ...serviceFlags,
       });
       if (a.has("text") === a.has("in")) throw new UsageError("give exactly one of --text T or --in FILE");
-      const payload = a.has("text") ? Buffer.from(a.get("text")!, "utf8") : readInputFile("--in", a.get("in"));
+      const payload = a.has("text") ? Buffer.from(a.get("text")!, "utf8") : await readInputFile("--in", a.get("in"));
       const protocol = protocolOf(a, io);
       const policy = policyFromKeyFiles(a.all("key"), { encryptionVersion: protocol, allowDeprecatedV1Encryption: protocol === "1.0" });
       const client = new EncryptedQueueClient(queueOf(a), policy, { messageEncoding: encodingOf(a) });
@@ -130,7 +130,7 @@ export const commands: CommandDef[] = [
       const policy = policyFromKeyFiles(a.all("key"), { encryptionVersion: protocol, allowDeprecatedV1Encryption: protocol === "1.0" });
       const outputs = new StagedOutputs([{ label: "--out", path: a.get("out") }]);
       const { payload, text } = await outputs.run(async (o) => {
-        const payload = readInputFile("--in", a.get("in"));
+        const payload = await readInputFile("--in", a.get("in"));
         const text = await encryptQueueMessage(payload, policy, { messageEncoding: encoding });
         o.writeFile(0, text);
         return { payload, text };
@@ -156,7 +156,7 @@ export const commands: CommandDef[] = [
       const policy = policyFromKeyFiles(a.all("key"), readPolicyOptions(a));
       const outputs = new StagedOutputs([{ label: "--out", path: a.get("out") }]);
       const message = await outputs.run(async (o) => {
-        const text = readInputFile("--in", a.get("in")).toString("utf8");
+        const text = (await readInputFile("--in", a.get("in"))).toString("utf8");
         const message = await decryptQueueMessage(text, policy, { messageEncoding: encoding });
         o.writeFile(0, message.messageBytes);
         return message;

@@ -26,8 +26,8 @@ import { readInputFile, StagedOutputs } from "../files.js";
  * an entity is a usage error; a stored entity (`stored`: decrypt-entity's WIRE.json) that is malformed is stored
  * data that cannot be decrypted (INVALID_ENCRYPTION_DATA, exit 2).
  */
-function readEntityFile(file: string | undefined, stored = false): EntityRecord {
-  const text = readInputFile("--in", file).toString("utf8");
+async function readEntityFile(file: string | undefined, stored = false): Promise<EntityRecord> {
+  const text = (await readInputFile("--in", file)).toString("utf8");
   const bad = (why: string): Error => (stored ? new ClientSideEncryptionError("INVALID_ENCRYPTION_DATA", `--in: ${file} ${why}`) : new UsageError(`--in: ${file} ${why}`));
   let json: unknown;
   try {
@@ -94,7 +94,7 @@ export const commands: CommandDef[] = [
         ...serviceFlags,
       });
       const { table } = tableOf(a, 1);
-      const entity = writableEntity(readEntityFile(a.get("in")), a.get("in"));
+      const entity = writableEntity(await readEntityFile(a.get("in")), a.get("in"));
       const names = encryptList(a, entity);
       const client = new EncryptedTableClient(table, policyFromKeyFiles(a.all("key")));
       if (a.has("create-table")) await table.createTable();
@@ -163,7 +163,7 @@ export const commands: CommandDef[] = [
       const policy = policyFromKeyFiles(a.all("key"));
       const outputs = new StagedOutputs([{ label: "--out", path: a.get("out") }]);
       const names = await outputs.run(async (o) => {
-        const entity = writableEntity(readEntityFile(a.get("in")), a.get("in"));
+        const entity = writableEntity(await readEntityFile(a.get("in")), a.get("in"));
         const names = encryptList(a, entity);
         const { entity: wire } = await encryptEntity(entity, policy, { encryptedProperties: names });
         o.writeFile(0, JSON.stringify(entityToODataJson(wire)) + "\n");
@@ -183,7 +183,7 @@ export const commands: CommandDef[] = [
       const policy = policyFromKeyFiles(a.all("key"), readPolicyOptions(a));
       const outputs = new StagedOutputs([{ label: "--out", path: a.get("out") }]);
       await outputs.run(async (o) => {
-        const plain = await decryptEntity(readEntityFile(a.get("in"), true), policy);
+        const plain = await decryptEntity(await readEntityFile(a.get("in"), true), policy);
         o.writeFile(0, JSON.stringify(entityToODataJson(plain), null, 2) + "\n");
       });
       io.stdout(json({ out: a.get("out") }) + "\n");
