@@ -3,7 +3,7 @@
 import { BlobServiceClient, ContainerClient } from "@azure/storage-blob";
 import { TableClient } from "@azure/data-tables";
 import type { KeyEncryptionKey } from "@azure-cse/core-envelope";
-import { connectionString, EXIT, loadKeys, parseArgs, SERVICE_FLAGS, SERVICE_USAGE, storageClientOptions, tableClientOptions, UsageError, type CommandDef, type FlagSpec, type Io, type ParsedArgs } from "../framework.js";
+import { allowedReadProtocols, connectionString, EXIT, loadKeys, parseArgs, READ_FLAGS, READ_USAGE, SERVICE_FLAGS, SERVICE_USAGE, storageClientOptions, tableClientOptions, UsageError, type CommandDef, type FlagSpec, type Io, type ParsedArgs } from "../framework.js";
 import {
   BlobRunState,
   blobSelector,
@@ -102,7 +102,8 @@ function runOptions(a: ParsedArgs, io: Io) {
   const wait = a.int("state-wait-seconds");
   if (wait !== undefined && !a.has("state")) throw new UsageError("--state-wait-seconds needs --state");
   if (wait !== undefined && wait > 3600) throw new UsageError("--state-wait-seconds must be at most 3600");
-  const common = { concurrency, pageSize, dryRun, progress: progressFor(a, io), shard: shardOf(a), noPlan: a.has("no-plan") };
+  const allowed = allowedReadProtocols(a);
+  const common = { concurrency, pageSize, dryRun, progress: progressFor(a, io), shard: shardOf(a), noPlan: a.has("no-plan"), ...(allowed ? { allowedReadProtocols: allowed } : {}) };
   const state = a.get("state");
   if (state === undefined) return { ...common, stateFile: a.get("resume") };
   const loc = stateLocation(a, state);
@@ -223,11 +224,12 @@ const opsCommands: CommandDef[] = [
   {
     path: ["migrate"],
     usage:
-      `migrate CONTAINER [--prefix P] --key K... [--new-key K] [--to 2.0|2.1] [--region-size BYTES] ${RUN_USAGE} ${SERVICE_USAGE}   (exit 5: a local limit or I/O error)`,
+      `migrate CONTAINER [--prefix P] --key K... [--new-key K] [--to 2.0|2.1] [--region-size BYTES] ${RUN_USAGE} ${READ_USAGE} ${SERVICE_USAGE}   (exit 5: a local limit or I/O error)`,
     run: localErrors(async (argv, io) => {
       const a = parseArgs(argv, {
         ...CONNECTION,
         ...RUN_FLAGS,
+        ...READ_FLAGS,
         prefix: { value: true },
         key: { value: true, repeat: true, required: true },
         "new-key": { value: true },
@@ -255,11 +257,12 @@ const opsCommands: CommandDef[] = [
   {
     path: ["rotate-key"],
     usage:
-      `rotate-key CONTAINER|--table TABLE --key OLD... --new-key NEW [--prefix P] [--partition-from A] [--partition-to B] [--verify] ${RUN_USAGE} ${SERVICE_USAGE}   (exit 5: a local limit or I/O error)`,
+      `rotate-key CONTAINER|--table TABLE --key OLD... --new-key NEW [--prefix P] [--partition-from A] [--partition-to B] [--verify] ${RUN_USAGE} ${READ_USAGE} ${SERVICE_USAGE}   (exit 5: a local limit or I/O error)`,
     run: localErrors(async (argv, io) => {
       const a = parseArgs(argv, {
         ...CONNECTION,
         ...RUN_FLAGS,
+        ...READ_FLAGS,
         table: { value: true },
         prefix: { value: true },
         "partition-from": { value: true },

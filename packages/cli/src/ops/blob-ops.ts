@@ -10,6 +10,7 @@ import {
   parseEncryptionData,
   unwrapContentKey,
   type ClientSideEncryptionPolicy,
+  type EncryptionProtocol,
   type KeyEncryptionKey,
 } from "@azure-cse/core-envelope";
 import { describeEncryption, EncryptedBlobClient, toTypedError } from "@azure-cse/storage-blob";
@@ -314,9 +315,9 @@ export async function rotateBlob(item: BlobItem, s: RotateSettings, ctx: StepCon
  * After rotation: every encrypted blob in scope must unwrap with the new key alone, and none may still
  * name an old key id. Reads metadata only (a listing), never content.
  */
-export async function verifyBlobs(scope: BlobScope, newKey: KeyEncryptionKey, oldKeyIds: ReadonlySet<string>, select?: (item: BlobItem) => boolean): Promise<VerifyResult> {
+export async function verifyBlobs(scope: BlobScope, newKey: KeyEncryptionKey, oldKeyIds: ReadonlySet<string>, select?: (item: BlobItem) => boolean, allowedReadProtocols?: readonly EncryptionProtocol[]): Promise<VerifyResult> {
   const v = emptyVerify();
-  const policy: ClientSideEncryptionPolicy = { keyEncryptionKey: newKey };
+  const policy: ClientSideEncryptionPolicy = { keyEncryptionKey: newKey, ...(allowedReadProtocols ? { allowedReadProtocols } : {}) };
   for await (const page of blobPages(scope, null)) {
     for (const item of page.items) {
       if (select && !select(item)) continue;

@@ -3,7 +3,7 @@
 // ../commands/ops.ts are thin wrappers around these functions.
 import type { BlobItem, ContainerClient } from "@azure/storage-blob";
 import type { TableClient } from "@azure/data-tables";
-import { createLocalKeyResolver, V2_DEFAULT_REGION_SIZE, type KeyEncryptionKey } from "@azure-cse/core-envelope";
+import { createLocalKeyResolver, V2_DEFAULT_REGION_SIZE, type EncryptionProtocol, type KeyEncryptionKey } from "@azure-cse/core-envelope";
 import { blobPages, classifyForMigrate, classifyForRotate, migrateBlob, planBlob, quoteEtag, rotateBlob, verifyBlobs } from "./blob-ops.js";
 import type { BlockSizeOptions } from "./blocks.js";
 import { ProgressReporter } from "./progress.js";
@@ -43,6 +43,12 @@ interface CommonRunOptions {
   openState?: (identity: RunIdentity) => RunState | Promise<RunState>;
   /** Skip the concurrent planning listing that gives progress its totals (saves one listing of the scope). */
   noPlan?: boolean;
+  /** Protocols that may be read (decrypted); objects in others fail with UNSUPPORTED_PROTOCOL before a key is used. */
+  allowedReadProtocols?: readonly EncryptionProtocol[];
+}
+
+function readAllowed(o: CommonRunOptions): { allowedReadProtocols?: readonly EncryptionProtocol[] } {
+  return o.allowedReadProtocols ? { allowedReadProtocols: o.allowedReadProtocols } : {};
 }
 
 export interface MigrateOptions extends CommonRunOptions {
@@ -203,7 +209,7 @@ export async function migrateRun(o: MigrateOptions): Promise<OpsRun> {
   const offeredIds = new Set(offered.map((k) => k.keyId));
   const settings = {
     container: o.container,
-    readPolicy: { keyResolver: createLocalKeyResolver(offered) },
+    readPolicy: { keyResolver: createLocalKeyResolver(offered), ...readAllowed(o) },
     writePolicy: { keyEncryptionKey: o.newKey, encryptionVersion: to, ...(to === "2.1" ? { regionSize } : {}) },
     newKeyId: o.newKey.keyId,
     offeredKeyIds: offeredIds,
@@ -255,7 +261,7 @@ export async function runRotateBlobs(o: RotateBlobOptions): Promise<OpsReport> {
 /** runRotateBlobs with the outcomes as a stream; the caller closes the run. */
 export async function rotateBlobsRun(o: RotateBlobOptions): Promise<OpsRun> {
   const oldIds = oldKeyIdsOf(o.oldKeys, o.newKey);
-  const settings = { container: o.container, readPolicy: { keyResolver: createLocalKeyResolver(uniqueKeys(o.oldKeys)) }, newKey: o.newKey, oldKeyIds: oldIds };
+  const settings = { container: o.container, readPolicy: { keyResolver: createLocalKeyResolver(uniqueKeys(o.oldKeys)), ...readAllowed(o) }, newKey: o.newKey, oldKeyIds: oldIds };
   const identity: RunIdentity = {
     operation: "rotate-key",
     target: "blob",
@@ -282,7 +288,7 @@ export async function rotateBlobsRun(o: RotateBlobOptions): Promise<OpsRun> {
     select,
     (item) => (classify(item).action === "work" ? quoteEtag(item.properties.etag) : undefined),
   );
-  if (o.verify && !o.dryRun) run.verify = await closingOnError(run, verifyBlobs(scope, o.newKey, oldIds, select));
+  if (o.verify && !o.dryRun) run.verify = await closingOnError(run, verifyBlobs(scope, o.newKey, oldIds, select, o.allowedReadProtocols));
   return run;
 }
 
@@ -294,7 +300,7 @@ export async function runRotateTable(o: RotateTableOptions): Promise<OpsReport> 
 /** runRotateTable with the outcomes as a stream; the caller closes the run. */
 export async function rotateTableRun(o: RotateTableOptions): Promise<OpsRun> {
   const oldIds = oldKeyIdsOf(o.oldKeys, o.newKey);
-  const settings = { table: o.table, readPolicy: { keyResolver: createLocalKeyResolver(uniqueKeys(o.oldKeys)) }, newKey: o.newKey, oldKeyIds: oldIds };
+  const settings = { table: o.table, readPolicy: { keyResolver: createLocalKeyResolver(uniqueKeys(o.oldKeys)), ...readAllowed(o) }, newKey: o.newKey, oldKeyIds: oldIds };
   const identity: RunIdentity = {
     operation: "rotate-key",
     target: "table",
@@ -315,6 +321,6 @@ export async function rotateTableRun(o: RotateTableOptions): Promise<OpsRun> {
     select,
     (e) => (classifyEntityForRotate(e, o.newKey.keyId, oldIds).action === "work" ? e.etag : undefined),
   );
-  if (o.verify && !o.dryRun) run.verify = await closingOnError(run, verifyTable(scope, o.newKey, oldIds, select));
+  if (o.verify && !o.dryRun) run.verify = await closingOnError(run, verifyTable(scope, o.newKey, oldIds, select, o.allowedReadProtocols));
   return run;
 }

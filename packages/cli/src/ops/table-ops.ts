@@ -2,7 +2,7 @@
 // wrap in `_ClientEncryptionMetadata1` only (through EncryptedTableClient.updateKeyEncryptionKey, which
 // merges that one property If-Match the ETag), and verification with the new key alone.
 import { odata, type TableClient, type TableEntityResultPage } from "@azure/data-tables";
-import { parseEncryptionData, type ClientSideEncryptionPolicy, type KeyEncryptionKey } from "@azure-cse/core-envelope";
+import { parseEncryptionData, type ClientSideEncryptionPolicy, type EncryptionProtocol, type KeyEncryptionKey } from "@azure-cse/core-envelope";
 import { decryptEntity, EncryptedTableClient, METADATA1, METADATA2 } from "@azure-cse/data-tables";
 import { toTypedError } from "@azure-cse/storage-blob";
 import type { ListedPage, StepContext } from "./runner.js";
@@ -122,9 +122,9 @@ export async function rotateEntity(entity: RawEntity, s: TableRotateSettings, ct
 }
 
 /** Every encrypted entity in scope must decrypt with the new key alone, and none may name an old key id. */
-export async function verifyTable(scope: TableScope, newKey: KeyEncryptionKey, oldKeyIds: ReadonlySet<string>, select?: (e: RawEntity) => boolean): Promise<VerifyResult> {
+export async function verifyTable(scope: TableScope, newKey: KeyEncryptionKey, oldKeyIds: ReadonlySet<string>, select?: (e: RawEntity) => boolean, allowedReadProtocols?: readonly EncryptionProtocol[]): Promise<VerifyResult> {
   const v = emptyVerify();
-  const policy: ClientSideEncryptionPolicy = { keyEncryptionKey: newKey };
+  const policy: ClientSideEncryptionPolicy = { keyEncryptionKey: newKey, ...(allowedReadProtocols ? { allowedReadProtocols } : {}) };
   for await (const page of entityPages(scope, null, "all")) {
     for (const e of page.items) {
       if (select && !select(e)) continue;
