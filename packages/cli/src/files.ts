@@ -311,7 +311,9 @@ export class StagedOutputs {
           continue;
         }
         let previous: string | undefined;
-        if (existsOrLink(e.target)) {
+        const existing = lstatOrUndefined(e.target);
+        if (existing?.isDirectory()) throw new UsageError(`${e.label}: ${e.target} is a directory, not a file`);
+        if (existing) {
           previous = path.join(e.dir, "previous");
           try {
             linkSync(e.target, previous);
@@ -364,13 +366,16 @@ export class StagedOutputs {
   }
 }
 
-function existsOrLink(p: string): boolean {
+function lstatOrUndefined(p: string): Stats | undefined {
   try {
-    lstatSync(p);
-    return true;
+    return lstatSync(p);
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+function existsOrLink(p: string): boolean {
+  return lstatOrUndefined(p) !== undefined;
 }
 
 const WRITE_SIZE = 1 << 20;
