@@ -46,7 +46,9 @@ type ClientSideEncryptionErrorCode =
 /** The storage or key service returned an error that is not one of the above. */
  | "SERVICE_ERROR"
 /** The operation was aborted through its AbortSignal. */
- | "ABORTED";
+ | "ABORTED"
+/** The caller's data source (a stream or file being uploaded) failed while it was read; its error is the `cause`. */
+ | "SOURCE_ERROR";
 declare const MARKER: unique symbol;
 /** Base error of every `@azure-cse` package. Check `code`, not the message. */
 declare class ClientSideEncryptionError extends Error {
@@ -69,6 +71,8 @@ declare const DECRYPTION_FAILED_MESSAGE = "Decryption failed: the data or its wr
  * a GCM tag, CBC padding, key unwrap or CEK prefix failure. The cause is never attached.
  */
 declare function decryptionFailed(): ClientSideEncryptionError;
+/** The caller's source failed while being read: its own error is the cause (the message is never the data). */
+declare function sourceFailed(cause: unknown): ClientSideEncryptionError;
 /** Throws an ABORTED error when the signal has fired. */
 declare function throwIfAborted(signal: {
     aborted: boolean;
@@ -336,6 +340,13 @@ declare class RegionOrderValidator {
 }
 
 type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+/**
+ * Iterates a caller's byte source: an error thrown by the source itself becomes SOURCE_ERROR (its own
+ * error as `cause`, never mistaken for a service error), a chunk that is not a Uint8Array is
+ * INVALID_ARGUMENT, and anything that is not an iterable of chunks is INVALID_ARGUMENT naming `what` —
+ * thrown at once, before anything is read.
+ */
+declare function checkedByteSource(source: unknown, what: string): AsyncGenerator<Uint8Array>;
 interface GcmEncryptOptions {
     /** Index of the first region produced (non-zero only when encrypting a later part of a body). */
     firstRegionIndex?: number;
@@ -532,4 +543,4 @@ declare function encryptGcmBuffer(cek: Uint8Array, nonce: Uint8Array, plaintext:
 declare function decryptGcmBuffer(cek: Uint8Array, region: Uint8Array): Buffer;
 declare function sha256(...parts: Uint8Array[]): Buffer;
 
-export { ALLOW_MISORDERED_ENV, type AbortSignalLike, type AesKeyWrapAlgorithm, AesKeyWrapKey, type ByteSource, CBC_BLOCK, CEK_LENGTH, type CachingKeyResolver, type CachingKeyResolverOptions, type CbcDecryptOptions, ClientSideEncryptionError, type ClientSideEncryptionErrorCode, type ClientSideEncryptionPolicy, type ContentEncryption, DECRYPTION_FAILED_MESSAGE, DEFAULT_MAX_ENCRYPTION_DATA_LENGTH, DEFAULT_MAX_READ_REGION_SIZE, type DecryptOptions, ENCRYPTION_DATA_METADATA_KEY, type EncryptionData, type EncryptionDataV1, type EncryptionDataV2, type EncryptionProtocol, type EncryptionVersion, type GcmDecryptOptions, type GcmEncryptOptions, type JsonWebKeyInput, type KeyEncryptionKey, type KeyOperationOptions, type KeyResolver, LIBRARY_ID, type LocalKeyAlgorithm, MAX_REGION_SIZE, MIN_REGION_SIZE, NONCE_SCHEMES, type NonceScheme, type ParseEncryptionDataOptions, type PlaintextRange, type RandomSource, type RangePlan, RegionOrderValidator, RsaKey, type RsaWrapAlgorithm, SUPPORTED_PROTOCOLS, type SerializeEncryptionDataOptions, V1_ALGORITHM, V2_ALGORITHM, V2_DEFAULT_REGION_SIZE, V2_NONCE_LENGTH, V2_REGION_OVERHEAD, V2_TAG_LENGTH, VERSION, WRITE_NONCE_SCHEME, type WrapKeyResult, type WrappedContentKey, type WriteSettings, asciiJson, checkKeyEncryptionKey, collectBytes, contentKeyFromUnwrapped, createCachingKeyResolver, createContentEncryption, createLocalKeyResolver, decodeBase64Strict, decryptCbc, decryptCbcBuffer, decryptGcmBuffer, decryptGcmRegions, decryptPlanned, decryptRange, decryptionFailed, defaultRandomSource, encryptCbc, encryptCbcBuffer, encryptGcmBuffer, encryptGcmRegions, encryptionDataToJson, escapeForDisplay, findEncryptionDataInMetadata, isLegacyJavaWriter, keyFromJwk, keyFromRawBytes, keyWrapInput, maxReadRegionSize, parseEncryptionData, planRange, planV1Range, planV2Range, protocolPrefix, regionNonce, regionOrderCheckEnabled, resolveWriteSettings, selectKeyEncryptionKey, serializeEncryptionData, sha256, sliceBytes, storedLength, throwIfAborted, unwrapContentKey, v1StoredLength, v2PlaintextLength, v2StoredLength };
+export { ALLOW_MISORDERED_ENV, type AbortSignalLike, type AesKeyWrapAlgorithm, AesKeyWrapKey, type ByteSource, CBC_BLOCK, CEK_LENGTH, type CachingKeyResolver, type CachingKeyResolverOptions, type CbcDecryptOptions, ClientSideEncryptionError, type ClientSideEncryptionErrorCode, type ClientSideEncryptionPolicy, type ContentEncryption, DECRYPTION_FAILED_MESSAGE, DEFAULT_MAX_ENCRYPTION_DATA_LENGTH, DEFAULT_MAX_READ_REGION_SIZE, type DecryptOptions, ENCRYPTION_DATA_METADATA_KEY, type EncryptionData, type EncryptionDataV1, type EncryptionDataV2, type EncryptionProtocol, type EncryptionVersion, type GcmDecryptOptions, type GcmEncryptOptions, type JsonWebKeyInput, type KeyEncryptionKey, type KeyOperationOptions, type KeyResolver, LIBRARY_ID, type LocalKeyAlgorithm, MAX_REGION_SIZE, MIN_REGION_SIZE, NONCE_SCHEMES, type NonceScheme, type ParseEncryptionDataOptions, type PlaintextRange, type RandomSource, type RangePlan, RegionOrderValidator, RsaKey, type RsaWrapAlgorithm, SUPPORTED_PROTOCOLS, type SerializeEncryptionDataOptions, V1_ALGORITHM, V2_ALGORITHM, V2_DEFAULT_REGION_SIZE, V2_NONCE_LENGTH, V2_REGION_OVERHEAD, V2_TAG_LENGTH, VERSION, WRITE_NONCE_SCHEME, type WrapKeyResult, type WrappedContentKey, type WriteSettings, asciiJson, checkKeyEncryptionKey, checkedByteSource, collectBytes, contentKeyFromUnwrapped, createCachingKeyResolver, createContentEncryption, createLocalKeyResolver, decodeBase64Strict, decryptCbc, decryptCbcBuffer, decryptGcmBuffer, decryptGcmRegions, decryptPlanned, decryptRange, decryptionFailed, defaultRandomSource, encryptCbc, encryptCbcBuffer, encryptGcmBuffer, encryptGcmRegions, encryptionDataToJson, escapeForDisplay, findEncryptionDataInMetadata, isLegacyJavaWriter, keyFromJwk, keyFromRawBytes, keyWrapInput, maxReadRegionSize, parseEncryptionData, planRange, planV1Range, planV2Range, protocolPrefix, regionNonce, regionOrderCheckEnabled, resolveWriteSettings, selectKeyEncryptionKey, serializeEncryptionData, sha256, sliceBytes, sourceFailed, storedLength, throwIfAborted, unwrapContentKey, v1StoredLength, v2PlaintextLength, v2StoredLength };

@@ -35,7 +35,9 @@ export type ClientSideEncryptionErrorCode =
   /** The storage or key service returned an error that is not one of the above. */
   | "SERVICE_ERROR"
   /** The operation was aborted through its AbortSignal. */
-  | "ABORTED";
+  | "ABORTED"
+  /** The caller's data source (a stream or file being uploaded) failed while it was read; its error is the `cause`. */
+  | "SOURCE_ERROR";
 
 const MARKER = Symbol.for("@azure-cse/core-envelope.ClientSideEncryptionError");
 
@@ -85,6 +87,12 @@ export function invalidEncryptionData(reason: string): ClientSideEncryptionError
 
 export function invalidArgument(message: string): ClientSideEncryptionError {
   return new ClientSideEncryptionError("INVALID_ARGUMENT", message);
+}
+
+/** The caller's source failed while being read: its own error is the cause (the message is never the data). */
+export function sourceFailed(cause: unknown): ClientSideEncryptionError {
+  const what = cause instanceof Error ? `${cause.name}${(cause as { code?: unknown }).code ? ` ${String((cause as { code?: unknown }).code)}` : ""}` : typeof cause;
+  return new ClientSideEncryptionError("SOURCE_ERROR", `The data source failed while it was being read (${what}); nothing was written. See the error's cause.`, { cause });
 }
 
 export function abortError(): ClientSideEncryptionError {

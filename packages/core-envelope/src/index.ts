@@ -4,6 +4,7 @@ export {
   ClientSideEncryptionError,
   DECRYPTION_FAILED_MESSAGE,
   decryptionFailed,
+  sourceFailed,
   throwIfAborted,
   type ClientSideEncryptionErrorCode,
 } from "./errors.js";
@@ -98,6 +99,7 @@ export {
   decryptCbc,
   sliceBytes,
   collectBytes,
+  checkedByteSource,
   type ByteSource,
   type GcmEncryptOptions,
   type GcmDecryptOptions,

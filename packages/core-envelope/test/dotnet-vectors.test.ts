@@ -193,3 +193,42 @@ describe(".NET (legacy) table entities", () => {
     });
   }
 });
+
+describe(".NET bytes, tampered, fail with a typed error and never plaintext", () => {
+  const decryptWhole = async (data: EncryptionData, stored: Buffer, p: ClientSideEncryptionPolicy, padded = true) => {
+    const cek = await unwrapContentKey(data, p);
+    const plan = planRange(data, { offset: 0 }, stored.length, { padded });
+    return collectBytes(decryptPlanned(data, cek, plan, [stored], {}, padded));
+  };
+  const v12 = blobs.find((c) => c.library === "v12" && c.protocol === "2.0" && c.plaintext.size === 1000)!;
+
+  it("a flipped ciphertext byte in a v12 2.0 blob → DECRYPTION_FAILED", async () => {
+    const { data, stored } = loadBlob(v12);
+    const bad = Buffer.from(stored);
+    bad[100] = bad[100]! ^ 1;
+    await expect(decryptWhole(data, bad, policy())).rejects.toMatchObject({ code: "DECRYPTION_FAILED" });
+    expect((await decryptWhole(data, stored, policy())).length).toBe(1000);
+  });
+
+  it("a v12 2.0 blob relabelled as 1.0 (downgrade) is refused: the wrapped key carries the '2.0' prefix", async () => {
+    const { stored, json } = loadBlob(v12);
+    const meta = JSON.parse(json) as Record<string, Record<string, unknown>>;
+    meta.EncryptionAgent = { Protocol: "1.0", EncryptionAlgorithm: "AES_CBC_256" };
+    meta.ContentEncryptionIV = Buffer.alloc(16).toString("base64") as unknown as Record<string, unknown>;
+    delete meta.EncryptedRegionInfo;
+    const data = parseEncryptionData(JSON.stringify(meta));
+    await expect(decryptWhole(data, stored, policy())).rejects.toMatchObject({ code: "DECRYPTION_FAILED" });
+  });
+
+  it("a .NET blob whose KeyId no configured key has → KEY_NOT_FOUND (resolver) naming the stored id", async () => {
+    const legacy = blobs.find((c) => c.library === "legacy" && c.plaintext.size === 1000)!;
+    const { data, stored } = loadBlob(legacy);
+    const other = manifest.keks.filter((k) => k.kid !== legacy.kek_kid).map((k) => keyFromJwk(k.jwk));
+    const err = await decryptWhole(data, stored, { keyResolver: createLocalKeyResolver(other) }).then(
+      () => undefined,
+      (e: { code?: string; message: string }) => e,
+    );
+    expect(err?.code).toBe("KEY_NOT_FOUND");
+    expect(err?.message).toContain(legacy.kek_kid);
+  });
+});

@@ -17,6 +17,7 @@ import {
   decryptPlanned,
   findEncryptionDataInMetadata,
   keyWrapInput,
+  checkedByteSource,
   maxReadRegionSize,
   parseEncryptionData,
   planRange,
@@ -32,11 +33,14 @@ import {
   type KeyEncryptionKey,
   type RangePlan,
   throwIfAborted,
+  sourceFailed,
 } from "@azure-cse/core-envelope";
 import { storageCall, toTypedError } from "./errors.js";
 import { RepeatableBody, ReplayableBody } from "./replayable-body.js";
 import {
   blockIdFactory,
+  checkString,
+  optionsOf,
   checkNonNegative,
   checkPositive,
   copyUserMetadata,
@@ -104,10 +108,20 @@ function summarize(data: EncryptionData): EncryptionSummary {
 }
 
 async function toBuffer(data: UploadableData): Promise<Buffer> {
+  if (data === null || data === undefined) throw new ClientSideEncryptionError("INVALID_ARGUMENT", `uploadData needs data: a Buffer, Uint8Array, ArrayBuffer, typed array or Blob (got ${String(data)}).`);
   if (Buffer.isBuffer(data)) return data;
   if (data instanceof ArrayBuffer) return Buffer.from(data);
   if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  if (typeof (data as { arrayBuffer?: unknown }).arrayBuffer === "function") return Buffer.from(await data.arrayBuffer());
+  if (typeof (data as { arrayBuffer?: unknown }).arrayBuffer === "function") {
+    let ab: unknown;
+    try {
+      ab = await data.arrayBuffer();
+    } catch (e) {
+      throw sourceFailed(e);
+    }
+    if (!(ab instanceof ArrayBuffer)) throw new ClientSideEncryptionError("INVALID_ARGUMENT", "uploadData: the Blob's arrayBuffer() did not return an ArrayBuffer.");
+    return Buffer.from(ab);
+  }
   throw new ClientSideEncryptionError("INVALID_ARGUMENT", "uploadData accepts a Buffer, Uint8Array, ArrayBuffer, typed array or Blob.");
 }
 
@@ -159,10 +173,12 @@ export class EncryptedBlobClient {
 
   /** The same blob at a snapshot (read-only). */
   withSnapshot(snapshot: string): EncryptedBlobClient {
+    checkString(snapshot, "withSnapshot's snapshot");
     return new EncryptedBlobClient(this.#client.withSnapshot(snapshot), this.#policy);
   }
   /** The same blob at a version (read-only). */
   withVersion(versionId: string): EncryptedBlobClient {
+    checkString(versionId, "withVersion's versionId");
     return new EncryptedBlobClient(this.#client.withVersion(versionId), this.#policy);
   }
 
@@ -203,6 +219,7 @@ export class EncryptedBlobClient {
 
   /** Encrypts and uploads a buffer (one Put Blob while the encrypted size fits `maxSingleShotSize`). */
   async uploadData(data: UploadableData, options: EncryptedUploadOptions = {}): Promise<EncryptedUploadResponse> {
+    options = optionsOf(options, "uploadData options");
     const buf = await toBuffer(data);
     return this.#upload(() => [buf], buf.length, options, true);
   }
@@ -213,18 +230,26 @@ export class EncryptedBlobClient {
    * metadata. A stream that ends within the first block is sent as one Put Blob.
    */
   async uploadStream(stream: AsyncIterable<Uint8Array> | NodeJS.ReadableStream, options: EncryptedUploadOptions = {}): Promise<EncryptedUploadResponse> {
-    return this.#upload(() => stream as AsyncIterable<Uint8Array>, undefined, options, false);
+    options = optionsOf(options, "uploadStream options");
+    // Checked before any key is used: a non-stream is INVALID_ARGUMENT; a failing stream is SOURCE_ERROR.
+    const source = checkedByteSource(stream, "uploadStream's stream");
+    return this.#upload(() => source, undefined, options, false);
   }
 
   /** Encrypts and uploads a local file (streamed; one Put Blob while it fits `maxSingleShotSize`). */
   async uploadFile(filePath: string, options: EncryptedUploadOptions = {}): Promise<EncryptedUploadResponse> {
-    let size: number;
+    options = optionsOf(options, "uploadFile options");
+    checkString(filePath, "uploadFile's filePath");
+    let st: Awaited<ReturnType<typeof stat>>;
     try {
-      size = (await stat(filePath)).size;
+      st = await stat(filePath);
     } catch (e) {
       throw new ClientSideEncryptionError("NOT_FOUND", `Cannot read the file to upload: ${(e as Error).message}`, { cause: e });
     }
-    return this.#upload(() => createReadStream(filePath, { highWaterMark: MiB }), size, options, true);
+    if (st.isDirectory()) throw new ClientSideEncryptionError("INVALID_ARGUMENT", "uploadFile's filePath is a directory; give a file.");
+    // A FIFO, character device or /dev/stdin has no meaningful size: read it as a one-shot stream.
+    if (!st.isFile()) return this.#upload(() => checkedByteSource(createReadStream(filePath, { highWaterMark: MiB }), "uploadFile's file"), undefined, options, false);
+    return this.#upload(() => checkedByteSource(createReadStream(filePath, { highWaterMark: MiB }), "uploadFile's file"), st.size, options, true);
   }
 
   /**
@@ -560,6 +585,7 @@ export class EncryptedBlobClient {
    * the previous block as IV (1.0). Every request is pinned to the first response's ETag.
    */
   async download(offset = 0, count?: number, options: EncryptedDownloadOptions = {}): Promise<EncryptedBlobDownloadResponse> {
+    options = optionsOf(options, "download options");
     checkNonNegative(offset, "offset");
     checkNonNegative(count, "count");
     throwIfAborted(options.abortSignal);
@@ -761,6 +787,7 @@ export class EncryptedBlobClient {
 
   /** Downloads plaintext into a new Buffer with parallel ranged GETs (bounded memory besides the result). */
   async downloadToBuffer(offset = 0, count?: number, options: EncryptedParallelDownloadOptions = {}): Promise<Buffer> {
+    options = optionsOf(options, "downloadToBuffer options");
     let out = Buffer.alloc(0);
     await this.#parallel(
       offset,
@@ -781,6 +808,8 @@ export class EncryptedBlobClient {
    * into place only on success: a failed or aborted download leaves no (partial) file.
    */
   async downloadToFile(filePath: string, offset = 0, count?: number, options: EncryptedParallelDownloadOptions = {}): Promise<Omit<EncryptedBlobDownloadResponse, "readableStreamBody">> {
+    options = optionsOf(options, "downloadToFile options");
+    checkString(filePath, "downloadToFile's filePath");
     const dir = path.dirname(path.resolve(filePath));
     const tmp = path.join(dir, `.${path.basename(filePath)}.${randomBytes(6).toString("hex")}.partial`);
     const fh = await open(tmp, "wx", 0o600);
@@ -829,6 +858,7 @@ export class EncryptedBlobClient {
    * (2.x: exact from the stored length; 1.0: from the last CBC blocks when a key is available).
    */
   async getProperties(options: EncryptedGetPropertiesOptions = {}): Promise<EncryptedBlobProperties> {
+    options = optionsOf(options, "getProperties options");
     const props = await storageCall(this.#ctx(), () =>
       this.#client.getProperties({ conditions: options.conditions, abortSignal: options.abortSignal, tracingOptions: options.tracingOptions }),
     );
@@ -872,6 +902,7 @@ export class EncryptedBlobClient {
    * CONDITION_NOT_MET instead of being overwritten. A caller key `encryptiondata` is refused.
    */
   async setMetadata(metadata: Record<string, string> = {}, options: EncryptedSetMetadataOptions = {}): Promise<{ etag?: string; lastModified?: Date }> {
+    options = optionsOf(options, "setMetadata options");
     const user = copyUserMetadata(metadata);
     const pinned = await this.#pinnedProperties(options);
     const raw = this.#guardSync(() => findEncryptionDataInMetadata(pinned.metadata));
@@ -899,6 +930,7 @@ export class EncryptedBlobClient {
    * `encryptiondata`); with `metadata`, `encryptiondata` is carried over (If-Match the ETag read).
    */
   async createSnapshot(options: EncryptedCreateSnapshotOptions = {}): Promise<{ snapshot?: string; etag?: string; lastModified?: Date }> {
+    options = optionsOf(options, "createSnapshot options");
     if (options.metadata === undefined) {
       const res = await storageCall(this.#ctx(), () =>
         this.#client.createSnapshot({ conditions: options.conditions, abortSignal: options.abortSignal, tracingOptions: options.tracingOptions }),
@@ -926,7 +958,11 @@ export class EncryptedBlobClient {
    * read first. With requireEncryption, copying an unencrypted source is refused (ENCRYPTION_REQUIRED).
    */
   async copyFromBlob(source: EncryptedBlobClient | BlobClient, options: EncryptedCopyOptions = {}): Promise<EncryptedCopyResponse> {
+    options = optionsOf(options, "copyFromBlob options");
     const src = source instanceof EncryptedBlobClient ? source.blobClient : source;
+    if (typeof src !== "object" || src === null || typeof (src as Partial<BlobClient>).getProperties !== "function" || typeof (src as Partial<BlobClient>).url !== "string") {
+      throw new ClientSideEncryptionError("INVALID_ARGUMENT", "copyFromBlob's source must be an EncryptedBlobClient or an @azure/storage-blob BlobClient.");
+    }
     const user = options.metadata === undefined ? undefined : copyUserMetadata(options.metadata);
     const srcCtx = { container: src.containerName, blob: src.name };
     const props = await storageCall(srcCtx, () =>
@@ -1001,6 +1037,7 @@ export class EncryptedBlobClient {
    * If-Match the ETag read, so a concurrent change fails with CONDITION_NOT_MET and nothing is lost.
    */
   async updateKeyEncryptionKey(newKeyEncryptionKey: KeyEncryptionKey, options: UpdateKeyEncryptionKeyOptions = {}): Promise<UpdateKeyEncryptionKeyResponse> {
+    options = optionsOf(options, "updateKeyEncryptionKey options");
     if (!newKeyEncryptionKey || typeof newKeyEncryptionKey.wrapKey !== "function") {
       throw new ClientSideEncryptionError("INVALID_ARGUMENT", "updateKeyEncryptionKey needs the new KeyEncryptionKey.");
     }
@@ -1066,16 +1103,19 @@ export class EncryptedBlobClient {
 
   /** Whether the blob exists. */
   async exists(options: EncryptedGetPropertiesOptions = {}): Promise<boolean> {
+    options = optionsOf(options, "exists options");
     return storageCall(this.#ctx(), () => this.#client.exists({ conditions: options.conditions, abortSignal: options.abortSignal, tracingOptions: options.tracingOptions }));
   }
 
   /** Deletes the blob (and, with `deleteSnapshots: "include"`, its snapshots). */
   async delete(options: { conditions?: BlobRequestConditions; deleteSnapshots?: "include" | "only"; abortSignal?: AbortSignalLike } = {}): Promise<void> {
+    options = optionsOf(options, "delete options");
     await storageCall(this.#ctx(), () => this.#client.delete(options));
   }
 
   /** Deletes the blob if it exists. */
   async deleteIfExists(options: { conditions?: BlobRequestConditions; deleteSnapshots?: "include" | "only"; abortSignal?: AbortSignalLike } = {}): Promise<boolean> {
+    options = optionsOf(options, "deleteIfExists options");
     const r = await storageCall(this.#ctx(), () => this.#client.deleteIfExists(options));
     return r.succeeded;
   }

@@ -10,6 +10,7 @@ import {
 } from "@azure-cse/core-envelope";
 import { EncryptedBlobClient } from "./blob-client.js";
 import { toTypedError } from "./errors.js";
+import { checkString, optionsOf } from "./internal.js";
 import type { EncryptionSummary } from "./models.js";
 
 /** A listed blob plus what its metadata says about client-side encryption (no request per blob). */
@@ -70,6 +71,7 @@ export class EncryptedContainerClient {
 
   /** An encrypted client for one blob, sharing this container's policy. */
   getBlobClient(blobName: string): EncryptedBlobClient {
+    checkString(blobName, "getBlobClient's blobName");
     return new EncryptedBlobClient(this.#client.getBlobClient(blobName), this.#policy);
   }
 
@@ -91,6 +93,7 @@ export class EncryptedContainerClient {
    * protocol, key id and, for 2.x, the plaintext length. No blob is read.
    */
   async *listBlobs(options: Omit<ContainerListBlobsOptions, "includeMetadata"> = {}): AsyncGenerator<EncryptedBlobItem> {
+    options = optionsOf(options, "listBlobs options");
     try {
       const pages = this.#client.listBlobsFlat({ ...options, includeMetadata: true }).byPage({ maxPageSize: 5000 });
       for await (const page of pages as AsyncIterable<ContainerListBlobFlatSegmentResponse>) {

@@ -8,11 +8,33 @@ import {
   type EncryptionData,
 } from "@azure-cse/core-envelope";
 
+/** An options argument: undefined or null mean none; anything else but an object is INVALID_ARGUMENT naming it. */
+export function optionsOf<T extends object>(options: T | null | undefined, what: string): T {
+  if (options === undefined || options === null) return {} as T;
+  if (typeof options !== "object" || Array.isArray(options)) {
+    throw new ClientSideEncryptionError("INVALID_ARGUMENT", `${what} must be an options object (got ${Array.isArray(options) ? "an array" : typeof options}).`);
+  }
+  return options;
+}
+
+/** A caller string argument (names, paths): INVALID_ARGUMENT naming it when it is not a non-empty string. */
+export function checkString(value: unknown, what: string): asserts value is string {
+  if (typeof value !== "string" || value.length === 0) {
+    throw new ClientSideEncryptionError("INVALID_ARGUMENT", `${what} must be a non-empty string (got ${value === null ? "null" : typeof value}).`);
+  }
+}
+
 /** Copies caller metadata (never mutating it) and refuses a caller key `encryptiondata` in any letter case. */
 export function copyUserMetadata(metadata: Record<string, string> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  if (!metadata) return out;
+  if (metadata === undefined || metadata === null) return out;
+  if (typeof metadata !== "object" || Array.isArray(metadata)) {
+    throw new ClientSideEncryptionError("INVALID_ARGUMENT", "metadata must be an object of string values.");
+  }
   for (const [k, v] of Object.entries(metadata)) {
+    if (typeof v !== "string") {
+      throw new ClientSideEncryptionError("INVALID_ARGUMENT", `metadata value of "${k.slice(0, 64)}" must be a string (got ${v === null ? "null" : typeof v}).`, { details: { key: k } });
+    }
     if (k.toLowerCase() === ENCRYPTION_DATA_METADATA_KEY) {
       throw new ClientSideEncryptionError(
         "INVALID_ARGUMENT",

@@ -4,6 +4,7 @@ import { ClientSideEncryptionError, type ClientSideEncryptionPolicy } from "@azu
 import type { EncryptedBlobClient } from "./blob-client.js";
 import { EncryptedContainerClient } from "./container-client.js";
 import { storageCall } from "./errors.js";
+import { checkString, optionsOf } from "./internal.js";
 
 /**
  * A storage account's blobs under one client-side encryption policy. Composes an `@azure/storage-blob`
@@ -39,6 +40,7 @@ export class EncryptedBlobServiceClient {
 
   /** An encrypted client for one container, sharing this client's policy. */
   getContainerClient(containerName: string): EncryptedContainerClient {
+    checkString(containerName, "getContainerClient's containerName");
     return new EncryptedContainerClient(this.#client.getContainerClient(containerName), this.#policy);
   }
 
@@ -49,6 +51,8 @@ export class EncryptedBlobServiceClient {
 
   /** Creates the container if it does not exist and returns its encrypted client. Failures are typed (SERVICE_ERROR, ...). */
   async createContainerIfNotExists(containerName: string, options: ContainerCreateOptions = {}): Promise<EncryptedContainerClient> {
+    checkString(containerName, "createContainerIfNotExists's containerName");
+    options = optionsOf(options, "createContainerIfNotExists options");
     const container = this.#client.getContainerClient(containerName);
     await storageCall({ container: containerName }, () => container.createIfNotExists(options));
     return new EncryptedContainerClient(container, this.#policy);

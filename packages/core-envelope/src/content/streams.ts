@@ -2,7 +2,7 @@
 // nothing but the current cipher state; 2.x decryption holds one region's plaintext until its tag
 // has been verified; 1.0 decryption holds at most one CBC block.
 import { cbcDecryptor, cbcEncryptor, gcmDecryptor, gcmEncryptor, type GcmDecryptor } from "../internal/crypto.js";
-import { decryptionFailed, invalidArgument } from "../errors.js";
+import { decryptionFailed, invalidArgument, sourceFailed } from "../errors.js";
 import { V2_NONCE_LENGTH, V2_TAG_LENGTH } from "../schema/encryption-data.js";
 import { RegionOrderValidator, regionNonce, WRITE_NONCE_SCHEME, type NonceScheme } from "./nonce.js";
 import { checkRegionSize, V2_REGION_OVERHEAD } from "./sizes.js";
@@ -10,7 +10,56 @@ import { checkRegionSize, V2_REGION_OVERHEAD } from "./sizes.js";
 export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
 function asBuffer(b: Uint8Array): Buffer {
-  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  if (Buffer.isBuffer(b)) return b;
+  if (!(b instanceof Uint8Array)) {
+    throw invalidArgument(`A byte source yielded ${b === null ? "null" : typeof b} where a Uint8Array chunk was expected (streams must yield bytes, not strings or numbers).`);
+  }
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/**
+ * Iterates a caller's byte source: an error thrown by the source itself becomes SOURCE_ERROR (its own
+ * error as `cause`, never mistaken for a service error), a chunk that is not a Uint8Array is
+ * INVALID_ARGUMENT, and anything that is not an iterable of chunks is INVALID_ARGUMENT naming `what` —
+ * thrown at once, before anything is read.
+ */
+export function checkedByteSource(source: unknown, what: string): AsyncGenerator<Uint8Array> {
+  const s = source as Partial<AsyncIterable<Uint8Array> & Iterable<Uint8Array>> | null | undefined;
+  const isStringOrBytes = typeof source === "string" || source instanceof Uint8Array || source instanceof ArrayBuffer;
+  const asyncIt = s !== null && s !== undefined && typeof s[Symbol.asyncIterator] === "function";
+  const syncIt = s !== null && s !== undefined && typeof s[Symbol.iterator] === "function";
+  if (isStringOrBytes || (!asyncIt && !syncIt)) {
+    throw invalidArgument(`${what} must be a Node.js Readable, a web ReadableStream or an (async) iterable of Uint8Array chunks; for a Buffer or string use uploadData.`);
+  }
+  return checkedChunks(s as AsyncIterable<Uint8Array> | Iterable<Uint8Array>, asyncIt);
+}
+
+async function* checkedChunks(s: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, asyncIt: boolean): AsyncGenerator<Uint8Array> {
+  let it: AsyncIterator<Uint8Array> | Iterator<Uint8Array>;
+  try {
+    it = asyncIt ? (s as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]() : (s as Iterable<Uint8Array>)[Symbol.iterator]();
+  } catch (e) {
+    throw sourceFailed(e);
+  }
+  let finished = false;
+  try {
+    for (;;) {
+      let r: IteratorResult<Uint8Array>;
+      try {
+        r = await it.next();
+      } catch (e) {
+        finished = true; // a failed iterator is done
+        throw sourceFailed(e);
+      }
+      if (r.done) {
+        finished = true;
+        return;
+      }
+      yield asBuffer(r.value);
+    }
+  } finally {
+    if (!finished) await Promise.resolve(it.return?.()).catch(() => undefined);
+  }
 }
 
 function checkCek(cek: Uint8Array): void {
