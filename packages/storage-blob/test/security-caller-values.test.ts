@@ -19,7 +19,7 @@ const client = () => new EncryptedBlobClient(env.container.getBlobClient(uniqueN
 const bad = <T>(v: unknown) => v as T;
 
 describe("class: every bad caller value is INVALID_ARGUMENT naming the option", () => {
-  const cases: Array<[string, () => Promise<unknown> | unknown, RegExp]> = [
+  const cases: Array<[string, () => unknown, RegExp]> = [
     ["uploadData(null)", () => client().uploadData(bad(null)), /uploadData/],
     ["uploadData(undefined)", () => client().uploadData(bad(undefined)), /uploadData/],
     ["uploadData('text')", () => client().uploadData(bad("text")), /uploadData/],
