@@ -131,6 +131,11 @@ export function inputFile(label: string, file: string | undefined): InputFile {
     regular,
     size: regular ? st.size : undefined,
     open(range) {
+      const alias = inheritedFd(f);
+      if (pollable && alias !== undefined) {
+        // /dev/stdin, /dev/fd/N: use the inherited descriptor itself (a socket cannot be reopened by path: ENXIO).
+        return new Socket({ fd: alias, readable: true, writable: false });
+      }
       if (pollable) {
         // A FIFO or pipe is read through the event loop (non-blocking fd), not by a thread-pool read that could
         // block forever and keep the process from exiting on a signal. Linux reports no hang-up on a FIFO until
@@ -146,6 +151,13 @@ export function inputFile(label: string, file: string | undefined): InputFile {
       return createReadStream(f, { highWaterMark: 1 << 20, ...(regular && range ? { start: range.start, ...(range.end === undefined ? {} : { end: range.end }) } : {}) });
     },
   };
+}
+
+/** The descriptor a path like /dev/stdin, /dev/fd/3 or /proc/self/fd/3 names, if any. */
+function inheritedFd(file: string): number | undefined {
+  if (file === "/dev/stdin") return 0;
+  const m = /^\/(?:dev|proc\/self)\/fd\/(\d{1,6})$/.exec(file);
+  return m ? Number(m[1]) : undefined;
 }
 
 /** Reads a stream input to its end (for formats whose decoding needs the total length). */
