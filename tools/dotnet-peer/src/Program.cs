@@ -164,11 +164,15 @@ Exit codes: 0 ok (one JSON line on stdout), 1 usage or "this library cannot do t
         string Describe() => string.Join(" <- ", all.Select(x => $"{x.GetType().Name}: {x.Message}").Distinct().Take(3));
         if (all.OfType<PeerException>().FirstOrDefault() is PeerException pe) return (pe.Code, pe.Message);
         if (all.OfType<Azure.RequestFailedException>().FirstOrDefault() is { } rf)
+        {
+            if (EmulatorCannotServe(rf.Status, rf.ErrorCode, rf.Message)) return (1, $"the emulator cannot serve this request ({rf.Status} {rf.ErrorCode}): {FirstLine(rf.Message)}");
             return (rf.Status == 404 ? 3 : 4, $"service error {rf.Status} {rf.ErrorCode}: {FirstLine(rf.Message)}");
+        }
         if (all.OfType<Microsoft.WindowsAzure.Storage.StorageException>().FirstOrDefault() is { } se)
         {
             int status = se.RequestInformation?.HttpStatusCode ?? 0;
             if (status == 404) return (3, $"not found (404 {se.RequestInformation?.ErrorCode})");
+            if (EmulatorCannotServe(status, se.RequestInformation?.ErrorCode, se.Message)) return (1, $"the emulator cannot serve this request ({status} {se.RequestInformation?.ErrorCode}): {FirstLine(se.Message)}");
             bool crypto = all.Any(x => x is CryptographicException) || all.Any(x => x.Message.Contains("ecrypt") || x.Message.Contains("ncrypt") || x.Message.Contains("key", StringComparison.OrdinalIgnoreCase));
             if (crypto && (status == 0 || status == 200 || status == 201 || status == 204 || status == 206 || status == 306)) return (2, Describe());
             return (4, $"service error {status}: {Describe()}");
@@ -182,6 +186,13 @@ Exit codes: 0 ok (one JSON line on stdout), 1 usage or "this library cannot do t
             return (2, Describe());
         return (4, Describe());
     }
+
+    /// <summary>
+    /// A request the emulator (Azurite) refuses as unsupported — not implemented, or an API version it does not
+    /// accept — is "this cannot be done here" (exit 1), not a service failure of the operation (exit 4).
+    /// </summary>
+    private static bool EmulatorCannotServe(int status, string? errorCode, string message) =>
+        status == 501 || errorCode is "NotImplemented" or "InvalidApiVersion" || (errorCode == "InvalidHeaderValue" && message.Contains("x-ms-version", StringComparison.OrdinalIgnoreCase));
 
     private static string FirstLine(string s) => s.Split('\n')[0].Trim();
 }
