@@ -151,8 +151,17 @@ function userMetadataOf(item: BlobItem): Record<string, string> {
   return out;
 }
 
+/**
+ * The upload wraps an error of its source as SOURCE_ERROR (cause: the error). Migrate's source is its own
+ * download (and the second read of a 1.0 blob): what failed there is the storage read, so the cause is
+ * reported (a changed blob is "changed", a corrupted read InconsistentRead), not the wrapper.
+ */
+function unwrapSourceError(e: unknown): unknown {
+  return ClientSideEncryptionError.is(e) && e.code === "SOURCE_ERROR" && e.cause !== undefined ? e.cause : e;
+}
+
 function skipOnCondition(item: BlobItem, e: unknown, from?: { protocol: string; keyId: string }): ObjectOutcome {
-  const err = toTypedError(e);
+  const err = toTypedError(unwrapSourceError(e));
   if (err.code === "CONDITION_NOT_MET") return { ...outcomeBase(item), outcome: "skipped", reason: "changed", ...(from ? { from } : {}) };
   if (err.code === "NOT_FOUND") return { ...outcomeBase(item), outcome: "skipped", reason: "deleted", ...(from ? { from } : {}) };
   return failed(item, err);
