@@ -31,6 +31,12 @@ declare function encryptEntity(entity: EntityRecord, policy: ClientSideEncryptio
 interface DecryptEntityOptions extends KeyOperationOptions {
     /** Return decrypted values as `{ value, type: "String" }` (matches @azure/data-tables' disableTypeConversion). */
     typedValues?: boolean;
+    /**
+     * The projection (`select`) the entity was read with. Encrypted properties listed in the entity's metadata
+     * but outside the projection may be absent; without it every listed property must be present (a missing
+     * one is DECRYPTION_FAILED).
+     */
+    select?: readonly string[];
     /** Keys to use when the entity itself lacks them (a projection that did not select them). */
     partitionKey?: string;
     rowKey?: string;
@@ -40,7 +46,10 @@ interface DecryptEntityOptions extends KeyOperationOptions {
  * comes back as a string, and both metadata properties are removed. Entities written by legacy Java
  * (KeyWrappingMetadata missing, or an EncryptionLibrary containing "Java") use the PartitionKey+RowKey IV
  * order and the `[a, b]` list format. An entity without metadata is an ENCRYPTION_REQUIRED error unless
- * the policy sets requireEncryption: false.
+ * the policy sets requireEncryption: false. Every read of an encrypted entity unwraps its content key, and
+ * stored data that does not decrypt (a listed property missing or not binary, one metadata property without
+ * the other, a bad name list) is DECRYPTION_FAILED. The result is a null-prototype record, so property names
+ * such as `constructor` or `__proto__` are ordinary keys.
  */
 declare function decryptEntity<T extends EntityRecord>(entity: T, policy: ClientSideEncryptionPolicy, options?: DecryptEntityOptions): Promise<T>;
 

@@ -285,7 +285,7 @@ export class EncryptedTableClient {
       if (clash.length > 0) {
         throw new ClientSideEncryptionError(
           "UNSUPPORTED_OPERATION",
-          `Merge refused: it would overwrite stored encrypted propert${clash.length > 1 ? "ies" : "y"} ${clash.map((n) => `"${n}"`).join(", ")} with plaintext and leave stale encryption metadata. Use mode "Replace".`,
+          `Merge refused: it would overwrite stored encrypted propert${clash.length > 1 ? "ies" : "y"} ${clash.map((n) => quote(n)).join(", ")} with plaintext and leave stale encryption metadata. Use mode "Replace".`,
         );
       }
     }

@@ -86,7 +86,11 @@ const policy: Policy = {
     const isMarked = request.headers.has(MARK);
     if (isMarked) request.headers.delete(MARK);
     // Only this package puts the placeholder into an entity, so any occurrence in a body is ours.
-    if (typeof request.body === "string" && request.body.includes(PLACEHOLDER)) request.body = request.body.split(PLACEHOLDER).join(PROTO);
+    if (typeof request.body === "string" && request.body.includes(PLACEHOLDER)) {
+      request.body = request.body.split(PLACEHOLDER).join(PROTO);
+      // The SharedKey policy (no phase, so before this one) already set Content-Length for the longer body.
+      if (request.headers.has("content-length")) request.headers.set("content-length", Buffer.byteLength(request.body));
+    }
     const response = await next(request);
     if (isMarked && typeof response.bodyAsText === "string" && response.bodyAsText.includes(`"${PROTO}`)) {
       response.bodyAsText = renameInResponse(response.bodyAsText);
