@@ -255,9 +255,57 @@ export function blobWriteFlags(a: ParsedArgs): { protocol: "2.0" | "2.1" | "1.0"
 
 /** Storage connection: --connection-string or AZURE_STORAGE_CONNECTION_STRING. */
 export function connectionString(args: ParsedArgs): string {
-  const cs = args.get("connection-string") ?? process.env.AZURE_STORAGE_CONNECTION_STRING;
+  const fromFlag = args.get("connection-string");
+  const cs = fromFlag ?? process.env.AZURE_STORAGE_CONNECTION_STRING;
   if (!cs) throw new UsageError("set AZURE_STORAGE_CONNECTION_STRING or pass --connection-string");
+  const source = fromFlag !== undefined ? "--connection-string" : "AZURE_STORAGE_CONNECTION_STRING";
+  const parts = cs.split(";").filter((p) => p.trim().length > 0);
+  const keys = new Set<string>();
+  for (const p of parts) {
+    const eq = p.indexOf("=");
+    if (eq <= 0) throw new UsageError(`${source} is not a storage connection string (expected KEY=VALUE;... parts)`);
+    keys.add(p.slice(0, eq).trim().toLowerCase());
+  }
+  const usable = keys.has("usedevelopmentstorage") || keys.has("accountname") || keys.has("sharedaccesssignature") || [...keys].some((k) => k.endsWith("endpoint"));
+  if (!usable) throw new UsageError(`${source} names no account or endpoint (AccountName=…;AccountKey=… or BlobEndpoint=…;SharedAccessSignature=…)`);
   return cs;
+}
+
+/**
+ * Creates a service client from the connection string; the SDK's own refusal of a malformed string is a usage
+ * error naming where the string came from.
+ */
+export function fromConnection<T>(args: ParsedArgs, create: (cs: string) => T): T {
+  const cs = connectionString(args);
+  try {
+    return create(cs);
+  } catch (e) {
+    if (ClientSideEncryptionError.is(e) || e instanceof UsageError) throw e;
+    const source = args.has("connection-string") ? "--connection-string" : "AZURE_STORAGE_CONNECTION_STRING";
+    throw new UsageError(`${source} is not a usable storage connection string (${(e as Error)?.message ?? String(e)})`);
+  }
+}
+
+/** Service resource names, checked before any request (the service would answer 400). */
+export function checkResourceName(kind: "CONTAINER" | "BLOB" | "QUEUE" | "TABLE", name: string): string {
+  const ok =
+    kind === "CONTAINER"
+      ? /^(\$root|\$logs|\$web|[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9])$/.test(name)
+      : kind === "QUEUE"
+        ? /^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/.test(name)
+        : kind === "TABLE"
+          ? /^[A-Za-z][A-Za-z0-9]{2,62}$/.test(name)
+          : name.length >= 1 && name.length <= 1024;
+  if (!ok) {
+    const rule = {
+      CONTAINER: "3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit",
+      QUEUE: "3-63 lowercase letters, digits and single hyphens, starting and ending with a letter or digit",
+      TABLE: "3-63 letters and digits, starting with a letter",
+      BLOB: "1-1024 characters",
+    }[kind];
+    throw new UsageError(`${kind} ${JSON.stringify(name)} is not a valid name (${rule})`);
+  }
+  return name;
 }
 
 /** Flags of every command that talks to a storage account: the connection and the SDK's request retries. */

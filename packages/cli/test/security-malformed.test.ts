@@ -10,6 +10,14 @@ import { BlobServiceClient } from "@azure/storage-blob";
 import { startAzurite, type AzuriteHandle } from "../../../tools/testkit/index.mjs";
 import { azcse, snapshot } from "./security-helpers.js";
 
+/** EncryptionData as parsed JSON: top-level sections are objects to edit. */
+interface Meta {
+  EncryptionAgent: Record<string, unknown>;
+  WrappedContentKey: Record<string, unknown>;
+  EncryptedRegionInfo: Record<string, unknown>;
+  [section: string]: unknown;
+}
+
 let dir: string;
 let key: string;
 const f = (n: string): string => path.join(dir, n);
@@ -55,8 +63,8 @@ async function expectDecryptFailure(body: Uint8Array, meta: string, extra: strin
   return r.err;
 }
 const metaOf = (data: unknown): string => JSON.stringify({ encryptiondata: JSON.stringify(data) });
-const edit = (data: Record<string, unknown>, change: (d: Record<string, any>) => void): string => {
-  const copy = JSON.parse(JSON.stringify(data)) as Record<string, any>;
+const edit = (data: Record<string, unknown>, change: (d: Meta) => void): string => {
+  const copy = JSON.parse(JSON.stringify(data)) as Meta;
   change(copy);
   return metaOf(copy);
 };
@@ -95,7 +103,7 @@ describe("malformed metadata files are decryption failures (exit 2)", () => {
     ["encryptiondata that is a JSON array", () => JSON.stringify({ encryptiondata: "[1,2]" })],
     ["an unknown protocol", () => edit(v2.data, (d) => (d.EncryptionAgent.Protocol = "9.9"))],
     ["a numeric protocol", () => edit(v2.data, (d) => (d.EncryptionAgent.Protocol = 2))],
-    ["a missing WrappedContentKey", () => edit(v2.data, (d) => delete d.WrappedContentKey)],
+    ["a missing WrappedContentKey", () => edit(v2.data, (d) => delete (d as Record<string, unknown>).WrappedContentKey)],
     ["an EncryptedKey that is not base64", () => edit(v2.data, (d) => (d.WrappedContentKey.EncryptedKey = "***"))],
     ["a forged EncryptedKey", () => edit(v2.data, (d) => (d.WrappedContentKey.EncryptedKey = randomBytes(40).toString("base64")))],
     ["a KeyId of the wrong type", () => edit(v2.data, (d) => (d.WrappedContentKey.KeyId = 7))],

@@ -14,6 +14,15 @@ import { terminalSafe } from "../src/main.js";
 import { escapeControl, escapeLines, escapeMessage, safeJson } from "../src/terminal.js";
 import { azcse, hasRawControl } from "./security-helpers.js";
 
+/** EncryptionData as parsed JSON: top-level sections are objects to edit. */
+interface Meta {
+  EncryptionAgent: Record<string, unknown>;
+  WrappedContentKey: Record<string, unknown>;
+  EncryptedRegionInfo: Record<string, unknown>;
+  [section: string]: unknown;
+}
+let metaFiles = 0;
+
 const HOSTILE = "evil\u001b[2J\u001b]0;pwned\u0007\r\nazcse: fake line\u0000\u007f\u009b31m\u0085\u202e\u2028end";
 const ALL_CONTROLS = Array.from({ length: 0xa0 }, (_, i) => String.fromCharCode(i)).join("") + "\u061c\u200e\u200f\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069";
 
@@ -82,11 +91,11 @@ describe("the escaping function", () => {
 });
 
 describe("offline commands escape stored values in messages", () => {
-  const metaWith = (change: (d: Record<string, any>) => void): string => {
+  const metaWith = (change: (d: Meta) => void): string => {
     const meta = JSON.parse(readFileSync(f("v2.meta.json"), "utf8")) as { encryptiondata: string };
-    const data = JSON.parse(meta.encryptiondata) as Record<string, any>;
+    const data = JSON.parse(meta.encryptiondata) as Meta;
     change(data);
-    const file = f(`hostile-${Math.random().toString(16).slice(2)}.json`);
+    const file = f(`hostile-${++metaFiles}.json`);
     writeFileSync(file, JSON.stringify({ encryptiondata: JSON.stringify(data) }));
     return file;
   };
@@ -104,10 +113,10 @@ describe("offline commands escape stored values in messages", () => {
 
   it("a hostile Protocol, algorithm and metadata key: exit 2, escaped", async () => {
     for (const change of [
-      (d: Record<string, any>) => (d.EncryptionAgent.Protocol = HOSTILE),
-      (d: Record<string, any>) => (d.EncryptionAgent.EncryptionAlgorithm = HOSTILE),
-      (d: Record<string, any>) => (d.WrappedContentKey.Algorithm = HOSTILE),
-      (d: Record<string, any>) => (d[HOSTILE] = HOSTILE),
+      (d: Meta) => (d.EncryptionAgent.Protocol = HOSTILE),
+      (d: Meta) => (d.EncryptionAgent.EncryptionAlgorithm = HOSTILE),
+      (d: Meta) => (d.WrappedContentKey.Algorithm = HOSTILE),
+      (d: Meta) => ((d as Record<string, unknown>)[HOSTILE] = HOSTILE),
     ]) {
       const r = await azcse("blob", "decrypt-file", "--in", f("v2.stored"), "--metadata", metaWith(change), "--out", f("o"), "--key", key);
       expect(r.code === 0 || r.code === 2).toBe(true);
@@ -149,7 +158,7 @@ describe("service commands escape stored values (Azurite)", () => {
     const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient("term");
     await container.create();
     const meta = JSON.parse(readFileSync(f("v2.meta.json"), "utf8")) as { encryptiondata: string };
-    const data = JSON.parse(meta.encryptiondata) as Record<string, any>;
+    const data = JSON.parse(meta.encryptiondata) as Meta;
     data.WrappedContentKey.KeyId = HOSTILE;
     data.KeyWrappingMetadata = { EncryptionLibrary: HOSTILE };
     const body = readFileSync(f("v2.stored"));

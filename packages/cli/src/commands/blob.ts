@@ -5,7 +5,8 @@ import type { ClientSideEncryptionPolicy } from "@azure-cse/core-envelope";
 import { EncryptedBlobClient } from "@azure-cse/storage-blob";
 import {
   blobWriteFlags,
-  connectionString,
+  checkResourceName,
+  fromConnection,
   EXIT,
   loadKeys,
   parseArgs,
@@ -26,7 +27,9 @@ import { inputFile, StagedOutputs } from "../files.js";
 const CONNECTION = SERVICE_FLAGS;
 
 function blobClient(a: ParsedArgs, container: string, blob: string, policy: ClientSideEncryptionPolicy): EncryptedBlobClient {
-  const service = BlobServiceClient.fromConnectionString(connectionString(a), storageClientOptions(a));
+  checkResourceName("CONTAINER", container);
+  checkResourceName("BLOB", blob);
+  const service = fromConnection(a, (cs) => BlobServiceClient.fromConnectionString(cs, storageClientOptions(a)));
   return new EncryptedBlobClient(service.getContainerClient(container).getBlobClient(blob), policy);
 }
 
@@ -42,7 +45,6 @@ function parseMetadata(pairs: string[]): Record<string, string> {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new UsageError(`--metadata: ${JSON.stringify(key)} is not a valid metadata name (letters, digits and _, not starting with a digit)`);
     if (key.toLowerCase() === "encryptiondata") throw new UsageError("--metadata: encryptiondata is reserved for the encryption metadata");
     if (seen.has(key.toLowerCase())) throw new UsageError(`--metadata: ${key} given more than once (names are case-insensitive)`);
-    // eslint-disable-next-line no-control-regex
     if (/[^\x20-\x7e]/.test(value)) throw new UsageError(`--metadata: the value of ${key} must be printable ASCII`);
     seen.add(key.toLowerCase());
     out[key] = value;
@@ -71,7 +73,7 @@ export const commands: CommandDef[] = [
       if (protocol === "1.0") io.stderr("azcse: warning: protocol 1.0 is deprecated and unauthenticated (CVE-2022-30187); use 2.0\n");
       const client = blobClient(a, container, blob, policy);
       if (a.has("create-container")) {
-        await BlobServiceClient.fromConnectionString(connectionString(a), storageClientOptions(a)).getContainerClient(container).createIfNotExists();
+        await fromConnection(a, (cs) => BlobServiceClient.fromConnectionString(cs, storageClientOptions(a))).getContainerClient(container).createIfNotExists();
       }
       // A FIFO or /dev/stdin is uploaded as a stream (its stat size says nothing about its content).
       const r = input.regular ? await client.uploadFile(file, { metadata }) : await client.uploadStream(input.open(), { metadata });

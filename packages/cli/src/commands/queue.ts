@@ -5,7 +5,8 @@ import { ClientSideEncryptionError, type EncryptionVersion } from "@azure-cse/co
 import { EncryptedQueueClient, decryptQueueMessage, encryptQueueMessage, type MessageEncoding } from "@azure-cse/storage-queue";
 import {
   EXIT,
-  connectionString,
+  checkResourceName,
+  fromConnection,
   parseArgs,
   policyFromKeyFiles,
   READ_FLAGS,
@@ -38,7 +39,8 @@ function queueOf(a: ParsedArgs): QueueClient {
   const [name, ...rest] = a.positionals;
   if (!name) throw new UsageError("the QUEUE name is required");
   if (rest.length) throw new UsageError(`unexpected argument ${rest[0]}`);
-  return new QueueClient(connectionString(a), name, storageClientOptions(a));
+  checkResourceName("QUEUE", name);
+  return fromConnection(a, (cs) => new QueueClient(cs, name, storageClientOptions(a)));
 }
 
 const serviceFlags = SERVICE_FLAGS;

@@ -6,7 +6,8 @@ import { EncryptedTableClient, decryptEntity, encryptEntity, entityFromODataJson
 import { ClientSideEncryptionError } from "@azure-cse/core-envelope";
 import {
   EXIT,
-  connectionString,
+  checkResourceName,
+  fromConnection,
   parseArgs,
   policyFromKeyFiles,
   READ_FLAGS,
@@ -68,11 +69,19 @@ function tableOf(a: ParsedArgs, count: number): { table: TableClient; args: stri
   const [name, ...rest] = a.positionals;
   if (!name) throw new UsageError("the TABLE name is required");
   if (rest.length !== count - 1) throw new UsageError(count === 1 ? `unexpected argument ${rest[0]}` : `expected TABLE PK RK (${count} arguments)`);
-  const cs = connectionString(a);
-  return { table: TableClient.fromConnectionString(cs, name, tableClientOptions(a, cs)), args: rest };
+  checkResourceName("TABLE", name);
+  return { table: fromConnection(a, (cs) => TableClient.fromConnectionString(cs, name, tableClientOptions(a, cs))), args: rest };
 }
 
 const serviceFlags = SERVICE_FLAGS;
+
+function httpStatusOf(e: unknown): number | undefined {
+  for (let x: unknown = e, i = 0; x && i < 4; x = (x as { cause?: unknown }).cause, i++) {
+    const s = (x as { statusCode?: unknown; details?: { statusCode?: unknown } }).statusCode ?? (x as { details?: { statusCode?: unknown } }).details?.statusCode;
+    if (typeof s === "number") return s;
+  }
+  return undefined;
+}
 const json = (v: unknown) => JSON.stringify(v);
 
 /** A read entity as OData JSON, without the service's `odata.metadata` URL. */
@@ -141,8 +150,16 @@ export const commands: CommandDef[] = [
       const client = new EncryptedTableClient(table, policyFromKeyFiles(a.all("key"), readPolicyOptions(a)));
       // Decrypt everything first so a failure prints no partial result.
       const lines: string[] = [];
-      for await (const e of client.listEntities({ disableTypeConversion: true, queryOptions: { filter: a.get("filter"), select } })) {
-        lines.push(json(outputEntity(e)));
+      try {
+        for await (const e of client.listEntities({ disableTypeConversion: true, queryOptions: { filter: a.get("filter"), select } })) {
+          lines.push(json(outputEntity(e)));
+        }
+      } catch (e) {
+        // The service answers 400 only for what the caller wrote into the query: name the flags.
+        if (httpStatusOf(e) === 400 && (a.has("filter") || a.has("select"))) {
+          throw new UsageError(`the service rejected the query given by ${[a.has("filter") ? "--filter" : "", a.has("select") ? "--select" : ""].filter(Boolean).join(" / ")} (HTTP 400)`);
+        }
+        throw e;
       }
       for (const l of lines) io.stdout(l + "\n");
       return EXIT.ok;
