@@ -387,7 +387,7 @@ export class EncryptedTableClient {
         } else if (kind === "upsert") {
           prepared.push(["create", await this.#encrypt(entity, extra, rest)]);
         } else {
-          prepared.push(action);
+          prepared.push([kind, toSdkEntity(entity), mode, actionOptions] as TransactionAction);
         }
       }
     }

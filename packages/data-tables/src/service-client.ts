@@ -49,6 +49,11 @@ export class EncryptedTableServiceClient {
     policy: ClientSideEncryptionPolicy,
     options: Omit<EncryptedTableServiceClientOptions, "createTableClient"> & { clientOptions?: TableServiceClientOptions } = {},
   ): EncryptedTableServiceClient {
+    if (typeof connectionString !== "string" || connectionString.length === 0) {
+      throw invalidArgument(`connectionString must be a non-empty string; it is ${describeValue(connectionString)}.`);
+    }
+    guardPolicy(policy);
+    checkOptionsObject(options);
     const { clientOptions, ...tableOptions } = options;
     return new EncryptedTableServiceClient(TableServiceClient.fromConnectionString(connectionString, clientOptions), policy, {
       ...tableOptions,

@@ -329,6 +329,8 @@ describe("class 2: every bad caller value to the table clients is INVALID_ARGUME
       [() => EncryptedTableServiceClient.fromConnectionString(az.connectionString, policy).getTableClient("t", { encryptedProperties: "x" as any }), /^options\.encryptedProperties must be an array/],
       [() => EncryptedTableServiceClient.fromConnectionString(az.connectionString, policy).getTableClient(7 as any), /^tableName must be/],
       [() => EncryptedTableServiceClient.fromConnectionString(az.connectionString, undefined as any), /^policy must be/],
+      [() => EncryptedTableServiceClient.fromConnectionString(undefined as any, policy), /^connectionString must be/],
+      [() => EncryptedTableServiceClient.fromConnectionString(az.connectionString, policy, "opts" as any), /^options must be/],
     ];
     for (const [make, message] of cases) await expectCode(make, "INVALID_ARGUMENT", message);
   });
