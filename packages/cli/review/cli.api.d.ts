@@ -17,6 +17,8 @@ interface CommandDef {
     path: string[];
     usage: string;
     run: CommandHandler;
+    /** Offline commands (no service): untyped failures are encryption/decryption failures (see reportError). */
+    offline?: "decrypt" | "encrypt";
 }
 
 /** Every command group registers here. */

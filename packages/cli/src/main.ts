@@ -29,8 +29,11 @@ export function terminalSafe(io: Io): Io {
   };
 }
 
-export async function main(argv: string[], rawIo: Io): Promise<number> {
-  const io = terminalSafe(rawIo);
+export async function main(argv: string[], io: Io): Promise<number> {
+  return run(argv, terminalSafe(io));
+}
+
+async function run(argv: string[], io: Io): Promise<number> {
   if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
     help(io);
     return argv.length === 0 ? EXIT.usage : EXIT.ok;
