@@ -126,6 +126,7 @@ function withMetadataColumns(
   needKeys: boolean,
 ): { query: TableEntityQueryOptions | undefined; added: string[]; select: readonly string[] | undefined } {
   checkOptionsObject(query, "queryOptions");
+  if (query?.filter !== undefined && typeof query.filter !== "string") throw invalidArgument(`queryOptions.filter must be an OData filter string; it is ${describeValue(query.filter)}.`);
   const select = query?.select === undefined ? undefined : checkPropertyList(query.select, "queryOptions.select");
   if (!select || select.length === 0 || select.includes("*")) return { query, added: [], select: undefined };
   const wanted = [METADATA1, METADATA2, ...(needKeys ? ["partitionKey", "rowKey"] : [])];

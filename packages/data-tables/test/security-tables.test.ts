@@ -350,6 +350,8 @@ describe("class 2: every bad caller value to the table clients is INVALID_ARGUME
       [() => c.getEntity("p", null as any), /^rowKey must be a string/],
       [() => c.getEntity("p", "r", null as any), /^options must be/],
       [() => c.getEntity("p", "r", { queryOptions: { select: "S" as any } }), /^queryOptions\.select must be an array/],
+      [async () => c.listEntities({ queryOptions: { filter: { PartitionKey: "p" } as any } }), /^queryOptions\.filter must be/],
+      [async () => c.listEntities({ queryOptions: { select: "S" as any } }), /^queryOptions\.select must be an array/],
       [() => c.deleteEntity("p", undefined as any), /^rowKey must be/],
       [() => c.submitTransaction("create" as any), /^actions must be an array/],
       [() => c.submitTransaction([["create"]] as any), /transaction action/],

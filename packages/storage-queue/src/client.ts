@@ -238,6 +238,7 @@ export class EncryptedQueueClient {
   /** Dequeues and decrypts. Messages that cannot be delivered are listed in `failures` with their id; the others are returned. */
   async receiveMessages(options: QueueReceiveMessageOptions = {}): Promise<EncryptedQueueReceiveMessageResponse> {
     checkOptionsObject(options);
+    checkBatchOptions(options);
     const response = await this.queueClient.receiveMessages(options);
     const { items, failures } = await this.#decryptBatch(response.receivedMessageItems, options, (item, error) => ({
       messageId: item.messageId,
@@ -254,6 +255,7 @@ export class EncryptedQueueClient {
   /** Peeks and decrypts (visibility unchanged). Same failure reporting as `receiveMessages`. */
   async peekMessages(options: QueuePeekMessagesOptions = {}): Promise<EncryptedQueuePeekMessagesResponse> {
     checkOptionsObject(options);
+    checkBatchOptions(options);
     const response = await this.queueClient.peekMessages(options);
     const { items, failures } = await this.#decryptBatch(response.peekedMessageItems, options, (item, error) => ({
       messageId: item.messageId,
@@ -361,6 +363,18 @@ export class EncryptedQueueClient {
       else if (o.failed) failures.push(o.failed);
     }
     return { items, failures };
+  }
+}
+
+/** `numberOfMessages` (1–32) and `visibilityTimeout` (seconds), checked before the request. */
+function checkBatchOptions(options: { numberOfMessages?: unknown; visibilityTimeout?: unknown }): void {
+  const n = options.numberOfMessages;
+  if (n !== undefined && !(typeof n === "number" && Number.isInteger(n) && n >= 1 && n <= 32)) {
+    throw invalidArgument(`numberOfMessages must be an integer from 1 to 32; it is ${describeValue(n)}${typeof n === "number" ? ` (${n})` : ""}.`);
+  }
+  const v = options.visibilityTimeout;
+  if (v !== undefined && !(typeof v === "number" && Number.isSafeInteger(v) && v >= 0)) {
+    throw invalidArgument(`visibilityTimeout must be a non-negative integer number of seconds; it is ${describeValue(v)}.`);
   }
 }
 
