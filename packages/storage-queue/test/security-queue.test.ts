@@ -1,5 +1,8 @@
 // Issue 14 (security hardening), queue part. Each describe is one class of hostile or careless input.
 /* eslint-disable @typescript-eslint/no-explicit-any -- hostile callers pass values of the wrong type on purpose */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { QueueClient } from "@azure/storage-queue";
 import { QueueServiceClient } from "@azure/storage-queue";
@@ -17,7 +20,7 @@ import {
   encryptQueueMessage,
   type ClaimCheckStore,
 } from "@azure-cse/storage-queue";
-import { startAzurite, type AzuriteHandle } from "../../../tools/testkit/index.mjs";
+import { runDotnetBatch, startAzurite, type AzuriteHandle } from "../../../tools/testkit/index.mjs";
 import { caught, expectCode, newQueue } from "./helpers.js";
 
 const kek = new AesKeyWrapKey("local:sec-1", Buffer.alloc(32, 7));
@@ -69,6 +72,29 @@ describe("class 1: every queue read authenticates (key unwrapped, every stored r
     expect((await caught(() => decryptQueueMessage(JSON.stringify(forgedId), policy))).code).toBe("KID_MISMATCH");
     expect((await caught(() => decryptQueueMessage(JSON.stringify(forgedId), { keyResolver: createLocalKeyResolver([kek]) }))).code).toBe("KEY_NOT_FOUND");
   });
+
+  it(".NET v12 writes an empty 2.0 message as empty EncryptedMessageContents: we read it as \"\", and with a forged EncryptedKey it is DECRYPTION_FAILED", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "azcse-sec-dotnet-"));
+    try {
+      const netKek = AesKeyWrapKey.generate("https://azcse-sec.vault.azure.net/keys/empty/0123456789abcdef0123456789abcdef");
+      writeFileSync(path.join(dir, "k.jwk"), JSON.stringify(netKek.toJwk()));
+      writeFileSync(path.join(dir, "empty.txt"), "");
+      const raw = await newQueue(azurite.connectionString, "secnet");
+      const [put] = await runDotnetBatch([["queue-put", "--queue", raw.name, "--in", path.join(dir, "empty.txt"), "--protocol", "2.0", "--library", "v12", "--key", path.join(dir, "k.jwk")]], {
+        connectionString: azurite.connectionString,
+      });
+      expect(put!.exit, put!.error ?? "").toBe(0);
+      const stored = (await raw.peekMessages()).peekedMessageItems[0]!.messageText;
+      const env = JSON.parse(stored);
+      expect(env.EncryptedMessageContents).toBe("");
+      const reader: ClientSideEncryptionPolicy = { keyEncryptionKey: netKek };
+      expect((await decryptQueueMessage(stored, reader)).messageText).toBe("");
+      env.EncryptionData.WrappedContentKey.EncryptedKey = flipBase64(env.EncryptionData.WrappedContentKey.EncryptedKey, 2);
+      expectOpaque(await caught(() => decryptQueueMessage(JSON.stringify(env), reader)));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 300_000);
 
   it("a 28-byte 2.0 region holding empty plaintext has its tag verified; short, truncated and extended bodies fail", async () => {
     const env = await envelope(policy, "");
