@@ -8,6 +8,8 @@
 //   node tools/bench/ops-bench.mjs                 400 blobs of 1 KiB, concurrency 8
 //   options: --count N  --size BYTES  --concurrency N  --tags (every blob gets two tags)  --json FILE
 //            --state-blob (keep the state in a blob: --state) --cpu-prof DIR (V8 profile of the migrate child)
+//            --cli FILE (another build's index.js, e.g. of an older commit, for before/after figures)
+//            --legacy-flags (only flags every version has: no --summary/--no-plan)
 import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
@@ -20,7 +22,8 @@ import { cliOptions } from "./service/util.mjs";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "..", "..");
 const testkit = await import(pathToFileURL(path.join(root, "tools", "testkit", "index.mjs")).href);
-const cliDist = path.join(root, "packages", "cli", "dist", "index.js");
+const cliArg = process.argv.indexOf("--cli");
+const cliDist = cliArg > 0 ? path.resolve(process.argv[cliArg + 1]) : path.join(root, "packages", "cli", "dist", "index.js");
 const core = await import(pathToFileURL(path.join(root, "packages", "core-envelope", "dist", "index.js")).href);
 
 const cli = cliOptions();
@@ -104,7 +107,7 @@ try {
 
   const env = { AZURE_STORAGE_CONNECTION_STRING: proxiedCs };
   const state = (name) => (opts["state-blob"] ? ["--state", `bench-state/${name}.json`] : ["--resume", path.join(dir, `${name}.state.json`)]);
-  const common = ["--concurrency", String(CONCURRENCY), "--progress", "none", "--summary", "--no-plan"];
+  const common = ["--concurrency", String(CONCURRENCY), "--progress", "none", ...(cli.flag("--legacy-flags") ? [] : ["--summary", "--no-plan"])];
   const steps = [
     ["scan", ["scan", "bench", "--json"]],
     ["migrate", ["migrate", "bench", "--key", keys[0].file, "--new-key", keys[1].file, ...common, ...state("migrate")]],
@@ -127,7 +130,7 @@ try {
     };
     process.stderr.write(`${name.padEnd(10)} ${results[name].cpuMsPerObject} ms CPU/object, ${results[name].wallMsPerObject} ms wall/object (${results[name].objectsPerSecond}/s), ${results[name].requestsPerObject} requests/object ${JSON.stringify(requests)}\n`);
   }
-  const summary = { node: process.version, count: COUNT, size: SIZE, concurrency: CONCURRENCY, tags: Boolean(opts.tags), stateBlob: Boolean(opts["state-blob"]), results };
+  const summary = { node: process.version, cli: path.relative(root, cliDist), count: COUNT, size: SIZE, concurrency: CONCURRENCY, tags: Boolean(opts.tags), stateBlob: Boolean(opts["state-blob"]), results };
   console.log(JSON.stringify(summary, null, 2));
   if (opts.json) writeFileSync(opts.json, JSON.stringify(summary, null, 2) + "\n");
 } finally {

@@ -183,3 +183,37 @@ describe("--state in a blob: a killed worker resumes on a fresh working director
     expect(names.filter((n) => /^fleet-0\.json\.journal\.\d{4}-[0-9a-f]{8}\.jsonl$/.test(n)).length).toBeGreaterThanOrEqual(2);
   }, 180_000);
 });
+
+describe("examples/fleet/run-shards.sh (the plain-shell equivalent of the Indexed Job)", () => {
+  it("runs N=3 shard workers with blob state and merges their reports; every blob migrated once, Python reads all", async () => {
+    const expected = await corpus("fleet-shell", 18);
+    const cwd = mkdtempSync(path.join(dir, "shell-"));
+    const run = await new Promise<Run>((resolve, reject) => {
+      const child = spawn("/bin/sh", [path.join(repoRoot, "examples", "fleet", "run-shards.sh")], {
+        cwd,
+        env: {
+          ...process.env,
+          AZURE_STORAGE_CONNECTION_STRING: az.connectionString,
+          CONTAINER: "fleet-shell",
+          OLD_KEY: kOld.file,
+          NEW_KEY: kNew.file,
+          N: "3",
+          AZCSE: `${process.execPath} ${viteNode} --config ${path.join(here, "vitest.config.ts")} ${childScript}`,
+        },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let out = "";
+      let err = "";
+      child.stdout.on("data", (d) => (out += d));
+      child.stderr.on("data", (d) => (err += d));
+      child.on("error", reject);
+      child.on("exit", (code, signal) => resolve({ code, signal, out, err }));
+    });
+    expect(run.code, run.err).toBe(0);
+    const merged = JSON.parse(readFileSync(path.join(cwd, "reports", "merged.json"), "utf8"));
+    expect(merged).toMatchObject({ complete: true, shards: { count: 3, missing: [] }, totals: { objects: 18, done: 18, failed: 0 } });
+    const names = [0, 1, 2].flatMap((k) => outcomesOf(path.join(cwd, "reports", `shard-${k}.jsonl`)).map((o) => o.key));
+    expect(names.sort()).toEqual([...expected.keys()].sort());
+    await expectPythonReadsAllUnderNewKey("fleet-shell", expected);
+  }, 180_000);
+});

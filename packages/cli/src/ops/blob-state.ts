@@ -61,7 +61,9 @@ export class BlobRunState extends RunState {
   #closed = false;
 
   /** Marks are batched per page (see the file comment). */
-  override readonly batchesInFlightMarks = true;
+  override get batchesInFlightMarks(): boolean {
+    return true;
+  }
 
   private constructor(loc: BlobStateLocation, cp: Checkpoint, lease: BlobLeaseClient, segment: AppendBlobClient, o: BlobStateOptions) {
     super(undefined, cp, undefined);

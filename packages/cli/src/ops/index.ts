@@ -43,6 +43,11 @@ interface CommonRunOptions {
   openState?: (identity: RunIdentity) => RunState | Promise<RunState>;
   /** Skip the concurrent planning listing that gives progress its totals (saves one listing of the scope). */
   noPlan?: boolean;
+  /**
+   * Grouped checkpoints of a state file: written at most this often (default 1000 ms), in-flight ETags stored
+   * per listing page before its objects start; 0 rewrites the checkpoint after every object.
+   */
+  checkpointIntervalMs?: number;
   /** Protocols that may be read (decrypted); objects in others fail with UNSUPPORTED_PROTOCOL before a key is used. */
   allowedReadProtocols?: readonly EncryptionProtocol[];
 }
@@ -124,7 +129,7 @@ async function execute<T>(
 ): Promise<OpsRun> {
   const startedAt = new Date().toISOString();
   const progress = o.progress ?? new ProgressReporter("none", () => undefined);
-  const state = o.dryRun || !o.openState ? RunState.open(o.dryRun ? undefined : o.stateFile, identity) : await o.openState(identity);
+  const state = o.dryRun || !o.openState ? RunState.open(o.dryRun ? undefined : o.stateFile, identity, new Date(), o.checkpointIntervalMs ?? 1000) : await o.openState(identity);
   try {
     const previous = state.summary;
     if (previous.objects > 0) {
@@ -224,7 +229,7 @@ export async function migrateRun(o: MigrateOptions): Promise<OpsRun> {
     scope: withShard({ prefix: o.prefix ?? null }, o.shard),
     settings: { to, regionSize: to === "2.1" ? regionSize : null, newKeyId: o.newKey.keyId },
   };
-  const scope = { container: o.container, prefix: o.prefix, pageSize: o.pageSize };
+  const scope = { container: o.container, prefix: o.prefix, pageSize: o.pageSize, includeTags: true };
   const classify = (item: BlobItem) => classifyForMigrate(item, o.newKey.keyId, offeredIds);
   return execute<BlobItem>(
     identity,

@@ -94,7 +94,13 @@ export async function runResumable<T>(o: RunnerOptions<T>): Promise<{ complete: 
     fatal ??= { e };
   }
   await Promise.all(active);
-  if (fatal) throw fatal.e;
+  if (fatal) {
+    // Store what finished before the failure (grouped checkpoints), so a resume does not redo it.
+    await Promise.resolve()
+      .then(() => state.flush())
+      .catch(() => undefined);
+    throw fatal.e;
+  }
   closePages();
   // An empty listing yields no page at all.
   if (open.length === 0 && cp.marker === null && !cp.complete) cp.complete = true;

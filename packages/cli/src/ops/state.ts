@@ -159,15 +159,25 @@ export class RunState {
   readonly checkpoint: Checkpoint;
   /** Called before every checkpoint write (the runner materialises its finished-key set here). */
   beforeSave: (() => void) | undefined;
-  /** True when in-flight marks are stored per page rather than per object (a state kept in blobs). */
-  readonly batchesInFlightMarks: boolean = false;
+  /** True when in-flight marks are stored per listing page rather than per object (grouped checkpoints). */
+  get batchesInFlightMarks(): boolean {
+    return this.#intervalMs > 0;
+  }
   #fd: number | undefined;
   #bytes: number;
   readonly #durable: boolean;
   readonly #tempDir: string | undefined;
+  /** Grouped checkpoints: written at most this often (0: after every object). */
+  readonly #intervalMs: number;
+  #pending: string[] = [];
+  #dirty = false;
+  #lastWrite = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #failed: Error | undefined;
 
-  protected constructor(file: string | undefined, checkpoint: Checkpoint, journal: { file: string; durable: boolean; tempDir?: string } | undefined) {
+  protected constructor(file: string | undefined, checkpoint: Checkpoint, journal: { file: string; durable: boolean; tempDir?: string } | undefined, intervalMs = 0) {
     this.file = file;
+    this.#intervalMs = file === undefined ? 0 : Math.max(0, intervalMs);
     this.checkpoint = checkpoint;
     this.journalFile = journal?.file;
     this.#durable = journal?.durable ?? false;
@@ -185,8 +195,14 @@ export class RunState {
     return (this.checkpoint.summary ??= emptySummary());
   }
 
-  /** Opens (or creates) the state file for `identity`; a file from a different run is refused. */
-  static open(file: string | undefined, identity: RunIdentity, now = new Date()): RunState {
+  /**
+   * Opens (or creates) the state file for `identity`; a file from a different run is refused.
+   * `checkpointIntervalMs` > 0 groups the writes: outcomes are appended and the checkpoint rewritten at most
+   * that often, and the in-flight ETags of a listing page are stored in one write before its objects start
+   * (objects finished after the last write are redone after a kill and reported "recovered"). 0 (default):
+   * the checkpoint is rewritten after every object.
+   */
+  static open(file: string | undefined, identity: RunIdentity, now = new Date(), checkpointIntervalMs = 0): RunState {
     const fresh = freshCheckpoint(identity, now);
     if (file === undefined) {
       const tempDir = mkdtempSync(path.join(tmpdir(), "azcse-journal-"));
@@ -196,14 +212,14 @@ export class RunState {
     if (!existsSync(file)) {
       // A journal without its checkpoint (the checkpoint is written first, so only by hand): start afresh.
       rmSync(journalFile, { force: true });
-      const s = new RunState(file, fresh, { file: journalFile, durable: true });
+      const s = new RunState(file, fresh, { file: journalFile, durable: true }, checkpointIntervalMs);
       s.saveNow(now);
       return s;
     }
     const cp = parseCheckpoint(readFileSync(file, "utf8"), file, identity);
     cp.runs = (cp.runs ?? 1) + 1;
     if (cp.journalBytes === undefined || cp.summary === undefined) upgradeLegacyJournal(journalFile, cp, identity.operation);
-    const s = new RunState(file, cp, { file: journalFile, durable: true });
+    const s = new RunState(file, cp, { file: journalFile, durable: true }, checkpointIntervalMs);
     s.saveNow(now);
     return s;
   }
@@ -212,8 +228,39 @@ export class RunState {
    * Stores the checkpoint. The file state is durable when it returns; subclasses with asynchronous storage
    * group writes, and `urgent` (an in-flight mark, awaited before an object is written) starts one at once.
    */
-  save(now = new Date(), _urgent = false): void | Promise<void> {
+  save(now = new Date(), urgent = false): void | Promise<void> {
+    if (this.#failed) throw this.#failed;
+    if (this.#intervalMs === 0 || urgent || Date.now() - this.#lastWrite >= this.#intervalMs) {
+      this.#commit(now);
+      return;
+    }
+    this.#dirty = true;
+    if (this.#timer === undefined) {
+      this.#timer = setTimeout(
+        () => {
+          this.#timer = undefined;
+          try {
+            if (this.#dirty || this.#pending.length > 0) this.#commit(new Date());
+          } catch (e) {
+            this.#failed = e instanceof Error ? e : new Error(String(e));
+          }
+        },
+        Math.max(1, this.#intervalMs - (Date.now() - this.#lastWrite)),
+      );
+      this.#timer.unref();
+    }
+  }
+
+  /** Journal lines first (fsynced), then the checkpoint that covers them. */
+  #commit(now: Date): void {
+    if (this.#pending.length > 0) {
+      const text = this.#pending.join("");
+      this.#pending = [];
+      this.#writeLines(text);
+    }
     this.saveNow(now);
+    this.#dirty = false;
+    this.#lastWrite = Date.now();
   }
 
   /** Rewrites the checkpoint (atomically) when the run has a state file. */
@@ -230,8 +277,14 @@ export class RunState {
     return this.#bytes;
   }
 
-  /** Appends one journal line (fsynced when the state is durable). Subclasses may buffer instead. */
+  /** Appends one journal line (buffered until the next checkpoint when grouped). Subclasses may store it elsewhere. */
   protected appendLine(line: string): void {
+    if (this.#intervalMs > 0) this.#pending.push(line);
+    else this.#writeLines(line);
+  }
+
+  /** Appends to the journal file (fsynced when the state is durable). */
+  #writeLines(line: string): void {
     if (this.#fd === undefined) return;
     const buf = Buffer.from(line, "utf8");
     let off = 0;
@@ -276,11 +329,16 @@ export class RunState {
     return [...all.values()];
   }
 
-  /** Waits for buffered state to be stored (blob state); a no-op for files. */
-  async flush(): Promise<void> {}
+  /** Stores what is buffered (grouped checkpoints). */
+  async flush(): Promise<void> {
+    if (this.#failed) throw this.#failed;
+    if (this.#dirty || this.#pending.length > 0) this.#commit(new Date());
+  }
 
-  /** Closes the journal; a temporary journal (no state file) is removed. */
+  /** Closes the journal; a temporary journal (no state file) is removed. Unflushed outcomes are redone on resume. */
   async close(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
     if (this.#fd !== undefined) closeSync(this.#fd);
     this.#fd = undefined;
     if (this.#tempDir) rmSync(this.#tempDir, { recursive: true, force: true });
