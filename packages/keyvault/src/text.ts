@@ -2,7 +2,7 @@
 // reach an error message, so that no raw control character (C0, DEL, C1) or line separator reaches a terminal.
 
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g;
 const escapeChar = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
 
 /** `"value"` with JSON string escaping plus \u007f-\u009f, \u2028 and \u2029; cut to `max` characters first. */
