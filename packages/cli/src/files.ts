@@ -29,10 +29,30 @@ function removeTree(dir: string): void {
   }
 }
 
+/** Synchronous clean-ups other parts of the CLI registered (e.g. a temporary file of their own). */
+const extraCleanups = new Set<() => void>();
+
+/**
+ * Registers a synchronous clean-up run on SIGINT/SIGTERM/SIGHUP and at exit, before the process ends; returns the
+ * function that unregisters it. For writers that do not use StagedOutputs.
+ */
+export function onInterruptCleanup(fn: () => void): () => void {
+  extraCleanups.add(fn);
+  return () => extraCleanups.delete(fn);
+}
+
 /** Removes every uncommitted output (synchronous: safe in signal and exit handlers). */
 export function removeUncommittedOutputs(): void {
   for (const d of liveStaging) removeTree(d);
   liveStaging.clear();
+  for (const fn of extraCleanups) {
+    try {
+      fn();
+    } catch {
+      // one failing clean-up must not keep the others from running
+    }
+  }
+  extraCleanups.clear();
 }
 
 /** Staging directories currently alive (for tests). */

@@ -200,6 +200,30 @@ export function reportError(e: unknown, io: Io, context: ReportContext = {}): nu
   return EXIT.service;
 }
 
+/**
+ * Runs the part of a read command that decodes stored data, after the command checked every caller value itself:
+ * whatever the stored bytes make the decoders throw is a decryption failure (exit 2) — an INVALID_ARGUMENT becomes
+ * INVALID_ENCRYPTION_DATA and an untyped error DECRYPTION_FAILED — while usage errors, service and file-system
+ * errors keep their own codes.
+ */
+export async function decodingStoredData<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw asStoredDataFailure(e);
+  }
+}
+
+export function asStoredDataFailure(e: unknown): unknown {
+  if (e instanceof UsageError) return e;
+  if (ClientSideEncryptionError.is(e)) {
+    return e.code === "INVALID_ARGUMENT" ? new ClientSideEncryptionError("INVALID_ENCRYPTION_DATA", e.message, { cause: e }) : e;
+  }
+  const err = e as { statusCode?: unknown; code?: unknown; name?: unknown } | null | undefined;
+  if (err && (typeof err.statusCode === "number" || typeof err.code === "string" || err.name === "RestError" || err.name === "AbortError")) return e;
+  return new ClientSideEncryptionError("DECRYPTION_FAILED", DECRYPTION_FAILED_MESSAGE, { cause: e });
+}
+
 // ------------------------------------------------------------------ read flags
 
 /**

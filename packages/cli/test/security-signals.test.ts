@@ -171,6 +171,8 @@ describe("signals while waiting for the service leave nothing behind", () => {
     const env = { AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString };
     const d = await spawnCli(cli, ["blob", "download", "sig", "twelve", path.join(out, "plain.bin"), "--key", key], { env }).done;
     expect(d.code, d.err).toBe(0);
+    // (the held receives above dequeued their messages: they stay invisible for 30 s) — send a fresh one
+    expect((await spawnCli(cli, ["queue", "send", "sigq", "--text", "direct", "--key", key], { env }).done).code).toBe(0);
     const q = await spawnCli(cli, ["queue", "receive", "sigq", "--key", key, "--out", path.join(out, "msg.bin")], { env }).done;
     expect(q.code, q.err).toBe(0);
     const t = await spawnCli(cli, ["table", "get", "sigtable", "p", "r", "--key", key, "--out", path.join(out, "entity.json")], { env }).done;

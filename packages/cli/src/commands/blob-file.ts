@@ -10,7 +10,7 @@ import {
   planRange,
   unwrapContentKey,
 } from "@azure-cse/core-envelope";
-import { blobWriteFlags, EXIT, parseArgs, policyFromKeyFiles, READ_FLAGS, READ_USAGE, readPolicyOptions, UsageError, type CommandDef } from "../framework.js";
+import { blobWriteFlags, decodingStoredData, EXIT, parseArgs, policyFromKeyFiles, READ_FLAGS, READ_USAGE, readPolicyOptions, UsageError, type CommandDef } from "../framework.js";
 import { inputFile, readAll, readInputFile, StagedOutputs } from "../files.js";
 
 /** META.json is either the blob's metadata map or the EncryptionData object itself (stored data: malformed is exit 2). */
@@ -107,7 +107,7 @@ export const commands: CommandDef[] = [
       const policy = policyFromKeyFiles(a.all("key"), { allowMisorderedRegions: a.has("allow-misordered-regions"), ...readPolicyOptions(a) });
       const input = inputFile("--in", a.get("in"));
       const outputs = new StagedOutputs([{ label: "--out", path: a.get("out") }]);
-      const r = await outputs.run(async (o) => {
+      const r = await outputs.run((o) => decodingStoredData(async () => {
         const data = parseEncryptionData((await readMetadataFile(a.get("metadata")!)).encryptionData);
         // A FIFO or pipe has no size to plan with: read it (ciphertext) to its end first.
         const whole = input.regular ? undefined : await readAll(input.open(), "--in", input.path);
@@ -126,7 +126,7 @@ export const commands: CommandDef[] = [
         } finally {
           cek.fill(0);
         }
-      });
+      }));
       io.stdout(JSON.stringify(r) + "\n");
       return EXIT.ok;
     },

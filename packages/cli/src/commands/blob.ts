@@ -6,6 +6,7 @@ import { EncryptedBlobClient } from "@azure-cse/storage-blob";
 import {
   blobWriteFlags,
   checkResourceName,
+  decodingStoredData,
   fromConnection,
   EXIT,
   loadKeys,
@@ -111,11 +112,13 @@ export const commands: CommandDef[] = [
       const policy = policyFromKeyFiles(a.all("key"), { allowMisorderedRegions: a.has("allow-misordered-regions"), ...readPolicyOptions(a) });
       const client = blobClient(a, container, blob, policy);
       // Plaintext goes to a private staging file that is renamed into place only after the last region verified.
-      const r = await new StagedOutputs([{ label: "FILE", path: file }]).run(async (o) => {
-        const d = await client.download(offset, count);
-        const written = await o.writeStream(0, d.readableStreamBody as AsyncIterable<Uint8Array>);
-        return { encryption: d.encryption, written };
-      });
+      const r = await new StagedOutputs([{ label: "FILE", path: file }]).run((o) =>
+        decodingStoredData(async () => {
+          const d = await client.download(offset, count);
+          const written = await o.writeStream(0, d.readableStreamBody as AsyncIterable<Uint8Array>);
+          return { encryption: d.encryption, written };
+        }),
+      );
       io.stdout(JSON.stringify({ container, blob, protocol: r.encryption?.protocol ?? null, keyId: r.encryption?.keyId ?? null, plaintextBytes: r.written }) + "\n");
       return EXIT.ok;
     },
@@ -130,7 +133,8 @@ export const commands: CommandDef[] = [
       const read = readPolicyOptions(a);
       const policy: ClientSideEncryptionPolicy = keyFiles.length ? policyFromKeyFiles(keyFiles, read) : read;
       // Only --key asks for a 1.0 plaintext length (it decrypts the last CBC blocks); never under a refused protocol.
-      const p = await blobClient(a, container, blob, policy).getProperties({ computeV1PlaintextLength: keyFiles.length > 0 });
+      const client = blobClient(a, container, blob, policy);
+      const p = await decodingStoredData(() => client.getProperties({ computeV1PlaintextLength: keyFiles.length > 0 }));
       const e = p.encryption;
       io.stdout(
         JSON.stringify(

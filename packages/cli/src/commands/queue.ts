@@ -6,6 +6,7 @@ import { EncryptedQueueClient, decryptQueueMessage, encryptQueueMessage, type Me
 import {
   EXIT,
   checkResourceName,
+  decodingStoredData,
   fromConnection,
   parseArgs,
   policyFromKeyFiles,
@@ -91,7 +92,9 @@ export const commands: CommandDef[] = [
       let batch: Awaited<ReturnType<typeof client.receiveMessages>> | Awaited<ReturnType<typeof client.peekMessages>>;
       let delivered: Array<{ messageId: string; dequeueCount: number; messageText: string; messageBytes: Uint8Array }>;
       try {
-        batch = peek ? await client.peekMessages({ numberOfMessages: count }) : await client.receiveMessages({ numberOfMessages: count });
+        batch = peek
+          ? await decodingStoredData(() => client.peekMessages({ numberOfMessages: count }))
+          : await decodingStoredData(() => client.receiveMessages({ numberOfMessages: count }));
         delivered = "peekedMessageItems" in batch ? batch.peekedMessageItems : batch.receivedMessageItems;
         if (outputs && delivered[0]) {
           outputs.writeFile(0, delivered[0].messageBytes);
@@ -159,7 +162,7 @@ export const commands: CommandDef[] = [
       const outputs = new StagedOutputs([{ label: "--out", path: a.get("out") }]);
       const message = await outputs.run(async (o) => {
         const text = (await readInputFile("--in", a.get("in"))).toString("utf8");
-        const message = await decryptQueueMessage(text, policy, { messageEncoding: encoding });
+        const message = await decodingStoredData(() => decryptQueueMessage(text, policy, { messageEncoding: encoding }));
         o.writeFile(0, message.messageBytes);
         return message;
       });

@@ -6,7 +6,9 @@ import { EncryptedTableClient, decryptEntity, encryptEntity, entityFromODataJson
 import { ClientSideEncryptionError } from "@azure-cse/core-envelope";
 import {
   EXIT,
+  asStoredDataFailure,
   checkResourceName,
+  decodingStoredData,
   fromConnection,
   parseArgs,
   policyFromKeyFiles,
@@ -123,11 +125,11 @@ export const commands: CommandDef[] = [
       const outputs = a.has("out") ? new StagedOutputs([{ label: "--out", path: a.get("out") }]) : undefined;
       if (outputs) {
         await outputs.run(async (o) => {
-          const entity = await client.getEntity(args[0]!, args[1]!, { disableTypeConversion: true });
+          const entity = await decodingStoredData(() => client.getEntity(args[0]!, args[1]!, { disableTypeConversion: true }));
           o.writeFile(0, JSON.stringify(outputEntity(entity), null, 2) + "\n");
         });
       } else {
-        const entity = await client.getEntity(args[0]!, args[1]!, { disableTypeConversion: true });
+        const entity = await decodingStoredData(() => client.getEntity(args[0]!, args[1]!, { disableTypeConversion: true }));
         io.stdout(JSON.stringify(outputEntity(entity), null, 2) + "\n");
       }
       return EXIT.ok;
@@ -154,7 +156,8 @@ export const commands: CommandDef[] = [
         for await (const e of client.listEntities({ disableTypeConversion: true, queryOptions: { filter: a.get("filter"), select } })) {
           lines.push(json(outputEntity(e)));
         }
-      } catch (e) {
+      } catch (raw) {
+        const e = asStoredDataFailure(raw);
         // The service answers 400 only for what the caller wrote into the query: name the flags.
         if (httpStatusOf(e) === 400 && (a.has("filter") || a.has("select"))) {
           throw new UsageError(`the service rejected the query given by ${[a.has("filter") ? "--filter" : "", a.has("select") ? "--select" : ""].filter(Boolean).join(" / ")} (HTTP 400)`);
@@ -200,7 +203,8 @@ export const commands: CommandDef[] = [
       const policy = policyFromKeyFiles(a.all("key"), readPolicyOptions(a));
       const outputs = new StagedOutputs([{ label: "--out", path: a.get("out") }]);
       await outputs.run(async (o) => {
-        const plain = await decryptEntity(await readEntityFile(a.get("in"), true), policy);
+        const stored = await readEntityFile(a.get("in"), true);
+        const plain = await decodingStoredData(() => decryptEntity(stored, policy));
         o.writeFile(0, JSON.stringify(entityToODataJson(plain), null, 2) + "\n");
       });
       io.stdout(json({ out: a.get("out") }) + "\n");
