@@ -2,6 +2,7 @@
 // properties in the legacy SDKs' format. Spec: queue-table-keys-format.md §2.
 import {
   ClientSideEncryptionError,
+  decryptionFailed,
   keyWrapInput,
   type ClientSideEncryptionPolicy,
   type KeyEncryptionKey,
@@ -318,8 +319,15 @@ export class EncryptedTableClient {
     const { query, added, select } = withMetadataColumns(options.queryOptions, true);
     const inner = this.#client.listEntities<EntityRecord>(marked({ ...options, queryOptions: query }));
     const policy = this.#policy;
-    const decryptOne = async (e: EntityRecord): Promise<TableEntityResult<T>> =>
-      stripAdded(await decryptEntity(fromSdkEntity(e), policy, { typedValues: options.disableTypeConversion ?? false, abortSignal: options.abortSignal, select }), added) as unknown as TableEntityResult<T>;
+    const decryptOne = async (e: EntityRecord): Promise<TableEntityResult<T>> => {
+      const entity = fromSdkEntity(e);
+      // The keys were asked for (they enter every property IV): a listed entity without them is broken stored
+      // data, not a caller error.
+      const claimsEncryption = (getOwn(entity, METADATA1) ?? getOwn(entity, METADATA2) ?? null) !== null;
+      if (claimsEncryption && (typeof getOwn(entity, "partitionKey") !== "string" || typeof getOwn(entity, "rowKey") !== "string")) throw decryptionFailed();
+      const decrypted = await decryptEntity(entity, policy, { typedValues: options.disableTypeConversion ?? false, abortSignal: options.abortSignal, select });
+      return stripAdded(decrypted, added) as unknown as TableEntityResult<T>;
+    };
     const iterator: EncryptedEntityIterator<T> = {
       async next() {
         const r = await reading(() => inner.next());
