@@ -285,33 +285,23 @@ export class StagedOutputs {
 
   /** Streams output `i` (synchronous writes: the file's state is always known to the signal handler). */
   async writeStream(i: number, source: AsyncIterable<Uint8Array>): Promise<number> {
-    const fd = this.#open(i);
-    let total = 0;
-    // Small chunks (e.g. 2.1 regions of a few bytes) are gathered into writes of about 1 MiB.
-    let pending: Uint8Array[] = [];
-    let pendingBytes = 0;
-    const flush = (): void => {
-      if (pendingBytes === 0) return;
-      writeAll(fd, pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes));
-      pending = [];
-      pendingBytes = 0;
-    };
+    return writeStreamTo(this.#open(i), source);
+  }
+
+  /**
+   * Copies a stream input into a scratch file inside output `i`'s private directory (removed with it on commit,
+   * failure or signal): for decoders that need a length, without holding the whole stream in memory.
+   */
+  async spool(i: number, name: string, source: AsyncIterable<Uint8Array>): Promise<{ path: string; size: number }> {
+    const e = this.#entry(i);
+    const file = path.join(e.dir, `scratch-${name}`);
+    let fd: number;
     try {
-      for await (const c of source) {
-        total += c.length;
-        if (c.length >= WRITE_SIZE && pendingBytes === 0) {
-          writeAll(fd, c);
-          continue;
-        }
-        pending.push(Buffer.from(c)); // a copy: the producer may reuse its buffer once we ask for the next chunk
-        pendingBytes += c.length;
-        if (pendingBytes >= WRITE_SIZE) flush();
-      }
-      flush();
-    } finally {
-      closeSync(fd);
+      fd = openSync(file, "wx", 0o600);
+    } catch (err) {
+      throw pathError(e.label, e.target, err, "write");
     }
-    return total;
+    return { path: file, size: await writeStreamTo(fd, source) };
   }
 
   #open(i: number): number {
@@ -408,6 +398,36 @@ function lstatOrUndefined(p: string): Stats | undefined {
 
 function existsOrLink(p: string): boolean {
   return lstatOrUndefined(p) !== undefined;
+}
+
+/** Writes a stream to an open file descriptor (closed at the end), gathering small chunks into ~1 MiB writes. */
+async function writeStreamTo(fd: number, source: AsyncIterable<Uint8Array>): Promise<number> {
+  let total = 0;
+  // Small chunks (e.g. 2.1 regions of a few bytes) are gathered into writes of about 1 MiB.
+  let pending: Uint8Array[] = [];
+  let pendingBytes = 0;
+  const flush = (): void => {
+    if (pendingBytes === 0) return;
+    writeAll(fd, pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes));
+    pending = [];
+    pendingBytes = 0;
+  };
+  try {
+    for await (const c of source) {
+      total += c.length;
+      if (c.length >= WRITE_SIZE && pendingBytes === 0) {
+        writeAll(fd, c);
+        continue;
+      }
+      pending.push(Buffer.from(c)); // a copy: the producer may reuse its buffer once we ask for the next chunk
+      pendingBytes += c.length;
+      if (pendingBytes >= WRITE_SIZE) flush();
+    }
+    flush();
+  } finally {
+    closeSync(fd);
+  }
+  return total;
 }
 
 const WRITE_SIZE = 1 << 20;

@@ -1,6 +1,7 @@
 // Offline blob-format commands: encrypt a file into stored bytes + metadata, and back.
 // Outputs are staged and committed together (ciphertext and metadata appear as a pair or not at all); inputs may
 // be regular files, FIFOs or /dev/stdin (streams are read to their end, never judged by their stat size).
+import { createReadStream } from "node:fs";
 import {
   ClientSideEncryptionError,
   createContentEncryption,
@@ -11,7 +12,7 @@ import {
   unwrapContentKey,
 } from "@azure-cse/core-envelope";
 import { blobWriteFlags, decodingStoredData, EXIT, parseArgs, policyFromKeyFiles, READ_FLAGS, READ_USAGE, readPolicyOptions, UsageError, type CommandDef } from "../framework.js";
-import { inputFile, readAll, readInputFile, StagedOutputs } from "../files.js";
+import { inputFile, readInputFile, StagedOutputs } from "../files.js";
 
 /** META.json is either the blob's metadata map or the EncryptionData object itself (stored data: malformed is exit 2). */
 export async function readMetadataFile(file: string, label = "--metadata"): Promise<{ encryptionData: string | object }> {
@@ -109,9 +110,10 @@ export const commands: CommandDef[] = [
       const outputs = new StagedOutputs([{ label: "--out", path: a.get("out") }]);
       const r = await outputs.run((o) => decodingStoredData(async () => {
         const data = parseEncryptionData((await readMetadataFile(a.get("metadata")!)).encryptionData);
-        // A FIFO or pipe has no size to plan with: read it (ciphertext) to its end first.
-        const whole = input.regular ? undefined : await readAll(input.open(), "--in", input.path);
-        const storedSize = whole ? whole.length : input.size!;
+        // A FIFO or pipe has no size to plan with: copy it (ciphertext) to a scratch file in the private staging
+        // directory first (bounded memory; removed with the staging directory on success, failure or signal).
+        const stored = input.regular ? { path: input.path, size: input.size! } : await o.spool(0, "input", input.open() as AsyncIterable<Buffer>);
+        const storedSize = stored.size;
         const padded = !(blobType === "PageBlob" && data.protocol === "1.0");
         const plan = planRange(data, { offset, ...(count === undefined ? {} : { count }) }, storedSize, { padded });
         const cek = await unwrapContentKey(data, policy);
@@ -119,9 +121,7 @@ export const commands: CommandDef[] = [
           const end = plan.storedCount === undefined ? undefined : plan.storedOffset + plan.storedCount;
           const source: AsyncIterable<Uint8Array> | Uint8Array[] = plan.empty
             ? []
-            : whole
-              ? [whole.subarray(plan.storedOffset, end)]
-              : (input.open({ start: plan.storedOffset, ...(end === undefined ? {} : { end: end - 1 }) }) as AsyncIterable<Buffer>);
+            : createReadStream(stored.path, { highWaterMark: 1 << 20, start: plan.storedOffset, ...(end === undefined ? {} : { end: end - 1 }) });
           return { protocol: data.protocol, plaintextBytes: await o.writeStream(0, decryptPlanned(data, cek, plan, source, policy, padded)) };
         } finally {
           cek.fill(0);
