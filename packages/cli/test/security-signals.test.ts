@@ -5,7 +5,7 @@
 // staged file held bytes, or the service response it waits for was being held by a proxy).
 import { randomBytes } from "node:crypto";
 import { execFileSync } from "node:child_process";
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { constants as osConstants, tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -86,6 +86,44 @@ describe("signals during writes leave nothing behind", () => {
         writeSync(fd, randomBytes(5 * MiB));
         await waitFor(() => stagedBytes(out) > 0, "ciphertext in the staging file");
         expect(stagingEntries(out)).toHaveLength(2);
+        s.child.kill(sig);
+        await expectCleanExit(s.done, sig, out, before);
+      } finally {
+        try {
+          closeSync(fd);
+        } catch {
+          // reader gone
+        }
+      }
+    });
+  }
+});
+
+describe("signals while a stream input is still arriving leave nothing behind", () => {
+  for (const sig of SIGNALS) {
+    it(`blob decrypt-file --in FIFO: ${sig} while the ciphertext is being copied removes the scratch copy`, async () => {
+      writeFileSync(f("fifo-src.bin"), randomBytes(3 * MiB));
+      const enc = await azcse("blob", "encrypt-file", "--in", f("fifo-src.bin"), "--out", f("fifo.stored"), "--metadata-out", f("fifo.meta.json"), "--key", key);
+      expect(enc.code, enc.err).toBe(0);
+      const out = outDir(`decrypt-fifo-${sig}`);
+      const fifo = f(`dec-${sig}.fifo`);
+      execFileSync("mkfifo", [fifo]);
+      const before = snapshot(out);
+      const s = spawnCli(cli, ["blob", "decrypt-file", "--in", fifo, "--metadata", f("fifo.meta.json"), "--out", path.join(out, "plain.bin"), "--key", key]);
+      const fd = openSync(fifo, "w");
+      try {
+        writeSync(fd, readFileSync(f("fifo.stored")).subarray(0, 2 * MiB));
+        const scratch = (): number => {
+          for (const d of stagingEntries(out)) {
+            try {
+              return statSync(path.join(out, d, "scratch-input")).size;
+            } catch {
+              // not yet
+            }
+          }
+          return 0;
+        };
+        await waitFor(() => scratch() > 0, "the scratch copy of the FIFO");
         s.child.kill(sig);
         await expectCleanExit(s.done, sig, out, before);
       } finally {
