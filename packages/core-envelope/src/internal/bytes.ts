@@ -1,3 +1,5 @@
+import { base64DecodeStrict, base64Encode } from "../web/base64.js";
+
 /** Whether a UTF-16 code unit is in the standard base64 alphabet (A–Z, a–z, 0–9, +, /). */
 function isBase64Char(c: number): boolean {
   return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47;
@@ -13,10 +15,14 @@ export function decodeBase64Strict(s: string): Buffer | undefined {
   let pad = 0;
   if (n > 0 && s.charCodeAt(n - 1) === 61) pad = n > 1 && s.charCodeAt(n - 2) === 61 ? 2 : 1;
   for (let i = 0; i < n - pad; i++) if (!isBase64Char(s.charCodeAt(i))) return undefined;
+  // Without Buffer (browsers: the format code is shared with @azure-cse/core-envelope/web) the bytes are a
+  // plain Uint8Array; web callers only use Uint8Array members.
+  if (typeof Buffer === "undefined") return base64DecodeStrict(s) as Buffer | undefined;
   return Buffer.from(s, "base64");
 }
 
 export function encodeBase64(b: Uint8Array): string {
+  if (typeof Buffer === "undefined") return base64Encode(b);
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64");
 }
 
