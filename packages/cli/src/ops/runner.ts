@@ -59,8 +59,10 @@ export async function runResumable<T>(o: RunnerOptions<T>): Promise<{ complete: 
   const concurrency = Math.max(1, o.concurrency);
   const maxOpen = Math.max(1, o.maxOpenPages ?? 2);
   const done = new Set(cp.done);
+  // In-flight marks of earlier runs stay in the checkpoint until their object is finished by this run: a run
+  // killed before reaching such an object must hand its mark on, or the next run would report an object a
+  // killed run committed as "already-current" instead of recovered.
   const recovered: Record<string, string> = { ...cp.inFlight };
-  cp.inFlight = {};
   const open: OpenPage[] = [];
   const active = new Set<Promise<void>>();
   let fatal: { e: unknown } | undefined;
@@ -76,7 +78,10 @@ export async function runResumable<T>(o: RunnerOptions<T>): Promise<{ complete: 
   const closePages = (): void => {
     while (open.length > 0 && open[0]!.remaining === 0) {
       const p = open.shift()!;
-      for (const k of p.keys) done.delete(k);
+      for (const k of p.keys) {
+        done.delete(k);
+        delete cp.inFlight[k];
+      }
       if (p.next === null) cp.complete = true;
       else cp.marker = p.next;
     }
