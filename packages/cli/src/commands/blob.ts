@@ -132,9 +132,10 @@ export const commands: CommandDef[] = [
       const keyFiles = a.all("key");
       const read = readPolicyOptions(a);
       const policy: ClientSideEncryptionPolicy = keyFiles.length ? policyFromKeyFiles(keyFiles, read) : read;
-      // Only --key asks for a 1.0 plaintext length (it decrypts the last CBC blocks); never under a refused protocol.
       const client = blobClient(a, container, blob, policy);
-      const p = await decodingStoredData(() => client.getProperties({ computeV1PlaintextLength: keyFiles.length > 0 }));
+      // A 1.0 plaintext length is a decryption: only with --key and only when 1.0 is an allowed read protocol.
+      const v1Allowed = read.allowedReadProtocols === undefined || read.allowedReadProtocols.includes("1.0");
+      const p = await decodingStoredData(() => client.getProperties({ computeV1PlaintextLength: keyFiles.length > 0 && v1Allowed }));
       const e = p.encryption;
       io.stdout(
         JSON.stringify(
