@@ -2,7 +2,7 @@
 // limit, a JavaScript engine limit (a string or array too long). The ops commands exit 5 for them (the
 // service exit code 4 would send an operator looking at the account); nothing is lost: the checkpoint
 // names only finished objects, so the same command with --resume continues after the cause is fixed.
-const LOCAL_CODES = new Set(["ENOSPC", "EDQUOT", "EMFILE", "ENFILE", "EIO", "EROFS", "EACCES", "EPERM", "ENOMEM", "EFBIG", "ERR_FS_FILE_TOO_LARGE", "ERR_STRING_TOO_LONG", "ERR_BUFFER_TOO_LARGE"]);
+const LOCAL_CODES = new Set(["ENOSPC", "EDQUOT", "ENOTDIR", "EMFILE", "ENFILE", "EIO", "EROFS", "EACCES", "EPERM", "ENOMEM", "EFBIG", "ERR_FS_FILE_TOO_LARGE", "ERR_STRING_TOO_LONG", "ERR_BUFFER_TOO_LARGE"]);
 
 export function isLocalResourceError(e: unknown): boolean {
   if (e instanceof RangeError) return /Invalid string length|Invalid array length|Array buffer allocation failed|Invalid typed array length|Maximum call stack/i.test(e.message);

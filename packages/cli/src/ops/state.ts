@@ -171,7 +171,7 @@ export class RunState {
   readonly #intervalMs: number;
   #pending: string[] = [];
   #dirty = false;
-  #lastWrite = 0;
+  #lastWrite = Date.now();
   #timer: NodeJS.Timeout | undefined;
   #failed: Error | undefined;
 
