@@ -25,6 +25,7 @@ beforeAll(async () => {
   writeFileSync(f("bad-kty.jwk"), JSON.stringify({ kty: "EC", kid: "x" }));
   writeFileSync(f("entity.json"), JSON.stringify({ PartitionKey: "p", RowKey: "r", A: "1" }));
   writeFileSync(f("not-entity.json"), "[1]");
+  writeFileSync(f("entity-num.json"), JSON.stringify({ PartitionKey: "p", RowKey: "r", N: 1 }));
   mkdirSync(f("a-dir"));
   expect((await azcse("blob", "encrypt-file", "--in", f("plain.bin"), "--out", f("s.bin"), "--metadata-out", f("m.json"), "--key", key)).code).toBe(0);
 });
@@ -86,6 +87,10 @@ const CASES: Array<[string, () => string[], string]> = [
   ["queue decrypt-message --allow-protocols ,", () => ["queue", "decrypt-message", "--in", f("plain.bin"), "--out", f("o4"), "--key", key, "--allow-protocols", ","], "--allow-protocols"],
   ["table encrypt-entity --encrypt empty", () => ["table", "encrypt-entity", "--in", f("entity.json"), "--out", f("o5"), "--key", key, "--encrypt", ""], "--encrypt"],
   ["table encrypt-entity --encrypt unknown property", () => ["table", "encrypt-entity", "--in", f("entity.json"), "--out", f("o5"), "--key", key, "--encrypt", "Nope"], "--encrypt"],
+  ["table encrypt-entity --encrypt PartitionKey", () => ["table", "encrypt-entity", "--in", f("entity.json"), "--out", f("o5"), "--key", key, "--encrypt", "PartitionKey"], "--encrypt"],
+  ["table encrypt-entity --encrypt the metadata property", () => ["table", "encrypt-entity", "--in", f("entity.json"), "--out", f("o5"), "--key", key, "--encrypt", "_ClientEncryptionMetadata1"], "--encrypt"],
+  ["table encrypt-entity --encrypt a name twice", () => ["table", "encrypt-entity", "--in", f("entity.json"), "--out", f("o5"), "--key", key, "--encrypt", "A,A"], "--encrypt"],
+  ["table encrypt-entity --encrypt a number property", () => ["table", "encrypt-entity", "--in", f("entity-num.json"), "--out", f("o5"), "--key", key, "--encrypt", "N"], "--encrypt"],
   ["table encrypt-entity --in not an entity", () => ["table", "encrypt-entity", "--in", f("not-entity.json"), "--out", f("o5"), "--key", key, "--encrypt", "A"], "--in"],
   // service commands: refused before any request
   ["--connection-string garbage", () => ["blob", "download", "c1c", "b", f("o6"), "--key", key, "--connection-string", "garbage"], "--connection-string"],

@@ -62,9 +62,25 @@ function encryptList(a: ParsedArgs, entity: EntityRecord): string[] {
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
   if (names.length === 0) throw new UsageError("--encrypt needs at least one property name (NAME[,NAME...])");
+  const reserved = names.filter((n) => /^(partitionkey|rowkey|timestamp|etag|_clientencryptionmetadata[12])$/i.test(n) || n.startsWith("odata.") || n.includes("@odata."));
+  if (reserved.length) {
+    throw new UsageError(`--encrypt: ${reserved.map((n) => `"${n}"`).join(", ")} can never be encrypted (keys, Timestamp, etag, annotations and the encryption metadata are stored in plaintext)`);
+  }
+  const twice = names.filter((n, i) => names.indexOf(n) !== i);
+  if (twice.length) throw new UsageError(`--encrypt names "${twice[0]}" more than once`);
   const missing = names.filter((n) => !Object.prototype.hasOwnProperty.call(entity, n));
   if (missing.length) throw new UsageError(`--encrypt names ${missing.map((n) => `"${n}"`).join(", ")}, which the entity does not have`);
   return names;
+}
+
+/** Encrypting the caller's entity: the library's INVALID_ARGUMENT is about --in or the --encrypt list (exit 1). */
+async function callerValues<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (ClientSideEncryptionError.is(e) && e.code === "INVALID_ARGUMENT") throw new ClientSideEncryptionError("INVALID_ARGUMENT", `--in / --encrypt: ${e.message}`, { cause: e });
+    throw e;
+  }
 }
 
 function tableOf(a: ParsedArgs, count: number): { table: TableClient; args: string[] } {
@@ -109,7 +125,7 @@ export const commands: CommandDef[] = [
       const names = encryptList(a, entity);
       const client = new EncryptedTableClient(table, policyFromKeyFiles(a.all("key")));
       if (a.has("create-table")) await table.createTable();
-      const res = await client.upsertEntity(entity, "Replace", { encryptedProperties: names });
+      const res = await callerValues(() => client.upsertEntity(entity, "Replace", { encryptedProperties: names }));
       io.stdout(json({ table: table.tableName, partitionKey: entity.partitionKey, rowKey: entity.rowKey, etag: res.etag, encrypted: names }) + "\n");
       return EXIT.ok;
     },
@@ -185,7 +201,7 @@ export const commands: CommandDef[] = [
       const names = await outputs.run(async (o) => {
         const entity = writableEntity(await readEntityFile(a.get("in")), a.get("in"));
         const names = encryptList(a, entity);
-        const { entity: wire } = await encryptEntity(entity, policy, { encryptedProperties: names });
+        const { entity: wire } = await callerValues(() => encryptEntity(entity, policy, { encryptedProperties: names }));
         o.writeFile(0, JSON.stringify(entityToODataJson(wire)) + "\n");
         return names;
       });
