@@ -115,6 +115,12 @@ export function loadKeys(files: readonly string[], flag = "--key"): KeyEncryptio
 /** First key encrypts; every key is offered for decryption through a resolver by kid. */
 export function policyFromKeyFiles(files: readonly string[], extra: ClientSideEncryptionPolicy = {}): ClientSideEncryptionPolicy {
   const keys = loadKeys(files);
+  const seen = new Map<string, string>();
+  keys.forEach((k, i) => {
+    const other = seen.get(k.keyId);
+    if (other !== undefined) throw new UsageError(`--key: ${other} and ${files[i]} hold the same key id ${JSON.stringify(k.keyId)}; give each key once`);
+    seen.set(k.keyId, files[i]!);
+  });
   return { ...extra, keyEncryptionKey: keys[0], keyResolver: createLocalKeyResolver(keys) };
 }
 

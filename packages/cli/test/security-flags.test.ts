@@ -69,6 +69,7 @@ const CASES: Array<[string, () => string[], string]> = [
   ["--key a JWK without kid", () => ["blob", "decrypt-file", "--in", f("s.bin"), "--metadata", f("m.json"), "--out", f("o3"), "--key", f("no-kid.jwk")], "--key"],
   ["--key a JWK of another kty", () => ["blob", "decrypt-file", "--in", f("s.bin"), "--metadata", f("m.json"), "--out", f("o3"), "--key", f("bad-kty.jwk")], "--key"],
   ["--key empty", () => ["blob", "decrypt-file", "--in", f("s.bin"), "--metadata", f("m.json"), "--out", f("o3"), "--key", ""], "--key"],
+  ["--key twice with the same key id", () => ["blob", "decrypt-file", "--in", f("s.bin"), "--metadata", f("m.json"), "--out", f("o3"), "--key", key, "--key", key], "--key"],
   ["--in a directory", () => ["blob", "encrypt-file", "--in", f("a-dir"), "--out", f("o1"), "--metadata-out", f("o2"), "--key", key], "--in"],
   ["--in empty", () => ["blob", "encrypt-file", "--in", "", "--out", f("o1"), "--metadata-out", f("o2"), "--key", key], "--in"],
   ["--metadata a directory", () => ["blob", "decrypt-file", "--in", f("s.bin"), "--metadata", f("a-dir"), "--out", f("o3"), "--key", key], "--metadata"],
