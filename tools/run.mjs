@@ -67,6 +67,22 @@ function ensurePythonPeer() {
   process.exit(1);
 }
 
+// The browser tests (examples/browser, issue 17) drive Debian's chromium through playwright-core: never a
+// downloaded browser. Installed here as root with apt, else the exact command is printed; never skipped.
+const CHROMIUM = "/usr/bin/chromium";
+function ensureChromium() {
+  if (existsSync(CHROMIUM)) return;
+  const cmd = "apt-get update && apt-get install -y chromium";
+  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  if (isRoot) {
+    log(`installing Chromium for the browser tests: ${cmd}`);
+    const r = spawnSync("sh", ["-c", `DEBIAN_FRONTEND=noninteractive ${cmd}`], { stdio: "inherit" });
+    if (r.status === 0 && existsSync(CHROMIUM)) return;
+  }
+  console.error(`[azcse] Chromium (for the browser tests, examples/browser) is missing at ${CHROMIUM} and could not be installed.\n[azcse] Run as root:  ${cmd}`);
+  process.exit(1);
+}
+
 // The .NET interop peer (issue 13): the .NET 10 SDK must be present — the tests fail, never skip, without it.
 const DOTNET_INSTALL =
   "wget -q https://packages.microsoft.com/config/debian/12/packages-microsoft-prod.deb -O /tmp/packages-microsoft-prod.deb && dpkg -i /tmp/packages-microsoft-prod.deb && apt-get update && apt-get install -y dotnet-sdk-10.0";
@@ -88,6 +104,7 @@ function ensureDotnetPeer() {
 install();
 if (task === "test") {
   ensurePythonPeer();
+  ensureChromium();
   ensureDotnetPeer();
   must("turbo", ["run", "build", "--output-logs=errors-only"], "build");
   must("turbo", ["run", "typecheck", "--output-logs=errors-only"], "typecheck");

@@ -1,0 +1,135 @@
+// The example page: choose a file, encrypt it in the browser (Web Crypto) and upload it with a SAS, list,
+// download and decrypt it, and see a tampered copy refused. `window.azcse` exposes the same steps to the
+// browser test (tools: headless Chromium via playwright-core).
+import { ContainerClient } from "@azure/storage-blob";
+import {
+  ClientSideEncryptionError,
+  webKeyFromJwk,
+  type ClientSideEncryptionPolicy,
+  type KeyEncryptionKey,
+  type PlaintextRange,
+} from "@azure-cse/core-envelope/web";
+import { downloadDecrypted, uploadEncrypted } from "./blob-web.js";
+import { patternBytes } from "./pattern.js";
+
+const keys: KeyEncryptionKey[] = [];
+let writerKid: string | undefined;
+
+function policy(extra: Partial<ClientSideEncryptionPolicy> = {}): ClientSideEncryptionPolicy {
+  return {
+    keyEncryptionKey: keys.find((k) => k.keyId === writerKid),
+    keyResolver: (kid) => keys.find((k) => k.keyId === kid),
+    ...extra,
+  };
+}
+
+function container(): ContainerClient {
+  const url = (document.getElementById("sas") as HTMLInputElement).value;
+  return new ContainerClient(url);
+}
+
+function log(step: string, ok: boolean, detail: string): void {
+  const row = document.createElement("tr");
+  row.className = ok ? "ok" : "refused";
+  for (const text of [ok ? "✔" : "✖", step, detail]) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    row.append(td);
+  }
+  document.getElementById("log")!.append(row);
+}
+
+async function sha256(parts: AsyncIterable<Uint8Array>): Promise<{ size: number; sha256: string; head: string }> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const c of parts) {
+    chunks.push(c);
+    size += c.length;
+  }
+  const all = new Uint8Array(size);
+  let o = 0;
+  for (const c of chunks) {
+    all.set(c, o);
+    o += c.length;
+  }
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return { size, sha256: hex(d), head: hex(all.subarray(0, 16)) };
+}
+
+const api = {
+  /** Imports JWKs (kid required) as non-extractable CryptoKeys; the first (or `writer`) wraps new keys. */
+  async importKeys(jwks: Record<string, unknown>[], writer?: string): Promise<{ kid: string; algorithm: string; extractable: boolean[] }[]> {
+    keys.length = 0;
+    for (const j of jwks) keys.push(await webKeyFromJwk(j));
+    writerKid = writer ?? keys[0]?.keyId;
+    // WebAesKeyWrapKey exposes its CryptoKey; WebRsaKey keeps its (always non-extractable) CryptoKeys private.
+    const out = keys.map((k) => ({ kid: k.keyId, algorithm: k.defaultWrapAlgorithm, extractable: "cryptoKey" in k ? [(k as { cryptoKey: { extractable: boolean } }).cryptoKey.extractable] : [] }));
+    log("Keys imported", true, out.map((k) => `${k.kid} (${k.algorithm}, ${k.extractable.includes(true) ? "extractable" : "non-extractable"})`).join(", "));
+    return out;
+  },
+  /** Generates `size` pattern bytes and uploads them encrypted; returns what was stored. */
+  async uploadPattern(name: string, size: number, seed: number, options: { encryptionVersion?: "2.0" | "2.1"; regionSize?: number; asStream?: boolean } = {}) {
+    const data = patternBytes(size, seed);
+    const source = options.asStream ? new Blob([data]).stream() : new Blob([data]);
+    const r = await uploadEncrypted(container(), name, source, policy(options), { origin: "browser" });
+    log(`Encrypted + uploaded ${name}`, true, `${size} B → ${r.storedLength} B stored, ${r.regions} region(s), ${r.blocks} block(s)`);
+    return r;
+  },
+  /** Downloads and decrypts (a range of) a blob; returns size, SHA-256 and the first 16 bytes (hex). */
+  async download(name: string, range?: PlaintextRange) {
+    const r = await sha256(await downloadDecrypted(container(), name, policy(), range));
+    log(`Downloaded + decrypted ${name}${range ? ` [${range.offset}, +${range.count ?? "end"}]` : ""}`, true, `${r.size} B, sha256 ${r.sha256.slice(0, 16)}…`);
+    return r;
+  },
+  /** Reads a blob expecting refusal: returns the error code and how many verified bytes came out first. */
+  async expectRefused(name: string) {
+    let released = 0;
+    try {
+      for await (const c of await downloadDecrypted(container(), name, policy())) released += c.length;
+    } catch (e) {
+      const code = ClientSideEncryptionError.is(e) ? e.code : `untyped ${String(e)}`;
+      log(`Tampered ${name} refused`, false, `${code} after ${released} verified bytes`);
+      return { code, message: e instanceof Error ? e.message : String(e), released };
+    }
+    log(`Tampered ${name} NOT refused`, true, `${released} bytes`);
+    return { code: "none", message: "", released };
+  },
+  /** Lists the container: name, stored size, encrypted or not. */
+  async list() {
+    const out: { name: string; size: number; encrypted: boolean }[] = [];
+    for await (const b of container().listBlobsFlat({ includeMetadata: true })) {
+      out.push({ name: b.name, size: b.properties.contentLength ?? 0, encrypted: b.metadata?.encryptiondata !== undefined });
+    }
+    log("Listed container", true, out.map((b) => `${b.name}${b.encrypted ? " (encrypted)" : " (plaintext)"}`).join(", "));
+    return out;
+  },
+  hasBuffer: () => typeof (globalThis as { Buffer?: unknown }).Buffer !== "undefined",
+};
+
+declare global {
+  interface Window {
+    azcse: typeof api;
+  }
+}
+window.azcse = api;
+
+// The file picker flow of the example page.
+document.getElementById("upload")!.addEventListener("click", () => {
+  const input = document.getElementById("file") as HTMLInputElement;
+  const file = input.files?.[0];
+  if (!file) return;
+  const status = document.getElementById("status")!;
+  status.textContent = "working…";
+  void (async () => {
+    try {
+      const r = await uploadEncrypted(container(), file.name, file, policy(), { origin: "browser-file" });
+      log(`Encrypted + uploaded file ${file.name}`, true, `${file.size} B → ${r.storedLength} B stored, ${r.regions} region(s)`);
+      const back = await sha256(await downloadDecrypted(container(), file.name, policy()));
+      log(`Downloaded + decrypted file ${file.name}`, true, `${back.size} B, sha256 ${back.sha256.slice(0, 16)}…`);
+      status.textContent = `done: ${file.name} ${back.sha256}`;
+    } catch (e) {
+      status.textContent = `failed: ${ClientSideEncryptionError.is(e) ? e.code : String(e)}`;
+    }
+  })();
+});
