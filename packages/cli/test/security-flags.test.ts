@@ -115,6 +115,8 @@ const CASES: Array<[string, () => string[], string]> = [
   ["queue receive --out a directory", () => ["queue", "receive", "q1q", "--key", key, ...CS, "--out", f("a-dir")], "--out"],
   ["queue send both --text and --in", () => ["queue", "send", "q1q", "--text", "a", "--in", f("plain.bin"), "--key", key, ...CS], "--text"],
   ["table get TABLE invalid", () => ["table", "get", "1table", "p", "r", "--key", key, ...CS], "TABLE"],
+  ["table get PK with a slash", () => ["table", "get", "tbl", "a/b", "r", "--key", key, ...CS], "PK"],
+  ["table get RK with a control character", () => ["table", "get", "tbl", "p", "r\u0007", "--key", key, ...CS], "RK"],
   ["table get --out a directory", () => ["table", "get", "tbl", "p", "r", "--key", key, ...CS, "--out", f("a-dir")], "--out"],
   ["table query --select empty", () => ["table", "query", "tbl", "--key", key, ...CS, "--select", ","], "--select"],
 ];

@@ -73,6 +73,14 @@ function encryptList(a: ParsedArgs, entity: EntityRecord): string[] {
   return names;
 }
 
+/** PartitionKey / RowKey values the service accepts: at most 1 KiB, no / \\ # ? and no control characters. */
+function checkKeyValue(which: "PK" | "RK", v: string): void {
+  // eslint-disable-next-line no-control-regex
+  if (Buffer.byteLength(v, "utf8") > 1024 || /[/\\#?\u0000-\u001f\u007f-\u009f]/.test(v)) {
+    throw new UsageError(`${which} ${JSON.stringify(v)} is not a valid key (at most 1 KiB; no /, \\, #, ? or control characters)`);
+  }
+}
+
 /** Encrypting the caller's entity: the library's INVALID_ARGUMENT is about --in or the --encrypt list (exit 1). */
 async function callerValues<T>(fn: () => Promise<T>): Promise<T> {
   try {
@@ -136,6 +144,8 @@ export const commands: CommandDef[] = [
     async run(argv, io) {
       const a = parseArgs(argv, { key: { value: true, repeat: true, required: true }, out: { value: true }, ...READ_FLAGS, ...serviceFlags });
       const { table, args } = tableOf(a, 3);
+      checkKeyValue("PK", args[0]!);
+      checkKeyValue("RK", args[1]!);
       const client = new EncryptedTableClient(table, policyFromKeyFiles(a.all("key"), readPolicyOptions(a)));
       // --out is checked and staged first; the entity file appears only once the entity decrypted.
       const outputs = a.has("out") ? new StagedOutputs([{ label: "--out", path: a.get("out") }]) : undefined;
