@@ -7,6 +7,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BlobServiceClient } from "@azure/storage-blob";
+import { QueueClient } from "@azure/storage-queue";
+import { TableClient } from "@azure/data-tables";
 import { startAzurite, type AzuriteHandle } from "../../../tools/testkit/index.mjs";
 import { azcse, snapshot } from "./security-helpers.js";
 
@@ -157,7 +159,7 @@ describe("malformed stored queue messages and entities are decryption failures (
   }
 });
 
-describe("malformed blobs in storage are decryption failures (exit 2) through blob download", () => {
+describe("malformed data in storage is a decryption failure (exit 2) through the service commands", () => {
   let azurite: AzuriteHandle;
   beforeAll(async () => {
     azurite = await startAzurite();
@@ -183,5 +185,31 @@ describe("malformed blobs in storage are decryption failures (exit 2) through bl
         expect(() => readFileSync(f(`${name}.out`))).toThrow();
       }
     }
+  });
+  it("queue receive / --peek of raw non-envelope messages and table get / query of entities with broken metadata: exit 2", async () => {
+    const cs = ["--connection-string", azurite.connectionString];
+    const queue = new QueueClient(azurite.connectionString, "malformed");
+    await queue.create();
+    for (const text of ["not an envelope", "{}", JSON.stringify({ EncryptedMessageContents: "AAAA", EncryptionData: { garbage: true } })]) {
+      await queue.clearMessages();
+      await queue.sendMessage(text);
+      const peek = await azcse("queue", "receive", "malformed", "--key", key, "--peek", ...cs);
+      expect(peek.code, peek.err).toBe(2);
+      const rcv = await azcse("queue", "receive", "malformed", "--key", key, "--out", f("q.out"), ...cs);
+      expect(rcv.code, rcv.err).toBe(2);
+      expect(() => readFileSync(f("q.out"))).toThrow();
+    }
+    const table = TableClient.fromConnectionString(azurite.connectionString, "malformed", { allowInsecureConnection: true });
+    await table.createTable();
+    await table.createEntity({ partitionKey: "p", rowKey: "bad-json", Secret: "x", _ClientEncryptionMetadata1: "{nope", _ClientEncryptionMetadata2: "{nope" });
+    await table.createEntity({ partitionKey: "p", rowKey: "bad-key", Secret: Buffer.from("0123456789abcdef"), _ClientEncryptionMetadata1: JSON.stringify({ WrappedContentKey: { KeyId: "bad-key", EncryptedKey: "AAAA", Algorithm: "A256KW" }, EncryptionAgent: { Protocol: "1.0", EncryptionAlgorithm: "AES_CBC_256" }, ContentEncryptionIV: "AAAAAAAAAAAAAAAAAAAAAA==" }), _ClientEncryptionMetadata2: "AAAA" });
+    for (const rk of ["bad-json", "bad-key"]) {
+      const g = await azcse("table", "get", "malformed", "p", rk, "--key", key, "--out", f("t.out"), ...cs);
+      expect(g.code, `${rk}: ${g.err}`).toBe(2);
+      expect(() => readFileSync(f("t.out"))).toThrow();
+    }
+    const q = await azcse("table", "query", "malformed", "--key", key, ...cs);
+    expect(q.code, q.err).toBe(2);
+    expect(q.out).toBe("");
   });
 });
