@@ -80,8 +80,9 @@ export class BlobRunState extends RunState {
     const leaseSeconds = o.leaseSeconds ?? 30;
     if (!(leaseSeconds >= 15 && leaseSeconds <= 60)) throw new ClientSideEncryptionError("INVALID_ARGUMENT", "The state lease must be from 15 to 60 seconds.");
     const blob = loc.container.getBlockBlobClient(loc.name);
+    // The container is created when missing; a SAS without that permission is fine if it exists.
+    await loc.container.createIfNotExists().catch(() => undefined);
     try {
-      await loc.container.createIfNotExists();
       await blob.upload("", 0, { conditions: { ifNoneMatch: "*" } });
     } catch (e) {
       const s = statusOf(e);
