@@ -11,6 +11,7 @@ import { QueueClient } from "@azure/storage-queue";
 import { TableClient } from "@azure/data-tables";
 import { startAzurite, type AzuriteHandle } from "../../../tools/testkit/index.mjs";
 import { terminalSafe } from "../src/main.js";
+import { renderBar } from "../src/ops/progress.js";
 import { escapeControl, escapeLines, escapeMessage, safeJson } from "../src/terminal.js";
 import { azcse, hasRawControl } from "./security-helpers.js";
 
@@ -87,6 +88,10 @@ describe("the escaping function", () => {
     expect(seen.slice(0, 3).every((s) => !hasRawControl(s.replace(/\n$/, "")))).toBe(true);
     expect(seen[3]).toBe("\r[####....] 50% 1/2 objects  1.00 KiB/2.00 KiB  ETA 1s\u001b[K");
     expect(seen[4]).toBe("\r\u001b[K");
+    // the frames the operations progress bar really draws pass unchanged
+    const frame = `\r${renderBar({ objectsDone: 7, objectsTotal: 20, bytesDone: 3 << 20, bytesTotal: 10 << 20, skipped: 1, failed: 2, elapsedMs: 5000 })}\u001b[K`;
+    io.stderr(frame);
+    expect(seen[5]).toBe(frame);
   });
 });
 
