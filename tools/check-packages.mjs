@@ -31,6 +31,11 @@ const probes = {
   "@azure-cse/cli": "main",
 };
 
+// Subpath entries: [subpath, one value export] (core-envelope's Web Crypto backend, issue 17).
+const subpathProbes = {
+  "@azure-cse/core-envelope": [["web", "createWebContentEncryption"]],
+};
+
 const pkgs = readdirSync(path.join(root, "packages"))
   .map((d) => ({ dir: path.join(root, "packages", d), json: JSON.parse(readFileSync(path.join(root, "packages", d, "package.json"), "utf8")) }))
   .filter((p) => !p.json.private && (only.length === 0 || only.includes(p.json.name)));
@@ -71,11 +76,15 @@ for (const p of pkgs) {
   sh("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", ...installs], proj);
   const probe = probes[name];
   try {
-    writeFileSync(path.join(proj, "esm.mjs"), `import { ${probe} } from "${name}";\nif (typeof ${probe} === "undefined") throw new Error("missing export");\nconsole.log("esm ok");\n`);
-    writeFileSync(path.join(proj, "cjs.cjs"), `const m = require("${name}");\nif (typeof m.${probe} === "undefined") throw new Error("missing export");\nconsole.log("cjs ok");\n`);
+    const subs = subpathProbes[name] ?? [];
+    const esmSubs = subs.map(([sp, v], i) => `import { ${v} as s${i} } from "${name}/${sp}";\nif (typeof s${i} === "undefined") throw new Error("missing ${sp} export");\n`).join("");
+    const cjsSubs = subs.map(([sp, v]) => `if (typeof require("${name}/${sp}").${v} === "undefined") throw new Error("missing ${sp} export");\n`).join("");
+    writeFileSync(path.join(proj, "esm.mjs"), `import { ${probe} } from "${name}";\n${esmSubs}if (typeof ${probe} === "undefined") throw new Error("missing export");\nconsole.log("esm ok");\n`);
+    writeFileSync(path.join(proj, "cjs.cjs"), `const m = require("${name}");\n${cjsSubs}if (typeof m.${probe} === "undefined") throw new Error("missing export");\nconsole.log("cjs ok");\n`);
     sh("node", ["esm.mjs"], proj);
     sh("node", ["cjs.cjs"], proj);
-    writeFileSync(path.join(proj, "index.ts"), `import { ${probe} } from "${name}";\nexport const probe: unknown = ${probe};\n`);
+    const tsSubs = subs.map(([sp, v], i) => `import { ${v} as s${i} } from "${name}/${sp}";\nexport const sub${i}: unknown = s${i};\n`).join("");
+    writeFileSync(path.join(proj, "index.ts"), `import { ${probe} } from "${name}";\n${tsSubs}export const probe: unknown = ${probe};\n`);
     for (const [mod, res] of [["node16", "node16"], ["nodenext", "nodenext"], ["esnext", "bundler"]]) {
       writeFileSync(
         path.join(proj, `tsconfig.${res}.json`),

@@ -302,3 +302,27 @@ describe("web backend rules", () => {
     for (const bad of ["A", "AB=C", "A===", "ab!d", "YQ", "Y\u00e9==", "=AAA"]) expect(base64DecodeStrict(bad), bad).toBeUndefined();
   });
 });
+
+describe("README", () => {
+  it("the README's browser example (```ts web) runs as written on the web entry and prints the decrypted range", async () => {
+    const { mkdtempSync, readFileSync, rmSync, writeFileSync } = await import("node:fs");
+    const path = await import("node:path");
+    const here = path.dirname(new URL(import.meta.url).pathname);
+    const block = /```ts web\n([\s\S]*?)```/.exec(readFileSync(path.join(here, "..", "README.md"), "utf8"))?.[1];
+    expect(block, "README has a ```ts web example").toBeTruthy();
+    const dir = mkdtempSync(path.join(here, ".readme-web-"));
+    const printed: unknown[] = [];
+    const log = console.log;
+    console.log = (...args: unknown[]) => void printed.push(args.join(" "));
+    try {
+      // The package subpath, resolved to the sources like every workspace import in tests.
+      const code = block!.replace('"@azure-cse/core-envelope/web"', JSON.stringify(path.join(here, "..", "src", "web", "index.js")));
+      writeFileSync(path.join(dir, "example.ts"), `${code}\nexport {};\n`);
+      await import(path.join(dir, "example.ts"));
+    } finally {
+      console.log = log;
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(printed).toEqual(["browser"]);
+  });
+});
