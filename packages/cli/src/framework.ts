@@ -226,7 +226,10 @@ export function asStoredDataFailure(e: unknown): unknown {
     return e.code === "INVALID_ARGUMENT" ? new ClientSideEncryptionError("INVALID_ENCRYPTION_DATA", e.message, { cause: e }) : e;
   }
   const err = e as { statusCode?: unknown; code?: unknown; name?: unknown } | null | undefined;
-  if (err && (typeof err.statusCode === "number" || typeof err.code === "string" || err.name === "RestError" || err.name === "AbortError")) return e;
+  // Service answers, network and file-system errors keep their meaning; Node's own ERR_* codes (e.g. OpenSSL's
+  // ERR_OSSL_BAD_DECRYPT) and anything untyped came from decoding the stored bytes.
+  const systemCode = typeof err?.code === "string" && /^(E[A-Z0-9]+|REQUEST_SEND_ERROR)$/.test(err.code);
+  if (err && (typeof err.statusCode === "number" || systemCode || err.name === "RestError" || err.name === "AbortError")) return e;
   return new ClientSideEncryptionError("DECRYPTION_FAILED", DECRYPTION_FAILED_MESSAGE, { cause: e });
 }
 

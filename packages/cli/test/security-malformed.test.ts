@@ -10,6 +10,8 @@ import { BlobServiceClient } from "@azure/storage-blob";
 import { QueueClient } from "@azure/storage-queue";
 import { TableClient } from "@azure/data-tables";
 import { startAzurite, type AzuriteHandle } from "../../../tools/testkit/index.mjs";
+import { ClientSideEncryptionError } from "@azure-cse/core-envelope";
+import { asStoredDataFailure, reportError, UsageError } from "../src/framework.js";
 import { azcse, snapshot } from "./security-helpers.js";
 
 /** EncryptionData as parsed JSON: top-level sections are objects to edit. */
@@ -211,5 +213,23 @@ describe("malformed data in storage is a decryption failure (exit 2) through the
     const q = await azcse("table", "query", "malformed", "--key", key, ...cs);
     expect(q.code, q.err).toBe(2);
     expect(q.out).toBe("");
+  });
+});
+
+describe("decoding failures of stored data keep exit 2 whatever the decoder threw", () => {
+  it("INVALID_ARGUMENT → INVALID_ENCRYPTION_DATA, untyped and Node ERR_* errors → DECRYPTION_FAILED; service, network and usage errors keep theirs", () => {
+    const code = (e: unknown): number => reportError(asStoredDataFailure(e), { stdout: () => undefined, stderr: () => undefined });
+    const mapped = asStoredDataFailure(new ClientSideEncryptionError("INVALID_ARGUMENT", "count must be ≥ 0"));
+    expect(ClientSideEncryptionError.is(mapped) && mapped.code).toBe("INVALID_ENCRYPTION_DATA");
+    for (const e of [new TypeError("x is undefined"), new RangeError("Maximum call stack size exceeded"), Object.assign(new Error("bad decrypt"), { code: "ERR_OSSL_BAD_DECRYPT" }), "a string"]) {
+      const m = asStoredDataFailure(e);
+      expect(ClientSideEncryptionError.is(m) && m.code).toBe("DECRYPTION_FAILED");
+      expect(code(e)).toBe(2);
+    }
+    expect(code(Object.assign(new Error("503"), { name: "RestError", statusCode: 503 }))).toBe(4);
+    expect(code(Object.assign(new Error("404"), { name: "RestError", statusCode: 404 }))).toBe(3);
+    expect(code(Object.assign(new Error("reset"), { code: "ECONNRESET" }))).toBe(4);
+    expect(code(new UsageError("--flag bad"))).toBe(1);
+    expect(code(new ClientSideEncryptionError("SERVICE_ERROR", "x"))).toBe(4);
   });
 });
