@@ -181,6 +181,37 @@ describe("Node writes → the browser reads (whole and ranged)", () => {
   });
 });
 
+describe("the Python SDK writes → the browser reads", () => {
+  it("Python-written 2.0 and 1.0 (AES-CBC, multi-block upload) blobs decrypt in the page, whole and ranged", async () => {
+    assertPythonPeer();
+    const dir = mkdtempSync(path.join(tmpdir(), "azcse-browser-py-"));
+    try {
+      const peer = PYTHON_KEK_PRELUDE + readFileSync(path.join(repoRoot, "tools", "interop", "blob_peer.py"), "utf8");
+      // 2.0: one Put Blob, two regions; 1.0: Put Block x5 + Put Block List.
+      for (const [protocol, size, config] of [["2.0", 4 * MiB + 3, {}], ["1.0", 300_001, { max_single_put_size: 64 * 1024, max_block_size: 64 * 1024 }]] as const) {
+        const plain = patternBytes(size, size);
+        const inFile = path.join(dir, `${protocol}.in`);
+        writeFileSync(inFile, plain);
+        const name = `from-python-${protocol}`;
+        const r = await runPython<{ ok: boolean; error?: string }>(
+          peer,
+          { op: "upload", connection_string: azurite.connectionString, container: container.containerName, blob: name, kek: aes.toJwk(), protocol, in_file: inFile, ...config },
+          { timeoutMs: 120_000 },
+        );
+        expect(r.error).toBeUndefined();
+        const whole = await page.evaluate((n) => window.azcse.download(n), name);
+        expect(whole.sha256, protocol).toBe(sha(plain));
+        for (const [o, n] of [[0, 1], [17, 40], [size - 20, 20], [65_000, 70_000]] as const) {
+          const got = await page.evaluate(([nm, offset, count]) => window.azcse.download(nm, { offset, count }), [name, o, n] as const);
+          expect(got.sha256, `${protocol} ${o}+${n}`).toBe(sha(plain.subarray(o, o + n)));
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("tampered blobs are refused in the browser", () => {
   it("a flipped byte in region 1: region 0 (4 MiB, verified) is the only output, then DECRYPTION_FAILED", async () => {
     const raw = await rawBytes("from-browser-2.0");
