@@ -109,6 +109,12 @@ function checkPathValue(label: string, file: string | undefined): string {
   return file;
 }
 
+/** An input path: "-" is standard input (the same as /dev/stdin). */
+function inputPath(label: string, file: string | undefined): string {
+  const f = checkPathValue(label, file);
+  return f === "-" ? "/dev/stdin" : f;
+}
+
 /**
  * Reads a whole input named by a flag. Regular files are read directly; FIFOs, pipes and /dev/stdin are read as
  * streams to their end (never judged by their stat size) without blocking the process, so a signal still
@@ -136,7 +142,7 @@ export interface InputFile {
 
 /** Opens an input named by a flag: stat decides only whether it is a regular file, never how much a stream holds. */
 export function inputFile(label: string, file: string | undefined): InputFile {
-  const f = checkPathValue(label, file);
+  const f = inputPath(label, file);
   let st: Stats;
   try {
     st = statSync(f);

@@ -166,10 +166,14 @@ export function reportError(e: unknown, io: Io, context: ReportContext = {}): nu
     return EXIT.usage;
   }
   if (ClientSideEncryptionError.is(e)) {
-    say(`${e.code}: ${e.message}`);
+    const cause = (e as { cause?: { code?: unknown; message?: unknown } }).cause;
+    const because = e.code === "SOURCE_ERROR" && cause && typeof cause.message === "string" ? ` (${cause.message})` : "";
+    say(`${e.code}: ${e.message}${because}`);
     if (NOT_FOUND_CODES.has(e.code)) return EXIT.notFound;
     if (SERVICE_CODES.has(e.code)) return EXIT.service;
     if (e.code === "INVALID_ARGUMENT") return EXIT.usage;
+    // The caller's own input failed while it was read: gone (3) or otherwise unreadable (1), never exit 2 or 4.
+    if (e.code === "SOURCE_ERROR") return cause?.code === "ENOENT" ? EXIT.notFound : EXIT.usage;
     return EXIT.crypto;
   }
   const err = e as { statusCode?: number; code?: string; message?: string } | null | undefined;

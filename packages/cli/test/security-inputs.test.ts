@@ -8,6 +8,8 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QueueClient } from "@azure/storage-queue";
 import { startAzurite, type AzuriteHandle } from "../../../tools/testkit/index.mjs";
+import { ClientSideEncryptionError } from "@azure-cse/core-envelope";
+import { reportError } from "../src/framework.js";
 import { azcse, buildCli, runCli } from "./security-helpers.js";
 
 let cli: string;
@@ -65,6 +67,25 @@ describe("non-regular inputs are streamed, not sized by stat", () => {
     const range = await runCli(cli, ["blob", "decrypt-file", "--in", "/dev/stdin", "--metadata", f("d.meta.json"), "--out", f("d2.plain"), "--key", key, "--offset", "4194000", "--count", "1000"], { input: stored });
     expect(range.code, range.err).toBe(0);
     expect(readFileSync(f("d2.plain")).equals(plain.subarray(4194000, 4195000))).toBe(true);
+  });
+
+  it('"-" is standard input, like /dev/stdin', async () => {
+    const r = await runCli(cli, ["blob", "encrypt-file", "--in", "-", "--out", f("dash.stored"), "--metadata-out", f("dash.meta.json"), "--key", key], { input: plain });
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ plaintextBytes: plain.length });
+    const d = await runCli(cli, ["blob", "decrypt-file", "--in", "-", "--metadata", f("dash.meta.json"), "--out", f("dash.plain"), "--key", key], { input: readFileSync(f("dash.stored")) });
+    expect(d.code, d.err).toBe(0);
+    expect(readFileSync(f("dash.plain")).equals(plain)).toBe(true);
+  });
+
+  it("a source that fails while it is read (SOURCE_ERROR) is the caller's input: exit 3 when it is gone, else 1, with its cause", () => {
+    const io = { out: "", err: "" };
+    const sink = { stdout: (s: string) => void (io.out += s), stderr: (s: string) => void (io.err += s) };
+    const gone = new ClientSideEncryptionError("SOURCE_ERROR", "The data source failed.", { cause: Object.assign(new Error("ENOENT: no such file"), { code: "ENOENT" }) });
+    expect(reportError(gone, sink)).toBe(3);
+    const broken = new ClientSideEncryptionError("SOURCE_ERROR", "The data source failed.", { cause: Object.assign(new Error("EIO: i/o error"), { code: "EIO" }) });
+    expect(reportError(broken, sink)).toBe(1);
+    expect(io.err).toContain("SOURCE_ERROR: The data source failed. (EIO: i/o error)");
   });
 
   it("an empty pipe is an empty input (0 plaintext bytes), not a missing or sized file", async () => {
