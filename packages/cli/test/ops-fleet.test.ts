@@ -9,10 +9,10 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BlobServiceClient } from "@azure/storage-blob";
+import { BlobServiceClient, ContainerSASPermissions } from "@azure/storage-blob";
 import { assertPythonPeer, repoRoot, startAzurite, type AzuriteHandle } from "@azure-cse/testkit";
 import { shardOfName, type ObjectOutcome, type SummaryReport } from "../src/ops/index.js";
-import { KiB, makeKey, pyRead, pyWrite, type KeyFile, type PyBlobSpec } from "./ops-helpers.js";
+import { azcse, KiB, makeKey, pyRead, pyWrite, type KeyFile, type PyBlobSpec } from "./ops-helpers.js";
 
 const here = path.join(repoRoot, "packages", "cli");
 const viteNode = path.join(path.dirname(createRequire(createRequire(path.join(here, "package.json")).resolve("vitest/package.json")).resolve("vite-node/package.json")), "vite-node.mjs");
@@ -216,4 +216,27 @@ describe("examples/fleet/run-shards.sh (the plain-shell equivalent of the Indexe
     expect(names.sort()).toEqual([...expected.keys()].sort());
     await expectPythonReadsAllUnderNewKey("fleet-shell", expected);
   }, 180_000);
+});
+
+describe("--state as a blob URL", () => {
+  it("a URL on the connection string's account, and a container-SAS URL, both keep the state there; the SAS never appears in the report", async () => {
+    const expected = await corpus("fleet-url", 6);
+    const state = service.getContainerClient("url-state");
+    await state.createIfNotExists();
+    const onAccount = `${state.url}/by-url/rotate.json`;
+    const sas = await state.generateSasUrl({ permissions: ContainerSASPermissions.parse("racwl"), expiresOn: new Date(Date.now() + 3600_000) });
+    const withSas = sas.replace("?", "/by-sas/rotate.json?");
+    for (const [url, prefix] of [[onAccount, "d/0/"], [withSas, "d/1/"]] as const) {
+      const r = await azcse("migrate", "fleet-url", "--prefix", prefix, "--key", kOld.file, "--new-key", kNew.file, "--state", url, "--summary", "--progress", "none", "--connection-string", az.connectionString);
+      expect(r.code, r.err).toBe(0);
+      const rep = JSON.parse(r.out) as SummaryReport;
+      expect(rep.totals.done).toBe([...expected.keys()].filter((n) => n.startsWith(prefix)).length);
+      expect(rep.stateFile).toBe(url.replace(/\?.*$/, ""));
+      expect(r.out).not.toMatch(/sig=/);
+    }
+    const names: string[] = [];
+    for await (const b of state.listBlobsFlat()) names.push(b.name);
+    expect(names).toContain("by-url/rotate.json");
+    expect(names).toContain("by-sas/rotate.json");
+  }, 60_000);
 });
