@@ -10,6 +10,7 @@ import {
   createContentEncryption,
   decryptRange,
   findEncryptionDataInMetadata,
+  selectKeyEncryptionKey,
   parseEncryptionData,
   DECRYPTION_FAILED_MESSAGE,
   type ClientSideEncryptionPolicy,
@@ -27,6 +28,8 @@ import {
   decryptWebGcmRegions,
   decryptWebRange,
   encryptWebGcmRegions,
+  selectWebKeyEncryptionKey,
+  toReadableStream,
   unwrapWebContentKey,
   webKeyFromJwk,
   type WebByteInput,
@@ -300,6 +303,69 @@ describe("web backend rules", () => {
       expect(Buffer.from(base64UrlDecode(b.toString("base64url"))!).equals(b)).toBe(true);
     }
     for (const bad of ["A", "AB=C", "A===", "ab!d", "YQ", "Y\u00e9==", "=AAA"]) expect(base64DecodeStrict(bad), bad).toBeUndefined();
+  });
+});
+
+describe("web backend helpers", () => {
+  it("toReadableStream: a pull-based ReadableStream of the decrypted regions; cancel stops the generator", async () => {
+    const key = await WebAesKeyWrapKey.fromRaw("kw", KW_BYTES);
+    const plain = patternBytes(64 * 5 + 1, 8);
+    const w = await webEncrypt({ keyEncryptionKey: key, encryptionVersion: "2.1", regionSize: 64 }, plain);
+    const data = parseEncryptionData(w.json);
+    const rs = toReadableStream(await decryptWebRange(data, { keyEncryptionKey: key }, w.body.length, () => w.body)) as ReadableStream<Uint8Array>;
+    const parts: Uint8Array[] = [];
+    for await (const c of rs) parts.push(c);
+    expect(parts.map((p) => p.length)).toEqual([64, 64, 64, 64, 64, 1]);
+    expect(Buffer.concat(parts).equals(plain)).toBe(true);
+    let finished = false;
+    async function* endless() {
+      try {
+        for (;;) yield new Uint8Array(8);
+      } finally {
+        finished = true;
+      }
+    }
+    const reader = toReadableStream(endless()).getReader();
+    await reader.read();
+    await reader.cancel();
+    expect(finished).toBe(true);
+  });
+  it("sources: ArrayBuffer, typed arrays and DataView give the same ciphertext as a Uint8Array", async () => {
+    const plain = patternBytes(200, 9);
+    const ref = await collectWebBytes(encryptWebGcmRegions(plain, CEK, 64));
+    const u16 = new Uint16Array(plain.buffer.slice(plain.byteOffset, plain.byteOffset + 200));
+    for (const src of [plain.buffer.slice(plain.byteOffset, plain.byteOffset + 200), u16, new DataView(u16.buffer), [plain.subarray(0, 7), plain.subarray(7)]]) {
+      expect(Buffer.from(await collectWebBytes(encryptWebGcmRegions(src as WebByteInput, CEK, 64))).equals(Buffer.from(ref))).toBe(true);
+    }
+  });
+  it("key selection gives the Node backend's answer in every case (configured, resolver, wrong id, failing resolver, none)", async () => {
+    const a = new AesKeyWrapKey("a", KW_BYTES);
+    const b = new AesKeyWrapKey("b", KW_BYTES);
+    const policies: [string, ClientSideEncryptionPolicy][] = [
+      ["configured", { keyEncryptionKey: a }],
+      ["resolver", { keyEncryptionKey: b, keyResolver: (id) => (id === "a" ? a : undefined) }],
+      ["resolver has none", { keyResolver: () => undefined }],
+      ["resolver returns another id", { keyResolver: () => b }],
+      ["resolver throws", { keyResolver: () => { throw new Error("backend down"); } }],
+      ["other key configured", { keyEncryptionKey: b }],
+      ["nothing", {}],
+      ["resolver not a function", { keyResolver: 5 as unknown as ClientSideEncryptionPolicy["keyResolver"] }],
+    ];
+    const outcome = async (f: () => Promise<{ keyId: string }>) => {
+      try {
+        return `ok ${(await f()).keyId}`;
+      } catch (e) {
+        return (e as { code?: string }).code ?? "untyped";
+      }
+    };
+    const got = [];
+    for (const [label, p] of policies) {
+      const node = await outcome(() => selectKeyEncryptionKey("a", p));
+      const web = await outcome(() => selectWebKeyEncryptionKey("a", p));
+      expect(web, label).toBe(node);
+      got.push(node);
+    }
+    expect(got).toEqual(["ok a", "ok a", "KEY_NOT_FOUND", "KID_MISMATCH", "KEY_OPERATION_FAILED", "KID_MISMATCH", "KEY_NOT_FOUND", "INVALID_ARGUMENT"]);
   });
 });
 
