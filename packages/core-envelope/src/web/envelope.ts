@@ -225,7 +225,13 @@ export async function decryptWebRange(
     cek.fill(0);
     return sliceWebBytes(webByteSource([]), 0, 0);
   }
-  const source = await fetch(plan.storedOffset, plan.storedCount);
+  let source: WebByteInput;
+  try {
+    source = await fetch(plan.storedOffset, plan.storedCount);
+  } catch (e) {
+    cek.fill(0);
+    throw e;
+  }
   return wiping(decryptWebPlanned(data, cek, plan, source, policy, options.padded ?? true), cek);
 }
 
