@@ -95,19 +95,19 @@ describe("resumable runner + state file (checkpoint after every object, continua
   it("a torn last journal line (kill mid-append) is ignored and the next append starts a fresh line", async () => {
     const file = path.join(dir, "torn.json");
     const s1 = RunState.open(file, identity());
-    s1.record({ key: "a", name: "a", outcome: "migrated" });
+    void s1.record({ key: "a", name: "a", outcome: "migrated" });
     appendFileSync(`${file}.journal.jsonl`, '{"key":"b","outc');
     const s2 = RunState.open(file, identity());
-    s2.record({ key: "c", name: "c", outcome: "skipped", reason: "changed" });
+    void s2.record({ key: "c", name: "c", outcome: "skipped", reason: "changed" });
     const s3 = RunState.open(file, identity());
     expect(s3.outcomes().map((o) => o.key).sort()).toEqual(["a", "c"]);
   });
 
   it("an earlier 'migrated' outcome is not replaced by a later 'already-current' skip of the same object", () => {
     const file = path.join(dir, "keep.json");
-    RunState.open(file, identity()).record({ key: "a", name: "a", outcome: "migrated" });
+    void RunState.open(file, identity()).record({ key: "a", name: "a", outcome: "migrated" });
     const s = RunState.open(file, identity());
-    s.record({ key: "a", name: "a", outcome: "skipped", reason: "already-current" });
+    void s.record({ key: "a", name: "a", outcome: "skipped", reason: "already-current" });
     expect(s.outcomes()).toEqual([{ key: "a", name: "a", outcome: "migrated" }]);
   });
 
