@@ -5,9 +5,12 @@ import { createHash } from "node:crypto";
 import type { BlobClient, BlobGetPropertiesResponse, BlobHTTPHeaders, BlobItem, ContainerClient, ContainerListBlobFlatSegmentResponse } from "@azure/storage-blob";
 import {
   ClientSideEncryptionError,
+  contentKeyFromUnwrapped,
   ENCRYPTION_DATA_METADATA_KEY,
   findEncryptionDataInMetadata,
+  keyWrapInput,
   parseEncryptionData,
+  serializeEncryptionData,
   unwrapContentKey,
   type ClientSideEncryptionPolicy,
   type EncryptionProtocol,
@@ -311,8 +314,11 @@ export async function rotateBlob(item: BlobItem, s: RotateSettings, ctx: StepCon
     await ctx.markInFlight(etag);
     const raw = s.container.getBlobClient(item.name);
     try {
-      const r = await new EncryptedBlobClient(raw, s.readPolicy).updateKeyEncryptionKey(s.newKey, { conditions: { ifMatch: etag } });
-      return { ...outcomeBase(current), outcome: "rotated", from, to: { protocol: c.protocol, keyId: r.keyId }, plaintextBytes: c.plaintextLength };
+      // First attempt: the listing already has the metadata names' case, so one pinned HEAD and the write
+      // suffice; after a change the blob is re-read and the library's updateKeyEncryptionKey does it all.
+      const keyId =
+        attempt === 0 ? await rewrapFromListing(raw, current, etag, s) : (await new EncryptedBlobClient(raw, s.readPolicy).updateKeyEncryptionKey(s.newKey, { conditions: { ifMatch: etag } })).keyId;
+      return { ...outcomeBase(current), outcome: "rotated", from, to: { protocol: c.protocol, keyId }, plaintextBytes: c.plaintextLength };
     } catch (e) {
       const err = toTypedError(e);
       if (err.code !== "CONDITION_NOT_MET" || attempt + 1 >= attempts) return skipOnCondition(current, err, from);
@@ -328,6 +334,51 @@ export async function rotateBlob(item: BlobItem, s: RotateSettings, ctx: StepCon
     } catch (e) {
       return skipOnCondition(current, e, from);
     }
+  }
+}
+
+/**
+ * Re-wraps the content key of a listed blob with the new key: Get Blob Properties pinned to the listed ETag
+ * supplies the values (the listing only the letter case of the metadata names, and both must agree), the
+ * content key is unwrapped with the old keys, wrapped with the new key, unwrapped again and compared, and
+ * Set Blob Metadata (If-Match the ETag) replaces only `WrappedContentKey` in `encryptiondata`. Two requests,
+ * where updateKeyEncryptionKey also lists the blob for the names' case. Returns the new key id.
+ */
+async function rewrapFromListing(raw: BlobClient, item: BlobItem, etag: string, s: RotateSettings): Promise<string> {
+  const props = await raw.getProperties({ conditions: { ifMatch: etag } });
+  const listed = findEncryptionDataInMetadata(item.metadata);
+  const pinned = findEncryptionDataInMetadata(props.metadata);
+  if (listed === undefined || pinned !== listed || !sameMetadata(userMetadataOf(item), props.metadata)) {
+    throw inconsistentRead(item.name, "the listed metadata differs from the blob's");
+  }
+  const data = parseEncryptionData(pinned);
+  const cek = await unwrapContentKey(data, s.readPolicy);
+  const newKey = s.newKey;
+  try {
+    const algorithm = newKey.defaultWrapAlgorithm;
+    let wrapped: Awaited<ReturnType<KeyEncryptionKey["wrapKey"]>>;
+    try {
+      wrapped = await newKey.wrapKey(algorithm, keyWrapInput(data.protocol, cek));
+    } catch (e) {
+      if (ClientSideEncryptionError.is(e)) throw e;
+      throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `Wrapping the content key with the new key "${newKey.keyId}" failed; the blob was not changed.`, { cause: e });
+    }
+    let check: Uint8Array;
+    try {
+      check = contentKeyFromUnwrapped(data.protocol, await newKey.unwrapKey(algorithm, wrapped.encryptedKey));
+    } catch (e) {
+      if (ClientSideEncryptionError.is(e) && e.code !== "DECRYPTION_FAILED") throw e;
+      check = Buffer.alloc(0);
+    }
+    if (!Buffer.from(check).equals(cek)) {
+      throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `The new key "${newKey.keyId}" did not unwrap its own wrap of the content key; the blob was not changed.`);
+    }
+    const keyId = wrapped.keyId || newKey.keyId;
+    const json = serializeEncryptionData({ ...data, wrappedContentKey: { keyId, encryptedKey: wrapped.encryptedKey, algorithm } }, { includeEncryptionMode: true });
+    await raw.setMetadata({ ...userMetadataOf(item), [ENCRYPTION_DATA_METADATA_KEY]: json }, { conditions: { ifMatch: etag } });
+    return keyId;
+  } finally {
+    cek.fill(0);
   }
 }
 
