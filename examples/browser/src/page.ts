@@ -4,6 +4,7 @@
 import { ContainerClient } from "@azure/storage-blob";
 import {
   ClientSideEncryptionError,
+  RemoteKeyEncryptionKey,
   webKeyFromJwk,
   type ClientSideEncryptionPolicy,
   type KeyEncryptionKey,
@@ -68,6 +69,19 @@ const api = {
     log("Keys imported", true, out.map((k) => `${k.kid} (${k.algorithm}, ${k.extractable.includes(true) ? "extractable" : "non-extractable"})`).join(", "));
     return out;
   },
+  /**
+   * Adds a key whose wrap/unwrap run in the app's backend (src/server/kek-backend.ts) and makes it the writer;
+   * `session` stands for the app's own authentication (sent as a header).
+   */
+  useRemoteKey(keyId: string, baseUrl: string, session: string, algorithm: string): { kid: string } {
+    const remote = new RemoteKeyEncryptionKey({ keyId, baseUrl, defaultWrapAlgorithm: algorithm, headers: () => ({ "x-app-session": session }) });
+    const i = keys.findIndex((k) => k.keyId === keyId);
+    if (i >= 0) keys.splice(i, 1);
+    keys.push(remote);
+    writerKid = keyId;
+    log("Remote key configured", true, `${keyId} (${algorithm}) via ${baseUrl}: wrap and unwrap run in the app's backend`);
+    return { kid: keyId };
+  },
   /** Generates `size` pattern bytes and uploads them encrypted; returns what was stored. */
   async uploadPattern(name: string, size: number, seed: number, options: { encryptionVersion?: "2.0" | "2.1"; regionSize?: number; asStream?: boolean } = {}) {
     const data = patternBytes(size, seed);
@@ -89,10 +103,10 @@ const api = {
       for await (const c of await downloadDecrypted(container(), name, policy())) released += c.length;
     } catch (e) {
       const code = ClientSideEncryptionError.is(e) ? e.code : `untyped ${String(e)}`;
-      log(`Tampered ${name} refused`, false, `${code} after ${released} verified bytes`);
+      log(`Read of ${name} refused`, false, `${code} after ${released} verified bytes`);
       return { code, message: e instanceof Error ? e.message : String(e), released };
     }
-    log(`Tampered ${name} NOT refused`, true, `${released} bytes`);
+    log(`Read of ${name} NOT refused`, true, `${released} bytes`);
     return { code: "none", message: "", released };
   },
   /** Lists the container: name, stored size, encrypted or not. */

@@ -4,7 +4,7 @@
 // Browser-written blobs are read by Node (@azure-cse/storage-blob) and the Python SDK; Node-written blobs
 // are read in the browser; ranged reads; tampered blobs refused. One Chromium launch for the whole file.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createHash } from "node:crypto";
@@ -15,6 +15,7 @@ import { AesKeyWrapKey, RsaKey, createLocalKeyResolver, v2StoredLength, type Cli
 import { EncryptedContainerClient } from "@azure-cse/storage-blob";
 import { AZURITE_ACCOUNT, AZURITE_KEY, PYTHON_KEK_PRELUDE, assertPythonPeer, repoRoot, runPython, startAzurite, type AzuriteHandle } from "@azure-cse/testkit";
 import { bundlePage } from "../build.mjs";
+import { createKeyBackend } from "../src/server/kek-backend.js";
 import { patternBytes } from "../src/pattern.js";
 
 const CHROMIUM = process.env.AZCSE_CHROMIUM ?? "/usr/bin/chromium";
@@ -32,7 +33,10 @@ let bundleInputs: string[];
 let bundleText: string;
 const aes = AesKeyWrapKey.generate("local:browser-a256kw");
 const rsa = RsaKey.generate("local:browser-rsa", 2048, "RSA-OAEP-256");
-const nodePolicy: ClientSideEncryptionPolicy = { keyEncryptionKey: aes, keyResolver: createLocalKeyResolver([aes, rsa]) };
+const backendKey = AesKeyWrapKey.generate("local:backend-kek");
+const SESSION = "session-for-the-browser-test";
+const nodePolicy: ClientSideEncryptionPolicy = { keyEncryptionKey: aes, keyResolver: createLocalKeyResolver([aes, rsa, backendKey]) };
+const keyBackend = createKeyBackend("/kek", { key: backendKey, authorize: (req) => req.headers["x-app-session"] === SESSION });
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
@@ -66,11 +70,16 @@ beforeAll(async () => {
   bundleInputs = bundled.inputs;
   bundleText = readFileSync(path.join(outdir, "page.js"), "utf8");
   server = createServer((req, res) => {
+    void keyBackend(req, res).then((handled) => {
+      if (!handled) serveFile(req, res);
+    });
+  });
+  const serveFile = (req: { url?: string }, res: ServerResponse) => {
     const file = (req.url ?? "/").split("?")[0] === "/" ? "index.html" : path.basename(req.url ?? "");
     const p = path.join(outdir, file);
     if (!existsSync(p)) return res.writeHead(404).end();
     res.writeHead(200, { "content-type": file.endsWith(".html") ? "text/html" : "text/javascript" }).end(readFileSync(p));
-  });
+  };
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as { port: number }).port;
 
@@ -234,6 +243,37 @@ describe("tampered blobs are refused in the browser", () => {
   });
 });
 
+describe("RemoteKeyEncryptionKey: wrap and unwrap in the app's backend (src/server/kek-backend.ts)", () => {
+  it("the page encrypts with a backend-held key; Node reads with that key; the page reads back through the backend; forged keys and unauthenticated calls are refused", async () => {
+    const upload = (name: string) =>
+      page.evaluate(async ([n]) => {
+        try {
+          await window.azcse.uploadPattern(n!, 100_000, 5);
+          return "ok";
+        } catch (e) {
+          return (e as { code?: string }).code ?? String(e);
+        }
+      }, [name]);
+    await page.evaluate(([kid, s]) => window.azcse.useRemoteKey(kid!, "/kek", s!, "A256KW"), [backendKey.keyId, SESSION]);
+    expect(await upload("remote-key")).toBe("ok");
+    const stored = JSON.parse((await container.getBlobClient("remote-key").getProperties()).metadata!.encryptiondata!);
+    expect(stored.WrappedContentKey.KeyId).toBe(backendKey.keyId);
+    expect(sha(await encrypted.getBlobClient("remote-key").downloadToBuffer())).toBe(sha(patternBytes(100_000, 5)));
+    expect((await page.evaluate(() => window.azcse.download("remote-key"))).sha256).toBe(sha(patternBytes(100_000, 5)));
+    // A forged wrapped key: the backend's unwrap fails (422) → the one DECRYPTION_FAILED, nothing released.
+    const forged = { ...stored, WrappedContentKey: { ...stored.WrappedContentKey, EncryptedKey: Buffer.alloc(40, 7).toString("base64") } };
+    await container.getBlockBlobClient("remote-forged").upload(await rawBytes("remote-key"), 100_000 + 28, { metadata: { encryptiondata: JSON.stringify(forged) } });
+    expect(await page.evaluate(() => window.azcse.expectRefused("remote-forged"))).toMatchObject({ code: "DECRYPTION_FAILED", released: 0 });
+    // Without the app's session the backend answers 401: KEY_OPERATION_FAILED, and nothing is uploaded.
+    await page.evaluate(([kid]) => window.azcse.useRemoteKey(kid!, "/kek", "wrong-session", "A256KW"), [backendKey.keyId]);
+    expect(await upload("remote-denied")).toBe("KEY_OPERATION_FAILED");
+    expect(await container.getBlobClient("remote-denied").exists()).toBe(false);
+    expect((await page.evaluate(() => window.azcse.expectRefused("remote-key"))).code).toBe("KEY_OPERATION_FAILED");
+    // Signed in again: the page's file flow below writes with the backend's key.
+    await page.evaluate(([kid, s]) => window.azcse.useRemoteKey(kid!, "/kek", s!, "A256KW"), [backendKey.keyId, SESSION]);
+  });
+});
+
 describe("the example page's file-picker flow", () => {
   it("a chosen file is encrypted, uploaded, listed, downloaded and decrypted; screenshot of the page", async () => {
     const file = Buffer.from(patternBytes(1_234_567, 42));
@@ -242,6 +282,7 @@ describe("the example page's file-picker flow", () => {
     await page.waitForFunction(() => /^(done|failed)/.test(document.getElementById("status")?.textContent ?? ""), undefined, { timeout: 60_000 });
     expect(await page.textContent("#status")).toBe(`done: holiday-photo.jpg ${sha(file)}`);
     expect(sha(await encrypted.getBlobClient("holiday-photo.jpg").downloadToBuffer())).toBe(sha(file));
+    expect(JSON.parse((await container.getBlobClient("holiday-photo.jpg").getProperties()).metadata!.encryptiondata!).WrappedContentKey.KeyId).toBe(backendKey.keyId);
     const listed = await page.evaluate(() => window.azcse.list());
     expect(listed.find((b) => b.name === "holiday-photo.jpg")).toEqual({ name: "holiday-photo.jpg", size: v2StoredLength(file.length, 4 * MiB), encrypted: true });
     const png = await page.screenshot({ fullPage: true });

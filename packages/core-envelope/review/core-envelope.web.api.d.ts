@@ -337,6 +337,44 @@ declare function collectWebBytes(source: WebByteInput): Promise<Uint8Array>;
  */
 declare function toReadableStream(source: AsyncIterable<Uint8Array>): ReadableStreamLike;
 
+/** The response of a `fetch` call, as far as this key uses it. */
+interface FetchResponseLike {
+    readonly status: number;
+    readonly ok: boolean;
+    json(): Promise<unknown>;
+}
+/** `fetch` as far as this key uses it (the platform's by default). */
+type FetchLike = (url: string, init: {
+    method: "POST";
+    headers: Record<string, string>;
+    body: string;
+    signal?: unknown;
+    credentials?: "same-origin" | "include" | "omit";
+}) => Promise<FetchResponseLike>;
+interface RemoteKeyEncryptionKeyOptions {
+    /** The key id stored with the data (Key Vault: the key's id; the backend may return a versioned `kid` on wrap). */
+    keyId: string;
+    /** Base URL of the backend's key operations, e.g. "/api/kek" or "https://app.example/kek". */
+    baseUrl: string;
+    /** Algorithm used when the policy names none; default "RSA-OAEP-256". Passed to the backend as `alg`. */
+    defaultWrapAlgorithm?: string;
+    /** Extra request headers (an anti-CSRF token, an Authorization bearer), computed per request. */
+    headers?: () => Record<string, string> | Promise<Record<string, string>>;
+    /** Cookie policy for the requests; default "same-origin". */
+    credentials?: "same-origin" | "include" | "omit";
+    /** The fetch implementation; default `globalThis.fetch`. */
+    fetch?: FetchLike;
+}
+declare class RemoteKeyEncryptionKey implements KeyEncryptionKey {
+    #private;
+    readonly keyId: string;
+    readonly defaultWrapAlgorithm: string;
+    constructor(options: RemoteKeyEncryptionKeyOptions);
+    wrapKey(algorithm: string, key: Uint8Array, options?: KeyOperationOptions): Promise<WrapKeyResult>;
+    unwrapKey(algorithm: string, encryptedKey: Uint8Array, options?: KeyOperationOptions): Promise<Uint8Array>;
+    toJSON(): Record<string, string>;
+}
+
 type WebAesKeyWrapAlgorithm = "A128KW" | "A192KW" | "A256KW";
 type WebRsaWrapAlgorithm = "RSA-OAEP" | "RSA-OAEP-256";
 /** Options for importing key material. */
@@ -432,4 +470,4 @@ interface WebDecryptOptions extends KeyOperationOptions {
  */
 declare function decryptWebRange(data: EncryptionData, policy: ClientSideEncryptionPolicy, storedLength: number, fetch: (offset: number, count: number | undefined) => WebByteInput | Promise<WebByteInput>, options?: WebDecryptOptions): Promise<AsyncGenerator<Uint8Array>>;
 
-export { type AbortSignalLike, type BlobLike, ClientSideEncryptionError, type ClientSideEncryptionErrorCode, type ClientSideEncryptionPolicy, DECRYPTION_FAILED_MESSAGE, DEFAULT_MAX_READ_REGION_SIZE, ENCRYPTION_DATA_METADATA_KEY, type EncryptionData, type EncryptionDataV1, type EncryptionDataV2, type EncryptionProtocol, type EncryptionVersion, type KeyEncryptionKey, type KeyOperationOptions, type KeyResolver, LIBRARY_ID, type ParseEncryptionDataOptions, type PlaintextRange, type RangePlan, type ReadableStreamLike, type ReadableStreamReaderLike, V2_DEFAULT_REGION_SIZE, V2_REGION_OVERHEAD, VERSION, type WebAesKeyWrapAlgorithm, WebAesKeyWrapKey, type WebByteInput, type WebContentEncryption, type WebCryptoKey, type WebDecryptOptions, type WebGcmDecryptOptions, type WebKeyImportOptions, WebRsaKey, type WebRsaWrapAlgorithm, type WrapKeyResult, type WrappedContentKey, base64DecodeStrict, base64Encode, base64UrlDecode, base64UrlEncode, collectWebBytes, createWebContentEncryption, decryptWebCbc, decryptWebGcmRegions, decryptWebPlanned, decryptWebRange, encryptWebGcmRegions, encryptionDataToJson, findEncryptionDataInMetadata, parseEncryptionData, planRange, selectWebKeyEncryptionKey, serializeEncryptionData, sliceWebBytes, toReadableStream, unwrapWebContentKey, v2PlaintextLength, v2StoredLength, webByteSource, webContentKeyFromUnwrapped, webKeyFromJwk, webRandomBytes, webRegionNonce };
+export { type AbortSignalLike, type BlobLike, ClientSideEncryptionError, type ClientSideEncryptionErrorCode, type ClientSideEncryptionPolicy, DECRYPTION_FAILED_MESSAGE, DEFAULT_MAX_READ_REGION_SIZE, ENCRYPTION_DATA_METADATA_KEY, type EncryptionData, type EncryptionDataV1, type EncryptionDataV2, type EncryptionProtocol, type EncryptionVersion, type FetchLike, type FetchResponseLike, type KeyEncryptionKey, type KeyOperationOptions, type KeyResolver, LIBRARY_ID, type ParseEncryptionDataOptions, type PlaintextRange, type RangePlan, type ReadableStreamLike, type ReadableStreamReaderLike, RemoteKeyEncryptionKey, type RemoteKeyEncryptionKeyOptions, V2_DEFAULT_REGION_SIZE, V2_REGION_OVERHEAD, VERSION, type WebAesKeyWrapAlgorithm, WebAesKeyWrapKey, type WebByteInput, type WebContentEncryption, type WebCryptoKey, type WebDecryptOptions, type WebGcmDecryptOptions, type WebKeyImportOptions, WebRsaKey, type WebRsaWrapAlgorithm, type WrapKeyResult, type WrappedContentKey, base64DecodeStrict, base64Encode, base64UrlDecode, base64UrlEncode, collectWebBytes, createWebContentEncryption, decryptWebCbc, decryptWebGcmRegions, decryptWebPlanned, decryptWebRange, encryptWebGcmRegions, encryptionDataToJson, findEncryptionDataInMetadata, parseEncryptionData, planRange, selectWebKeyEncryptionKey, serializeEncryptionData, sliceWebBytes, toReadableStream, unwrapWebContentKey, v2PlaintextLength, v2StoredLength, webByteSource, webContentKeyFromUnwrapped, webKeyFromJwk, webRandomBytes, webRegionNonce };

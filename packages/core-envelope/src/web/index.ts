@@ -39,6 +39,7 @@ export {
   type ReadableStreamReaderLike,
   type BlobLike,
 } from "./content.js";
+export { RemoteKeyEncryptionKey, type RemoteKeyEncryptionKeyOptions, type FetchLike, type FetchResponseLike } from "./remote-key.js";
 export { WebAesKeyWrapKey, WebRsaKey, webKeyFromJwk, type WebAesKeyWrapAlgorithm, type WebRsaWrapAlgorithm, type WebKeyImportOptions } from "./keys.js";
 export {
   createWebContentEncryption,
