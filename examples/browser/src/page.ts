@@ -136,6 +136,15 @@ const api = {
     if (n !== data.length) throw new Error("benchmark decrypted the wrong length");
     return { "Web Crypto backend in Chromium, encrypt": enc, "Web Crypto backend in Chromium, decrypt": dec };
   },
+  /** Imports a JWK without keeping it: "ok" or the error code (what this browser's Web Crypto supports). */
+  async tryImport(jwk: Record<string, unknown>): Promise<string> {
+    try {
+      await webKeyFromJwk(jwk);
+      return "ok";
+    } catch (e) {
+      return ClientSideEncryptionError.is(e) ? e.code : String(e);
+    }
+  },
   hasBuffer: () => typeof (globalThis as { Buffer?: unknown }).Buffer !== "undefined",
 };
 

@@ -116,6 +116,18 @@ describe("the page bundle runs on Web Crypto alone", () => {
   });
 });
 
+describe("keys in Chromium's Web Crypto", () => {
+  it("A128KW and A256KW JWKs import; A192KW is UNSUPPORTED_OPERATION (Chromium has no 192-bit AES); RSA JWKs under 2048 bits are INVALID_ARGUMENT", async () => {
+    const oct = (n: number, alg: string) => ({ kty: "oct", kid: `k${n}`, alg, k: Buffer.alloc(n, 1).toString("base64url") });
+    const small = RsaKey.generate("small", 2048).toJwk();
+    const results = await page.evaluate(
+      async (jwks) => Promise.all(jwks.map((j) => window.azcse.tryImport(j))),
+      [oct(16, "A128KW"), oct(24, "A192KW"), oct(32, "A256KW"), { ...small, n: (small.n as string).slice(0, 100) }],
+    );
+    expect(results).toEqual(["ok", "UNSUPPORTED_OPERATION", "ok", "INVALID_ARGUMENT"]);
+  });
+});
+
 describe("browser writes → Node and the Python SDK read", () => {
   const size = 8 * MiB + 12345;
   it("2.0 from a Blob (3 regions, 3 blocks): stored layout, Node reads whole and ranged", async () => {
