@@ -186,7 +186,7 @@ function mutateJsonText(text, others) {
   if (int(12) === 0) {
     return [pick([text.slice(0, int(text.length)), text + pick(["}", "x", " "]), nest(50_000 + int(150_000)), "", "null", JSON.stringify(text)]), "text"];
   }
-  const label = mutateJsonObject(obj, []);
+  const label = mutateJsonObject(obj, others);
   try {
     return [JSON.stringify(obj), label];
   } catch {
