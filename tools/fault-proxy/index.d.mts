@@ -30,6 +30,12 @@ export interface FaultConfig {
   delayMs?: [number, number];
   /** Only requests for which this returns true are eligible for faults (default: all). */
   match?: (request: FaultRequestInfo) => boolean;
+  /**
+   * Scripted faults: called for every eligible request with its 1-based sequence number (since the last
+   * `resetStats`); a kind returned here replaces the drawn one for that request (`undefined`: draw as usual).
+   * Lets a test guarantee that a run meets at least one fault whatever the seed.
+   */
+  force?: (request: FaultRequestInfo, seq: number) => FaultKind | undefined;
 }
 
 export interface FaultProxyStats {

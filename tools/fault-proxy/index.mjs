@@ -51,7 +51,7 @@ function hashString(str) {
 }
 
 function normalizeFaults(faults = {}) {
-  const out = { delay: 0, delayMs: [5, 50], match: undefined };
+  const out = { delay: 0, delayMs: [5, 50], match: undefined, force: undefined };
   let total = 0;
   for (const k of FAULT_KINDS) {
     const p = faults[k] ?? 0;
@@ -70,6 +70,8 @@ function normalizeFaults(faults = {}) {
   }
   if (faults.match !== undefined && typeof faults.match !== "function") throw new TypeError("match must be a function");
   out.match = faults.match;
+  if (faults.force !== undefined && typeof faults.force !== "function") throw new TypeError("force must be a function");
+  out.force = faults.force;
   return out;
 }
 
@@ -185,7 +187,10 @@ export async function startFaultProxy(options) {
     const [uDelay, uKind, uDelayMs, uPos, uBit] = [rand(), rand(), rand(), rand(), rand()];
     const info = { method: req.method ?? "GET", url: req.url ?? "/", headers: req.headers };
     const eligible = faults.match === undefined || faults.match(info);
-    const kind = eligible ? pickKind(faults, uKind) : "none";
+    // A scripted fault (force) replaces the drawn one for this request; the draws above still happen.
+    const forced = eligible && faults.force !== undefined ? faults.force(info, seq) : undefined;
+    if (forced !== undefined && !FAULT_KINDS.includes(forced)) throw new RangeError(`force returned an unknown fault kind ${String(forced)}`);
+    const kind = forced ?? (eligible ? pickKind(faults, uKind) : "none");
     const event = { seq, method: info.method, url: info.url, fault: "none", delayMs: 0, status: undefined };
     record(event);
 

@@ -311,6 +311,21 @@ describe("fault proxy: each fault kind, counted", () => {
       expect(FAULT_KINDS).toEqual(["reset", "resetAfterForward", "status500", "status503", "truncate", "corrupt"]);
     });
   });
+
+  it("force scripts a fault for chosen requests (by sequence number), on top of the drawn ones; match still gates it", async () => {
+    const force = (r: { method: string }, seq: number) => (seq === 2 ? ("status503" as const) : r.method === "PUT" ? ("status500" as const) : undefined);
+    await withFault({ force, match: (r) => !r.url.includes("n=9") }, async (p) => {
+      expect((await request(p.url, "/fixed?n=5")).status).toBe(200);
+      expect((await request(p.url, "/fixed?n=5")).status).toBe(503);
+      expect((await request(p.url, "/echo", { method: "PUT", body: bodyOf(5) })).status).toBe(500);
+      expect((await request(p.url, "/fixed?n=9")).status).toBe(200);
+      expect(p.stats()).toMatchObject({ requests: 4, faultsInjected: 2 });
+      p.resetStats();
+      expect((await request(p.url, "/fixed?n=5")).status).toBe(200);
+      expect((await request(p.url, "/fixed?n=5")).status).toBe(503);
+      expect(() => p.setFaults({ force: 5 as never })).toThrow(TypeError);
+    });
+  });
 });
 
 describe("fault proxy: seeded and counted", () => {
