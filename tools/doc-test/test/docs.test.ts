@@ -88,7 +88,8 @@ describe("inventory", () => {
   it("the TypeScript blocks type-check (strict, NodeNext) against the built packages", () => {
     const tsBlocks = all.filter(({ plan }) => plan.action === "run" && plan.kind === "ts").map(({ b }) => b);
     const diagnostics = typecheck(tsBlocks, runDir, repo);
-    expect(diagnostics, diagnostics.join("\n")).toEqual([]);
+    if (diagnostics.length) throw new Error(`${diagnostics.length} type error(s) in the docs' TypeScript blocks:\n${diagnostics.join("\n")}`);
+    expect(tsBlocks.length).toBeGreaterThan(3);
   });
 });
 
