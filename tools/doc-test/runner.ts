@@ -90,9 +90,21 @@ function tail(s: string, n: number): string {
   return (lines.length > n ? [`… (${lines.length - n} lines before)`, ...lines.slice(-n)] : lines).join("\n");
 }
 
-export function transpile(code: string): string {
-  return ts.transpileModule(code, {
-    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false, sourceMap: false },
+/**
+ * Strips the types of a ts (or js) block. The block is padded to its line in the Markdown file and carries an
+ * inline source map naming that file, so a stack trace (node --enable-source-maps) points at `README.md:25`.
+ */
+export function transpile(code: string, mdFile: string, line: number): string {
+  return ts.transpileModule("\n".repeat(line) + code, {
+    fileName: path.basename(mdFile),
+    compilerOptions: {
+      module: ts.ModuleKind.ESNext,
+      target: ts.ScriptTarget.ES2022,
+      verbatimModuleSyntax: false,
+      inlineSourceMap: true,
+      inlineSources: true,
+      sourceRoot: path.dirname(mdFile) + path.sep,
+    },
   }).outputText;
 }
 
@@ -107,14 +119,16 @@ export async function runBlock(b: Block, kind: Kind, s: Session, redact: (t: str
   const start = b.directives.cwd === "repo" ? s.repo : s.cwd;
   let r;
   if (kind === "sh") {
-    const script = [
-      "set -euo pipefail",
-      b.directives.cwd === "repo" ? "" : `trap 'pwd > ${quote(cwdFile)}' EXIT`,
-      `cd ${quote(start)}`,
-      setup,
-      code,
-      "",
-    ].join("\n");
+    // The ERR trap names the Markdown line of the command that failed (bash's LINENO, shifted by the header).
+    const header = ["set -euo pipefail", b.directives.cwd === "repo" ? "" : `trap 'pwd > ${quote(cwdFile)}' EXIT`, "", `cd ${quote(start)}`, ...(setup ? setup.split("\n") : [])];
+    const codeStart = header.length + 1;
+    const delta = b.line + 1 - codeStart;
+    // errtrace (-E): also when the failing command is in a function defined by setup (then the call site is the
+    // first caller line inside the block, from BASH_LINENO).
+    header[2] =
+      `set -E; trap 'w="the doc-test setup of the block"; for l in $LINENO "\${BASH_LINENO[@]}"; do ` +
+      `if [ "$l" -ge ${codeStart} ]; then w="${b.file}:$((l + ${delta}))"; break; fi; done; echo "doc-test: failed at $w" >&2' ERR`;
+    const script = [...header, code, ""].join("\n");
     const file = path.join(s.runDir, `${slug(b)}.sh`);
     writeFileSync(file, script);
     r = await exec("bash", [file], start, s.env, s.timeoutMs);
@@ -126,8 +140,8 @@ export async function runBlock(b: Block, kind: Kind, s: Session, redact: (t: str
       if (sr.code !== 0) throw blockError(redact(`${b.file}:${b.line}: the block's doc-test setup failed (exit ${sr.code}):\n${tail(sr.stderr, 30)}`));
     }
     const file = path.join(s.runDir, `${slug(b)}.mjs`);
-    writeFileSync(file, kind === "ts" ? transpile(code) : code);
-    r = await exec(process.execPath, [file], start, s.env, s.timeoutMs);
+    writeFileSync(file, transpile(code, path.join(s.repo, b.file), b.line));
+    r = await exec(process.execPath, ["--enable-source-maps", file], start, s.env, s.timeoutMs);
   }
   if (b.directives.cwd !== "repo" && existsSync(cwdFile)) {
     s.cwd = readFileSync(cwdFile, "utf8").trim() || s.cwd;
