@@ -144,6 +144,31 @@ export function typedWith(codes: readonly string[]): (e: unknown) => boolean {
 
 // ------------------------------------------------------------------ secrets canary
 
+/** Failures collected for a secrets scan: every error thrown, and every operation that did not fail as expected. */
+export interface FailureCollector {
+  readonly errors: Array<[string, unknown]>;
+  readonly problems: string[];
+  /** Runs `op`, which must fail with `expected`: a typed error code, or `http:<status>` for a service error. */
+  fail: (label: string, op: () => Promise<unknown>, expected: string) => Promise<void>;
+}
+
+export function failureCollector(): FailureCollector {
+  const errors: Array<[string, unknown]> = [];
+  const problems: string[] = [];
+  const fail = async (label: string, op: () => Promise<unknown>, expected: string): Promise<void> => {
+    try {
+      await op();
+      problems.push(`${label}: did not fail`);
+    } catch (e) {
+      errors.push([label, e]);
+      const code = isTypedError(e) ? e.code : `http:${String((e as { statusCode?: unknown }).statusCode)}`;
+      if (code !== expected) problems.push(`${label}: expected ${expected}, got ${code}`);
+    }
+  };
+  return { errors, problems, fail };
+}
+
+
 export interface Needle {
   label: string;
   text: string;

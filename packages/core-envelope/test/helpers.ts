@@ -3,16 +3,18 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { expect } from "vitest";
 import {
   AesKeyWrapKey,
   ClientSideEncryptionError,
   RsaKey,
   createLocalKeyResolver,
-  type ClientSideEncryptionErrorCode,
   type KeyEncryptionKey,
 } from "@azure-cse/core-envelope";
-import { vectorsDir } from "../../../tools/testkit/index.mjs";
+import { vectorsDir } from "@azure-cse/testkit";
+import { typedErrorAssertions } from "@azure-cse/testkit/assertions";
+
+export { errorText, expectNoSecrets } from "@azure-cse/testkit/assertions";
+export { fixedRandom } from "@azure-cse/testkit/random";
 
 export { vectorsDir };
 
@@ -149,16 +151,6 @@ export function patternBytes(n: number, seed = 1): Buffer {
   return b;
 }
 
-/** A RandomSource that returns the given buffers in order and fails on anything unexpected. */
-export function fixedRandom(values: Uint8Array[]) {
-  const queue = [...values];
-  return (n: number): Uint8Array => {
-    const v = queue.shift();
-    if (!v || v.length !== n) throw new Error(`unexpected random request of ${n} bytes`);
-    return v;
-  };
-}
-
 /** Yields `data` cut at the given sizes (cycled), as a source with short reads. */
 export function* chunked(data: Buffer, sizes: readonly number[]): Generator<Buffer> {
   if (sizes.length === 0 || sizes.every((s) => s <= 0)) {
@@ -174,47 +166,5 @@ export function* chunked(data: Buffer, sizes: readonly number[]): Generator<Buff
   }
 }
 
-/** Runs `fn` and returns the ClientSideEncryptionError it throws (fails the test otherwise). */
-export async function caught(fn: () => unknown): Promise<ClientSideEncryptionError> {
-  try {
-    await fn();
-  } catch (e) {
-    if (ClientSideEncryptionError.is(e)) return e;
-    throw new Error(`expected a ClientSideEncryptionError, got ${String(e)}`, { cause: e });
-  }
-  throw new Error("expected a ClientSideEncryptionError, but nothing was thrown");
-}
-
-export async function expectCode(fn: () => unknown, code: ClientSideEncryptionErrorCode): Promise<ClientSideEncryptionError> {
-  const e = await caught(fn);
-  expect(e.code, e.message).toBe(code);
-  return e;
-}
-
-/** Everything an error exposes as text: message, details, stack and causes. */
-export function errorText(e: unknown): string {
-  const parts: string[] = [];
-  let cur: unknown = e;
-  for (let depth = 0; cur && depth < 5; depth++) {
-    if (cur instanceof Error) {
-      parts.push(cur.message, cur.stack ?? "", JSON.stringify((cur as { details?: unknown }).details ?? {}));
-      cur = cur.cause;
-    } else {
-      parts.push(typeof cur === "string" ? cur : JSON.stringify(cur));
-      break;
-    }
-  }
-  return parts.join("\n");
-}
-
-/** Asserts that none of the secrets appears in the error (hex, base64, base64url, or latin1 bytes). */
-export function expectNoSecrets(e: unknown, secrets: Uint8Array[]): void {
-  const text = errorText(e);
-  for (const s of secrets) {
-    const b = Buffer.from(s);
-    for (const form of [b.toString("hex"), b.toString("hex").toUpperCase(), b.toString("base64"), b.toString("base64url")]) {
-      expect(text.includes(form), "secret leaked into an error").toBe(false);
-    }
-    if (b.length >= 8) expect(text.includes(b.toString("latin1")), "secret bytes leaked into an error").toBe(false);
-  }
-}
+/** `caught(fn)`: the ClientSideEncryptionError `fn` throws (fails the test otherwise); `expectCode` checks its code. */
+export const { caught, expectCode } = typedErrorAssertions(ClientSideEncryptionError);

@@ -1,9 +1,15 @@
 // Shared fixtures for the data-tables tests: the Python vector set, its keys, raw Azurite requests.
-import { createHash, createHmac } from "node:crypto";
+import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { AesKeyWrapKey, RsaKey, createLocalKeyResolver, type ClientSideEncryptionPolicy, type KeyEncryptionKey } from "@azure-cse/core-envelope";
+import { AesKeyWrapKey, ClientSideEncryptionError, RsaKey, createLocalKeyResolver, type ClientSideEncryptionPolicy, type KeyEncryptionKey } from "@azure-cse/core-envelope";
 import { vectorsDir, type AzuriteHandle } from "@azure-cse/testkit";
+import { typedErrorAssertions } from "@azure-cse/testkit/assertions";
+
+export { seededRandom } from "@azure-cse/testkit/random";
+
+/** `caught(fn)`: the ClientSideEncryptionError `fn` throws (fails the test otherwise); `expectCode` checks its code. */
+export const { caught, expectCode } = typedErrorAssertions(ClientSideEncryptionError);
 
 export interface VectorKek {
   kid: string;
@@ -52,19 +58,6 @@ export function vectorKeks(): KeyEncryptionKey[] {
 /** Resolver over every vector KEK, no default KEK (reads only). */
 export function vectorReadPolicy(extra: ClientSideEncryptionPolicy = {}): ClientSideEncryptionPolicy {
   return { keyResolver: createLocalKeyResolver(vectorKeks()), ...extra };
-}
-
-/** Deterministic random bytes (SHA-256 counter) so tamper tests give the same bytes every run. */
-export function seededRandom(seed: string): (n: number) => Uint8Array {
-  let counter = 0;
-  return (n) => {
-    const out = Buffer.alloc(n);
-    for (let off = 0; off < n; off += 32) {
-      const block = createHash("sha256").update(`${seed}/${counter++}`).digest();
-      block.copy(out, off, 0, Math.min(32, n - off));
-    }
-    return out;
-  };
 }
 
 let tableCounter = 0;
