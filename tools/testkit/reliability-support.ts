@@ -206,6 +206,20 @@ export function findNeedles(haystack: string, list: readonly Needle[]): string[]
   return found;
 }
 
+/** The needles of a canary run: the plaintext (as text too), each KEK's bytes and each CEK a recordingRandom handed out. */
+export function canaryNeedles(canary: { plaintext: string; keks: Record<string, Uint8Array>; ceks: readonly Uint8Array[] }): Needle[] {
+  return [
+    ...needles("plaintext", Buffer.from(canary.plaintext), { text: true }),
+    ...Object.entries(canary.keks).flatMap(([label, bytes]) => needles(label, bytes)),
+    ...canary.ceks.flatMap((c, i) => needles(`CEK ${i}`, c)),
+  ];
+}
+
+/** Every needle found in the captured output or in a collected error (rendered by renderError), labelled by where. */
+export function findLeaks(captured: string, errors: ReadonlyArray<[string, unknown]>, list: readonly Needle[]): string[] {
+  return [...findNeedles(captured, list).map((n) => `output: ${n}`), ...errors.flatMap(([label, e]) => findNeedles(renderError(e), list).map((n) => `${label}: ${n}`))];
+}
+
 /** Message, String(), JSON, util.inspect (causes included), stack and details of a thrown value. */
 export function renderError(e: unknown): string {
   const parts: string[] = [];
