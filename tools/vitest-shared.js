@@ -8,7 +8,7 @@ const pkgs = ["core-envelope", "storage-blob", "storage-queue", "data-tables", "
 
 // The testkit's subpaths (its package.json exports) come before its root: an alias also matches "NAME/…".
 const testkit = path.join(root, "tools", "testkit");
-const testkitEntries = { assertions: "assertions.mjs", random: "random.mjs", fuzz: "fuzz.mjs", reliability: "reliability-support.ts" };
+const testkitEntries = { assertions: "assertions.mjs", random: "random.mjs", fuzz: "fuzz.mjs", vectors: "vectors.mjs", reliability: "reliability-support.ts" };
 
 export function workspaceAliases() {
   return {

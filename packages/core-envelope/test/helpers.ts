@@ -1,8 +1,6 @@
 // Shared test helpers: the Python SDK vector set, the sha256-counter plaintext generator, chunkers
 // and a typed-error assertion. No format logic lives here: expectations come from the vectors.
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import path from "node:path";
 import {
   AesKeyWrapKey,
   ClientSideEncryptionError,
@@ -12,6 +10,7 @@ import {
 } from "@azure-cse/core-envelope";
 import { vectorsDir } from "@azure-cse/testkit";
 import { typedErrorAssertions } from "@azure-cse/testkit/assertions";
+import { vectorFile, vectorKeks, vectorManifest } from "@azure-cse/testkit/vectors";
 
 export { errorText, expectNoSecrets } from "@azure-cse/testkit/assertions";
 export { fixedRandom } from "@azure-cse/testkit/random";
@@ -60,47 +59,18 @@ export interface NegativeCase {
   stored?: { file: string; size: number; sha256: string; metadata: Record<string, string> };
 }
 
-export interface Kek {
-  kid: string;
-  algorithm: string;
-  key_b64: string;
-  private_key_pkcs8_pem?: string;
-}
-
-export interface Manifest {
-  format: string;
-  format_version: number;
-  keks: Kek[];
-  cases: ({ id: string; kind: string } & Record<string, unknown>)[];
-}
-
-let manifestCache: Manifest | undefined;
-export function manifest(): Manifest {
-  manifestCache ??= JSON.parse(readFileSync(path.join(vectorsDir, "manifest.json"), "utf8")) as Manifest;
-  return manifestCache;
-}
-
-export function casesOfKind<T>(kind: string): T[] {
-  return manifest().cases.filter((c) => c.kind === kind) as unknown as T[];
-}
+export type { VectorKek as Kek, VectorManifest as Manifest } from "@azure-cse/testkit/vectors";
+export { vectorManifest as manifest, vectorCases as casesOfKind, vectorFile as readVectorFile } from "@azure-cse/testkit/vectors";
 
 export function blobCase(id: string): BlobCase {
-  const c = manifest().cases.find((x) => x.id === id);
+  const c = vectorManifest().cases.find((x) => x.id === id);
   if (!c || c.kind !== "blob") throw new Error(`no blob case ${id}`);
   return c as unknown as BlobCase;
 }
 
-export function readVectorFile(rel: string): Buffer {
-  return readFileSync(path.join(vectorsDir, rel));
-}
-
 /** The manifest's KEKs as our local key objects (RSA from the PKCS#8 PEM). */
 export function manifestKeks(): KeyEncryptionKey[] {
-  return manifest().keks.map((k) => {
-    if (k.algorithm === "A256KW") return new AesKeyWrapKey(k.kid, Buffer.from(k.key_b64, "base64"));
-    if (k.algorithm === "RSA-OAEP" && k.private_key_pkcs8_pem) return RsaKey.fromPem(k.kid, k.private_key_pkcs8_pem, "RSA-OAEP");
-    throw new Error(`unexpected KEK ${k.kid} (${k.algorithm})`);
-  });
+  return vectorKeks<KeyEncryptionKey>({ AesKeyWrapKey, RsaKey });
 }
 
 /** Resolves the manifest's KEKs by the KeyId stored in the metadata (as the README asks). */
@@ -125,7 +95,7 @@ export function plaintextOf(spec: PlaintextSpec): Buffer {
   const key = `${spec.generator.seed}/${spec.size}`;
   let p = plaintextCache.get(key);
   if (!p) {
-    p = spec.file ? readVectorFile(spec.file) : sha256Counter(spec.generator.seed, spec.size);
+    p = spec.file ? vectorFile(spec.file) : sha256Counter(spec.generator.seed, spec.size);
     if (sha256hex(p) !== spec.sha256) throw new Error(`plaintext ${key} does not match its sha256`);
     plaintextCache.set(key, p);
   }

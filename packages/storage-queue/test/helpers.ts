@@ -1,6 +1,4 @@
 // Test helpers: the Python SDK vector set (queue cases), its keys, typed-error assertions, Azurite queues.
-import { readFileSync } from "node:fs";
-import path from "node:path";
 import { QueueServiceClient } from "@azure/storage-queue";
 import {
   AesKeyWrapKey,
@@ -9,18 +7,14 @@ import {
   createLocalKeyResolver,
   type KeyEncryptionKey,
 } from "@azure-cse/core-envelope";
-import { vectorsDir } from "@azure-cse/testkit";
 import { typedErrorAssertions } from "@azure-cse/testkit/assertions";
+import { vectorCases, vectorKeks } from "@azure-cse/testkit/vectors";
 
 export { expectNoSecrets } from "@azure-cse/testkit/assertions";
 export { fixedRandom } from "@azure-cse/testkit/random";
 
-export interface Kek {
-  kid: string;
-  algorithm: string;
-  key_b64: string;
-  private_key_pkcs8_pem?: string;
-}
+export type { VectorKek as Kek } from "@azure-cse/testkit/vectors";
+export { vectorManifest as manifest, vectorKek as manifestKek } from "@azure-cse/testkit/vectors";
 
 export interface QueueCase {
   id: string;
@@ -48,23 +42,12 @@ export interface QueueNegativeCase {
   stored: { message_text: string };
 }
 
-interface Manifest {
-  keks: Kek[];
-  cases: ({ id: string; kind: string } & Record<string, unknown>)[];
-}
-
-let manifestCache: Manifest | undefined;
-export function manifest(): Manifest {
-  manifestCache ??= JSON.parse(readFileSync(path.join(vectorsDir, "manifest.json"), "utf8")) as Manifest;
-  return manifestCache;
-}
-
 export function queueCases(): QueueCase[] {
-  return manifest().cases.filter((c) => c.kind === "queue") as unknown as QueueCase[];
+  return vectorCases<QueueCase>("queue");
 }
 
 export function queueNegativeCases(): QueueNegativeCase[] {
-  return manifest().cases.filter((c) => c.kind === "negative" && c.target_kind === "queue") as unknown as QueueNegativeCase[];
+  return vectorCases<QueueNegativeCase>("negative", "queue");
 }
 
 /** The expected payload bytes of a vector (UTF-8 text, or the binary payload). */
@@ -74,17 +57,7 @@ export function expectedPayload(c: QueueCase): Buffer {
 }
 
 export function manifestKeks(): KeyEncryptionKey[] {
-  return manifest().keks.map((k) => {
-    if (k.algorithm === "A256KW") return new AesKeyWrapKey(k.kid, Buffer.from(k.key_b64, "base64"));
-    if (k.algorithm === "RSA-OAEP" && k.private_key_pkcs8_pem) return RsaKey.fromPem(k.kid, k.private_key_pkcs8_pem, "RSA-OAEP");
-    throw new Error(`unexpected KEK ${k.kid} (${k.algorithm})`);
-  });
-}
-
-export function manifestKek(kid: string): Kek {
-  const k = manifest().keks.find((x) => x.kid === kid);
-  if (!k) throw new Error(`no KEK ${kid}`);
-  return k;
+  return vectorKeks<KeyEncryptionKey>({ AesKeyWrapKey, RsaKey });
 }
 
 /** Resolves the manifest's KEKs by the stored KeyId. */
