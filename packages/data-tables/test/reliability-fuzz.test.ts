@@ -57,7 +57,7 @@ async function outcome(entity: EntityRecord, policy: ClientSideEncryptionPolicy 
     r = { ok: true, value: await decryptEntity(entity, policy) };
   } catch (e) {
     if (!ClientSideEncryptionError.is(e)) throw new Error(`untyped failure: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`.slice(0, 400));
-    const storedAlgorithm = e.code === "INVALID_ARGUMENT" && /cannot use wrap algorithm/.test(e.message); // core's deliberate code (core tamper.test.ts)
+    const storedAlgorithm = e.code === "KEY_OPERATION_FAILED" && /cannot use wrap algorithm/.test(e.message); // core's deliberate code (core tamper.test.ts)
     const missingKeys = e.code === "INVALID_ARGUMENT" && /PartitionKey and RowKey/.test(e.message);
     if (!ALLOWED.includes(e.code) && !storedAlgorithm && !missingKeys) throw new Error(`unexpected code ${e.code}: ${e.message.slice(0, 200)}`);
     if (e.message.length >= 1024) throw new Error(`unbounded ${e.code} message: ${e.message.slice(0, 160)}`);

@@ -80,8 +80,8 @@ async function outcome(client: EncryptedQueueClient, text: string): Promise<Outc
     if (!ClientSideEncryptionError.is(e)) {
       throw new Error(`untyped failure for a ${text.length}-char input: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`.slice(0, 400));
     }
-    // Core's deliberate choice (core tamper.test.ts): a stored wrap algorithm the key cannot use is INVALID_ARGUMENT.
-    const storedAlgorithm = e.code === "INVALID_ARGUMENT" && /cannot use wrap algorithm/.test(e.message);
+    // Core's deliberate choice (core tamper.test.ts): a stored wrap algorithm the key cannot use is KEY_OPERATION_FAILED.
+    const storedAlgorithm = e.code === "KEY_OPERATION_FAILED" && /cannot use wrap algorithm/.test(e.message);
     if (!ALLOWED.includes(e.code) && !storedAlgorithm) throw new Error(`unexpected code ${e.code}: ${e.message.slice(0, 200)}`);
     if (e.message.length >= 1024) throw new Error(`unbounded ${e.code} message: ${e.message.slice(0, 160)}`);
     result = { ok: false, error: e };
