@@ -6,10 +6,15 @@ import path from "node:path";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const pkgs = ["core-envelope", "storage-blob", "storage-queue", "data-tables", "keyvault", "cli"];
 
+// The testkit's subpaths (its package.json exports) come before its root: an alias also matches "NAME/…".
+const testkit = path.join(root, "tools", "testkit");
+const testkitEntries = { assertions: "assertions.mjs", random: "random.mjs", fuzz: "fuzz.mjs", vectors: "vectors.mjs", reliability: "reliability-support.ts" };
+
 export function workspaceAliases() {
   return {
     ...Object.fromEntries(pkgs.map((p) => [`@azure-cse/${p}`, path.join(root, "packages", p, "src", "index.ts")])),
-    "@azure-cse/testkit": path.join(root, "tools", "testkit", "index.mjs"),
+    ...Object.fromEntries(Object.entries(testkitEntries).map(([sub, file]) => [`@azure-cse/testkit/${sub}`, path.join(testkit, file)])),
+    "@azure-cse/testkit": path.join(testkit, "index.mjs"),
   };
 }
 export const repoRoot = root;

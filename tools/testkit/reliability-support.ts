@@ -144,6 +144,31 @@ export function typedWith(codes: readonly string[]): (e: unknown) => boolean {
 
 // ------------------------------------------------------------------ secrets canary
 
+/** Failures collected for a secrets scan: every error thrown, and every operation that did not fail as expected. */
+export interface FailureCollector {
+  readonly errors: Array<[string, unknown]>;
+  readonly problems: string[];
+  /** Runs `op`, which must fail with `expected`: a typed error code, or `http:<status>` for a service error. */
+  fail: (label: string, op: () => Promise<unknown>, expected: string) => Promise<void>;
+}
+
+export function failureCollector(): FailureCollector {
+  const errors: Array<[string, unknown]> = [];
+  const problems: string[] = [];
+  const fail = async (label: string, op: () => Promise<unknown>, expected: string): Promise<void> => {
+    try {
+      await op();
+      problems.push(`${label}: did not fail`);
+    } catch (e) {
+      errors.push([label, e]);
+      const code = isTypedError(e) ? e.code : `http:${String((e as { statusCode?: unknown }).statusCode)}`;
+      if (code !== expected) problems.push(`${label}: expected ${expected}, got ${code}`);
+    }
+  };
+  return { errors, problems, fail };
+}
+
+
 export interface Needle {
   label: string;
   text: string;
@@ -179,6 +204,20 @@ export function findNeedles(haystack: string, list: readonly Needle[]): string[]
   const found: string[] = [];
   for (const n of list) if (haystack.includes(n.text)) found.push(n.label);
   return found;
+}
+
+/** The needles of a canary run: the plaintext (as text too), each KEK's bytes and each CEK a recordingRandom handed out. */
+export function canaryNeedles(canary: { plaintext: string; keks: Record<string, Uint8Array>; ceks: readonly Uint8Array[] }): Needle[] {
+  return [
+    ...needles("plaintext", Buffer.from(canary.plaintext), { text: true }),
+    ...Object.entries(canary.keks).flatMap(([label, bytes]) => needles(label, bytes)),
+    ...canary.ceks.flatMap((c, i) => needles(`CEK ${i}`, c)),
+  ];
+}
+
+/** Every needle found in the captured output or in a collected error (rendered by renderError), labelled by where. */
+export function findLeaks(captured: string, errors: ReadonlyArray<[string, unknown]>, list: readonly Needle[]): string[] {
+  return [...findNeedles(captured, list).map((n) => `output: ${n}`), ...errors.flatMap(([label, e]) => findNeedles(renderError(e), list).map((n) => `${label}: ${n}`))];
 }
 
 /** Message, String(), JSON, util.inspect (causes included), stack and details of a thrown value. */

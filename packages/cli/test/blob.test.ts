@@ -6,7 +6,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 import { parseEncryptionData } from "@azure-cse/core-envelope";
-import { startAzurite, type AzuriteHandle } from "../../../tools/testkit/index.mjs";
+import { startAzurite, type AzuriteHandle } from "@azure-cse/testkit";
 import { main } from "../src/main.js";
 
 let azurite: AzuriteHandle;

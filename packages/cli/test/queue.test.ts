@@ -4,7 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QueueServiceClient, type QueueClient } from "@azure/storage-queue";
 import { main } from "../src/main.js";
-import { startAzurite, tempDir, vectorsDir, type AzuriteHandle } from "../../../tools/testkit/index.mjs";
+import { startAzurite, tempDir, vectorsDir, type AzuriteHandle } from "@azure-cse/testkit";
 
 let azurite: AzuriteHandle;
 let tmp: { dir: string; cleanup: () => void };

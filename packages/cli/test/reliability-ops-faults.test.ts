@@ -19,7 +19,7 @@ import { assertPythonPeer, PYTHON_KEK_PRELUDE, runPython, startAzurite, type Azu
 import { createPrng, proxiedConnectionString, startFaultProxy, type FaultConfig, type FaultProxy } from "../../../tools/fault-proxy/index.mjs";
 import type { OpsReport } from "../src/ops/index.js";
 import { azcse, KiB, makeKey, MiB, payload, pyWrite, sha256, type KeyFile, type PyBlobSpec } from "./ops-helpers.js";
-import { describe as describeError, FaultLedger, faultSeed, type SuiteReport } from "../../../tools/testkit/reliability-support.js";
+import { describe as describeError, FaultLedger, faultSeed, type SuiteReport } from "@azure-cse/testkit/reliability";
 
 const FIRST_SEED = faultSeed(7301);
 /** Three seeds in CI; AZCSE_FAULT_SEED=<n> replays one. */

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QueueClient } from "@azure/storage-queue";
-import { startAzurite, type AzuriteHandle } from "../../../tools/testkit/index.mjs";
+import { startAzurite, type AzuriteHandle } from "@azure-cse/testkit";
 import { ClientSideEncryptionError } from "@azure-cse/core-envelope";
 import { reportError } from "../src/framework.js";
 import { azcse, buildCli, runCli } from "./security-helpers.js";

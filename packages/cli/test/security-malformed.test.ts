@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BlobServiceClient } from "@azure/storage-blob";
 import { QueueClient } from "@azure/storage-queue";
 import { TableClient } from "@azure/data-tables";
-import { startAzurite, type AzuriteHandle } from "../../../tools/testkit/index.mjs";
+import { startAzurite, type AzuriteHandle } from "@azure-cse/testkit";
 import { ClientSideEncryptionError } from "@azure-cse/core-envelope";
 import { asStoredDataFailure, reportError, UsageError } from "../src/framework.js";
 import { azcse, snapshot } from "./security-helpers.js";

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QueueClient } from "@azure/storage-queue";
-import { startAzurite, type AzuriteHandle } from "../../../tools/testkit/index.mjs";
+import { startAzurite, type AzuriteHandle } from "@azure-cse/testkit";
 import { azcse, snapshot } from "./security-helpers.js";
 
 let azurite: AzuriteHandle;

@@ -11,7 +11,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QueueClient } from "@azure/storage-queue";
 import { TableClient } from "@azure/data-tables";
-import { startAzurite, type AzuriteHandle } from "../../../tools/testkit/index.mjs";
+import { startAzurite, type AzuriteHandle } from "@azure-cse/testkit";
 import { azcse, buildCli, snapshot, spawnCli, stagedBytes, stagingEntries, stallProxy, waitFor, withEndpoint, type Run } from "./security-helpers.js";
 
 const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;

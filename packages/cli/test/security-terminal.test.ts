@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BlobServiceClient } from "@azure/storage-blob";
 import { QueueClient } from "@azure/storage-queue";
 import { TableClient } from "@azure/data-tables";
-import { startAzurite, type AzuriteHandle } from "../../../tools/testkit/index.mjs";
+import { startAzurite, type AzuriteHandle } from "@azure-cse/testkit";
 import { terminalSafe } from "../src/main.js";
 import { renderBar } from "../src/ops/progress.js";
 import { escapeControl, escapeLines, escapeMessage, safeJson } from "../src/terminal.js";

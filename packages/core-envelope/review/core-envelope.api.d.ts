@@ -91,9 +91,20 @@ declare function decodeBase64Strict(s: string): Buffer | undefined;
  */
 declare function escapeForDisplay(value: unknown, max?: number): string;
 
-/** Source of random bytes. The default is the platform CSPRNG; tests may inject a fixed one. */
-type RandomSource = (length: number) => Uint8Array;
-declare const defaultRandomSource: RandomSource;
+/**
+ * Text that is already formed (a message, JSON) with every display-unsafe character written as `\uXXXX`;
+ * nothing else changes (no quoting, no cut). Text without such characters is returned unchanged.
+ *
+ * @internal Shared by the @azure-cse service packages; not part of the supported API.
+ */
+declare function escapeUnsafeCharacters(s: string): string;
+/**
+ * `"value"` as a JSON string literal (so quotes, backslashes and C0 controls are escaped the JSON way) with the
+ * display-unsafe characters JSON leaves raw escaped too; cut to `max` characters (then `…`) first.
+ *
+ * @internal Shared by the @azure-cse service packages; not part of the supported API.
+ */
+declare function quoteForDisplay(value: unknown, max?: number): string;
 
 /** Anything with an `aborted` flag, e.g. an AbortSignal or @azure/abort-controller's AbortSignalLike. */
 interface AbortSignalLike {
@@ -130,6 +141,10 @@ interface KeyEncryptionKey {
 }
 /** Resolves a stored key id to a key-encryption key; returns undefined when the id is unknown. */
 type KeyResolver = (keyId: string, options?: KeyOperationOptions) => Promise<KeyEncryptionKey | undefined> | KeyEncryptionKey | undefined;
+
+/** Source of random bytes. The default is the platform CSPRNG; tests may inject a fixed one. */
+type RandomSource = (length: number) => Uint8Array;
+declare const defaultRandomSource: RandomSource;
 
 type EncryptionProtocol = "1.0" | "2.0" | "2.1";
 declare const SUPPORTED_PROTOCOLS: readonly EncryptionProtocol[];
@@ -244,6 +259,53 @@ interface ClientSideEncryptionPolicy {
     /** Random source for content keys and IVs; default the platform CSPRNG. For tests only. */
     random?: RandomSource;
 }
+
+/**
+ * An INVALID_ARGUMENT error with `message` (the core's own constructor of it).
+ *
+ * @internal Shared by the @azure-cse service packages; not part of the supported API.
+ */
+declare const invalidArgument: (message: string) => ClientSideEncryptionError;
+/**
+ * What a caller passed, for an INVALID_ARGUMENT message (never the value: it could be a secret).
+ *
+ * @internal Shared by the @azure-cse service packages; not part of the supported API.
+ */
+declare function describeValue(value: unknown): string;
+/**
+ * The same error with any display-unsafe character of its message escaped. Core errors quote stored key ids
+ * (KEY_NOT_FOUND, KID_MISMATCH); this keeps them from writing raw terminal controls. Errors whose message is
+ * already clean are returned unchanged (same object).
+ *
+ * @internal Shared by the @azure-cse service packages; not part of the supported API.
+ */
+declare function safeError<E>(e: E): E;
+/**
+ * Awaits `p`, rethrowing failures through `safeError`.
+ *
+ * @internal Shared by the @azure-cse service packages; not part of the supported API.
+ */
+declare function safely<T>(p: Promise<T>): Promise<T>;
+/**
+ * INVALID_ARGUMENT unless `options` is undefined or a plain object.
+ *
+ * @internal Shared by the @azure-cse service packages; not part of the supported API.
+ */
+declare function checkOptionsObject(options: unknown, name?: string): void;
+/**
+ * Validates a ClientSideEncryptionPolicy when a client is made or a function is called (INVALID_ARGUMENT naming
+ * the option) and returns a shallow copy. What keys and resolvers return is checked by the core on every use
+ * (a resolver returning a non-key, a wrapKey or unwrapKey resolving to the wrong type: INVALID_ARGUMENT).
+ *
+ * @internal Shared by the @azure-cse service packages; not part of the supported API.
+ */
+declare function guardPolicy(policy: unknown, name?: string): ClientSideEncryptionPolicy;
+/**
+ * A key-encryption key argument (e.g. the new key of a rotation), checked like the policy's.
+ *
+ * @internal Shared by the @azure-cse service packages; not part of the supported API.
+ */
+declare function guardKek(kek: unknown, name: string): KeyEncryptionKey;
 
 type AesKeyWrapAlgorithm = "A128KW" | "A192KW" | "A256KW";
 type RsaWrapAlgorithm = "RSA-OAEP" | "RSA-OAEP-256" | "RSA1_5";
@@ -543,4 +605,4 @@ declare function encryptGcmBuffer(cek: Uint8Array, nonce: Uint8Array, plaintext:
 declare function decryptGcmBuffer(cek: Uint8Array, region: Uint8Array): Buffer;
 declare function sha256(...parts: Uint8Array[]): Buffer;
 
-export { ALLOW_MISORDERED_ENV, type AbortSignalLike, type AesKeyWrapAlgorithm, AesKeyWrapKey, type ByteSource, CBC_BLOCK, CEK_LENGTH, type CachingKeyResolver, type CachingKeyResolverOptions, type CbcDecryptOptions, ClientSideEncryptionError, type ClientSideEncryptionErrorCode, type ClientSideEncryptionPolicy, type ContentEncryption, DECRYPTION_FAILED_MESSAGE, DEFAULT_MAX_ENCRYPTION_DATA_LENGTH, DEFAULT_MAX_READ_REGION_SIZE, type DecryptOptions, ENCRYPTION_DATA_METADATA_KEY, type EncryptionData, type EncryptionDataV1, type EncryptionDataV2, type EncryptionProtocol, type EncryptionVersion, type GcmDecryptOptions, type GcmEncryptOptions, type JsonWebKeyInput, type KeyEncryptionKey, type KeyOperationOptions, type KeyResolver, LIBRARY_ID, type LocalKeyAlgorithm, MAX_REGION_SIZE, MIN_REGION_SIZE, NONCE_SCHEMES, type NonceScheme, type ParseEncryptionDataOptions, type PlaintextRange, type RandomSource, type RangePlan, RegionOrderValidator, RsaKey, type RsaWrapAlgorithm, SUPPORTED_PROTOCOLS, type SerializeEncryptionDataOptions, V1_ALGORITHM, V2_ALGORITHM, V2_DEFAULT_REGION_SIZE, V2_NONCE_LENGTH, V2_REGION_OVERHEAD, V2_TAG_LENGTH, VERSION, WRITE_NONCE_SCHEME, type WrapKeyResult, type WrappedContentKey, type WriteSettings, asciiJson, checkKeyEncryptionKey, checkedByteSource, collectBytes, contentKeyFromUnwrapped, createCachingKeyResolver, createContentEncryption, createLocalKeyResolver, decodeBase64Strict, decryptCbc, decryptCbcBuffer, decryptGcmBuffer, decryptGcmRegions, decryptPlanned, decryptRange, decryptionFailed, defaultRandomSource, encryptCbc, encryptCbcBuffer, encryptGcmBuffer, encryptGcmRegions, encryptionDataToJson, escapeForDisplay, findEncryptionDataInMetadata, isLegacyJavaWriter, keyFromJwk, keyFromRawBytes, keyWrapInput, maxReadRegionSize, parseEncryptionData, planRange, planV1Range, planV2Range, protocolPrefix, regionNonce, regionOrderCheckEnabled, resolveWriteSettings, selectKeyEncryptionKey, serializeEncryptionData, sha256, sliceBytes, sourceFailed, storedLength, throwIfAborted, unwrapContentKey, v1StoredLength, v2PlaintextLength, v2StoredLength };
+export { ALLOW_MISORDERED_ENV, type AbortSignalLike, type AesKeyWrapAlgorithm, AesKeyWrapKey, type ByteSource, CBC_BLOCK, CEK_LENGTH, type CachingKeyResolver, type CachingKeyResolverOptions, type CbcDecryptOptions, ClientSideEncryptionError, type ClientSideEncryptionErrorCode, type ClientSideEncryptionPolicy, type ContentEncryption, DECRYPTION_FAILED_MESSAGE, DEFAULT_MAX_ENCRYPTION_DATA_LENGTH, DEFAULT_MAX_READ_REGION_SIZE, type DecryptOptions, ENCRYPTION_DATA_METADATA_KEY, type EncryptionData, type EncryptionDataV1, type EncryptionDataV2, type EncryptionProtocol, type EncryptionVersion, type GcmDecryptOptions, type GcmEncryptOptions, type JsonWebKeyInput, type KeyEncryptionKey, type KeyOperationOptions, type KeyResolver, LIBRARY_ID, type LocalKeyAlgorithm, MAX_REGION_SIZE, MIN_REGION_SIZE, NONCE_SCHEMES, type NonceScheme, type ParseEncryptionDataOptions, type PlaintextRange, type RandomSource, type RangePlan, RegionOrderValidator, RsaKey, type RsaWrapAlgorithm, SUPPORTED_PROTOCOLS, type SerializeEncryptionDataOptions, V1_ALGORITHM, V2_ALGORITHM, V2_DEFAULT_REGION_SIZE, V2_NONCE_LENGTH, V2_REGION_OVERHEAD, V2_TAG_LENGTH, VERSION, WRITE_NONCE_SCHEME, type WrapKeyResult, type WrappedContentKey, type WriteSettings, asciiJson, checkKeyEncryptionKey, checkOptionsObject, checkedByteSource, collectBytes, contentKeyFromUnwrapped, createCachingKeyResolver, createContentEncryption, createLocalKeyResolver, decodeBase64Strict, decryptCbc, decryptCbcBuffer, decryptGcmBuffer, decryptGcmRegions, decryptPlanned, decryptRange, decryptionFailed, defaultRandomSource, describeValue, encryptCbc, encryptCbcBuffer, encryptGcmBuffer, encryptGcmRegions, encryptionDataToJson, escapeForDisplay, escapeUnsafeCharacters, findEncryptionDataInMetadata, guardKek, guardPolicy, invalidArgument, isLegacyJavaWriter, keyFromJwk, keyFromRawBytes, keyWrapInput, maxReadRegionSize, parseEncryptionData, planRange, planV1Range, planV2Range, protocolPrefix, quoteForDisplay, regionNonce, regionOrderCheckEnabled, resolveWriteSettings, safeError, safely, selectKeyEncryptionKey, serializeEncryptionData, sha256, sliceBytes, sourceFailed, storedLength, throwIfAborted, unwrapContentKey, v1StoredLength, v2PlaintextLength, v2StoredLength };

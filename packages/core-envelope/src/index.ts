@@ -9,6 +9,10 @@ export {
   type ClientSideEncryptionErrorCode,
 } from "./errors.js";
 export { decodeBase64Strict, escapeForDisplay } from "./internal/bytes.js";
+// @internal: display and caller-value helpers shared by the service packages (storage-queue, data-tables,
+// keyvault). Each declaration carries an @internal tag: not part of the supported API, may change in any release.
+export { escapeUnsafeCharacters, quoteForDisplay } from "./internal/display.js";
+export { checkOptionsObject, describeValue, guardKek, guardPolicy, invalidArgument, safeError, safely } from "./internal/service-safety.js";
 export { defaultRandomSource, type RandomSource } from "./random.js";
 export type { ClientSideEncryptionPolicy, EncryptionVersion } from "./policy.js";
 

@@ -1,18 +1,19 @@
 // Shared test helpers: the Python SDK vector set, the sha256-counter plaintext generator, chunkers
 // and a typed-error assertion. No format logic lives here: expectations come from the vectors.
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { expect } from "vitest";
 import {
   AesKeyWrapKey,
   ClientSideEncryptionError,
   RsaKey,
   createLocalKeyResolver,
-  type ClientSideEncryptionErrorCode,
   type KeyEncryptionKey,
 } from "@azure-cse/core-envelope";
-import { vectorsDir } from "../../../tools/testkit/index.mjs";
+import { vectorsDir } from "@azure-cse/testkit";
+import { typedErrorAssertions } from "@azure-cse/testkit/assertions";
+import { vectorFile, vectorKeks, vectorManifest } from "@azure-cse/testkit/vectors";
+
+export { errorText, expectNoSecrets } from "@azure-cse/testkit/assertions";
+export { fixedRandom } from "@azure-cse/testkit/random";
 
 export { vectorsDir };
 
@@ -58,47 +59,18 @@ export interface NegativeCase {
   stored?: { file: string; size: number; sha256: string; metadata: Record<string, string> };
 }
 
-export interface Kek {
-  kid: string;
-  algorithm: string;
-  key_b64: string;
-  private_key_pkcs8_pem?: string;
-}
-
-export interface Manifest {
-  format: string;
-  format_version: number;
-  keks: Kek[];
-  cases: ({ id: string; kind: string } & Record<string, unknown>)[];
-}
-
-let manifestCache: Manifest | undefined;
-export function manifest(): Manifest {
-  manifestCache ??= JSON.parse(readFileSync(path.join(vectorsDir, "manifest.json"), "utf8")) as Manifest;
-  return manifestCache;
-}
-
-export function casesOfKind<T>(kind: string): T[] {
-  return manifest().cases.filter((c) => c.kind === kind) as unknown as T[];
-}
+export type { VectorKek as Kek, VectorManifest as Manifest } from "@azure-cse/testkit/vectors";
+export { vectorManifest as manifest, vectorCases as casesOfKind, vectorFile as readVectorFile } from "@azure-cse/testkit/vectors";
 
 export function blobCase(id: string): BlobCase {
-  const c = manifest().cases.find((x) => x.id === id);
+  const c = vectorManifest().cases.find((x) => x.id === id);
   if (!c || c.kind !== "blob") throw new Error(`no blob case ${id}`);
   return c as unknown as BlobCase;
 }
 
-export function readVectorFile(rel: string): Buffer {
-  return readFileSync(path.join(vectorsDir, rel));
-}
-
 /** The manifest's KEKs as our local key objects (RSA from the PKCS#8 PEM). */
 export function manifestKeks(): KeyEncryptionKey[] {
-  return manifest().keks.map((k) => {
-    if (k.algorithm === "A256KW") return new AesKeyWrapKey(k.kid, Buffer.from(k.key_b64, "base64"));
-    if (k.algorithm === "RSA-OAEP" && k.private_key_pkcs8_pem) return RsaKey.fromPem(k.kid, k.private_key_pkcs8_pem, "RSA-OAEP");
-    throw new Error(`unexpected KEK ${k.kid} (${k.algorithm})`);
-  });
+  return vectorKeks<KeyEncryptionKey>({ AesKeyWrapKey, RsaKey });
 }
 
 /** Resolves the manifest's KEKs by the KeyId stored in the metadata (as the README asks). */
@@ -123,7 +95,7 @@ export function plaintextOf(spec: PlaintextSpec): Buffer {
   const key = `${spec.generator.seed}/${spec.size}`;
   let p = plaintextCache.get(key);
   if (!p) {
-    p = spec.file ? readVectorFile(spec.file) : sha256Counter(spec.generator.seed, spec.size);
+    p = spec.file ? vectorFile(spec.file) : sha256Counter(spec.generator.seed, spec.size);
     if (sha256hex(p) !== spec.sha256) throw new Error(`plaintext ${key} does not match its sha256`);
     plaintextCache.set(key, p);
   }
@@ -149,16 +121,6 @@ export function patternBytes(n: number, seed = 1): Buffer {
   return b;
 }
 
-/** A RandomSource that returns the given buffers in order and fails on anything unexpected. */
-export function fixedRandom(values: Uint8Array[]) {
-  const queue = [...values];
-  return (n: number): Uint8Array => {
-    const v = queue.shift();
-    if (!v || v.length !== n) throw new Error(`unexpected random request of ${n} bytes`);
-    return v;
-  };
-}
-
 /** Yields `data` cut at the given sizes (cycled), as a source with short reads. */
 export function* chunked(data: Buffer, sizes: readonly number[]): Generator<Buffer> {
   if (sizes.length === 0 || sizes.every((s) => s <= 0)) {
@@ -174,47 +136,5 @@ export function* chunked(data: Buffer, sizes: readonly number[]): Generator<Buff
   }
 }
 
-/** Runs `fn` and returns the ClientSideEncryptionError it throws (fails the test otherwise). */
-export async function caught(fn: () => unknown): Promise<ClientSideEncryptionError> {
-  try {
-    await fn();
-  } catch (e) {
-    if (ClientSideEncryptionError.is(e)) return e;
-    throw new Error(`expected a ClientSideEncryptionError, got ${String(e)}`, { cause: e });
-  }
-  throw new Error("expected a ClientSideEncryptionError, but nothing was thrown");
-}
-
-export async function expectCode(fn: () => unknown, code: ClientSideEncryptionErrorCode): Promise<ClientSideEncryptionError> {
-  const e = await caught(fn);
-  expect(e.code, e.message).toBe(code);
-  return e;
-}
-
-/** Everything an error exposes as text: message, details, stack and causes. */
-export function errorText(e: unknown): string {
-  const parts: string[] = [];
-  let cur: unknown = e;
-  for (let depth = 0; cur && depth < 5; depth++) {
-    if (cur instanceof Error) {
-      parts.push(cur.message, cur.stack ?? "", JSON.stringify((cur as { details?: unknown }).details ?? {}));
-      cur = cur.cause;
-    } else {
-      parts.push(typeof cur === "string" ? cur : JSON.stringify(cur));
-      break;
-    }
-  }
-  return parts.join("\n");
-}
-
-/** Asserts that none of the secrets appears in the error (hex, base64, base64url, or latin1 bytes). */
-export function expectNoSecrets(e: unknown, secrets: Uint8Array[]): void {
-  const text = errorText(e);
-  for (const s of secrets) {
-    const b = Buffer.from(s);
-    for (const form of [b.toString("hex"), b.toString("hex").toUpperCase(), b.toString("base64"), b.toString("base64url")]) {
-      expect(text.includes(form), "secret leaked into an error").toBe(false);
-    }
-    if (b.length >= 8) expect(text.includes(b.toString("latin1")), "secret bytes leaked into an error").toBe(false);
-  }
-}
+/** `caught(fn)`: the ClientSideEncryptionError `fn` throws (fails the test otherwise); `expectCode` checks its code. */
+export const { caught, expectCode } = typedErrorAssertions(ClientSideEncryptionError);

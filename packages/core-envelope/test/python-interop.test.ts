@@ -16,7 +16,7 @@ import {
   type ClientSideEncryptionPolicy,
   type KeyEncryptionKey,
 } from "@azure-cse/core-envelope";
-import { PYTHON_KEK_PRELUDE, assertPythonPeer, runPython, tempDir } from "../../../tools/testkit/index.mjs";
+import { PYTHON_KEK_PRELUDE, assertPythonPeer, runPython, tempDir } from "@azure-cse/testkit";
 import { chunked, patternBytes, sha256hex } from "./helpers.js";
 
 const MiB = 1024 * 1024;

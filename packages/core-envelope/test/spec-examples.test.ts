@@ -9,15 +9,11 @@ import {
   planRange,
   type EncryptionData,
 } from "@azure-cse/core-envelope";
+import { fixedRandom } from "./helpers.js";
 
 const kek = new AesKeyWrapKey("local:kek-1", Buffer.from(Array.from({ length: 32 }, (_, i) => i)));
 const cek = Buffer.from(Array.from({ length: 32 }, (_, i) => 0x20 + i));
 const iv = Buffer.from(Array.from({ length: 16 }, (_, i) => 0x40 + i));
-const fixedRandom = (values: Buffer[]) => (n: number) => {
-  const v = values.shift();
-  if (!v || v.length !== n) throw new Error("unexpected random request");
-  return v;
-};
 const hello = Buffer.from("Hello, Azure!");
 
 async function encrypt(policy: Parameters<typeof createContentEncryption>[0], plaintext: Buffer) {

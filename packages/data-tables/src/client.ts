@@ -40,7 +40,7 @@ import {
 } from "./entity-crypto.js";
 import { copyRecord, fromSdkEntity, getOwn, installEntityNamesPolicy, marked, toSdkEntity } from "./entity-names.js";
 import { METADATA1, METADATA2, stringValue } from "./format.js";
-import { checkOptionsObject, describeValue, guardKek, guardPolicy, invalidArgument, quote } from "./safety.js";
+import { checkOptionsObject, describeValue, guardKek, guardPolicy, invalidArgument, quoteForDisplay as quote } from "@azure-cse/core-envelope";
 import { replaceWrappedContentKey } from "./rotation.js";
 
 type OperationOptions = NonNullable<Parameters<TableClient["createEntity"]>[1]>;

@@ -16,7 +16,7 @@ import {
   decryptionFailed,
 } from "@azure-cse/core-envelope";
 import { copyRecord, getOwn, newRecord } from "./entity-names.js";
-import { checkOptionsObject, describeValue, guardPolicy, quote, safely } from "./safety.js";
+import { checkOptionsObject, describeValue, guardPolicy, quoteForDisplay as quote, safely } from "@azure-cse/core-envelope";
 import {
   MAX_ENTITY_SIZE,
   MAX_PROPERTY_VALUE_SIZE,

@@ -6,7 +6,7 @@ import { decodeBase64Strict } from "@azure-cse/core-envelope";
 import { isTypedValue } from "./format.js";
 import type { EntityRecord } from "./entity-crypto.js";
 import { getOwn, newRecord } from "./entity-names.js";
-import { quote } from "./safety.js";
+import { quoteForDisplay as quote } from "@azure-cse/core-envelope";
 
 const ANNOTATION = "@odata.type";
 // Maps, not object literals: a property named "constructor" must not find Object's constructor.

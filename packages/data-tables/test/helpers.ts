@@ -1,9 +1,14 @@
 // Shared fixtures for the data-tables tests: the Python vector set, its keys, raw Azurite requests.
-import { createHash, createHmac } from "node:crypto";
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { AesKeyWrapKey, RsaKey, createLocalKeyResolver, type ClientSideEncryptionPolicy, type KeyEncryptionKey } from "@azure-cse/core-envelope";
-import { vectorsDir, type AzuriteHandle } from "@azure-cse/testkit";
+import { createHmac } from "node:crypto";
+import { AesKeyWrapKey, ClientSideEncryptionError, RsaKey, createLocalKeyResolver, type ClientSideEncryptionPolicy, type KeyEncryptionKey } from "@azure-cse/core-envelope";
+import type { AzuriteHandle } from "@azure-cse/testkit";
+import { typedErrorAssertions } from "@azure-cse/testkit/assertions";
+import { vectorCases, vectorFile, vectorKeks as keksOfManifest, vectorManifest } from "@azure-cse/testkit/vectors";
+
+export { seededRandom } from "@azure-cse/testkit/random";
+
+/** `caught(fn)`: the ClientSideEncryptionError `fn` throws (fails the test otherwise); `expectCode` checks its code. */
+export const { caught, expectCode } = typedErrorAssertions(ClientSideEncryptionError);
 
 export interface VectorKek {
   kid: string;
@@ -35,36 +40,18 @@ export interface TableNegative {
   error_category: string;
   wire: { file: string };
 }
-export const manifest = JSON.parse(readFileSync(path.join(vectorsDir, "manifest.json"), "utf8")) as { keks: VectorKek[]; cases: { kind: string; target_kind?: string }[] };
-export const tableCases = manifest.cases.filter((c) => c.kind === "table") as TableCase[];
-export const tableNegatives = manifest.cases.filter((c) => c.kind === "negative" && c.target_kind === "table") as unknown as TableNegative[];
-
-export function vectorFile(rel: string): Buffer {
-  return readFileSync(path.join(vectorsDir, rel));
-}
+export const manifest = vectorManifest();
+export const tableCases = vectorCases<TableCase>("table");
+export const tableNegatives = vectorCases<TableNegative>("negative", "table");
+export { vectorFile };
 
 export function vectorKeks(): KeyEncryptionKey[] {
-  return manifest.keks.map((k) =>
-    k.algorithm === "A256KW" ? new AesKeyWrapKey(k.kid, Buffer.from(k.key_b64, "base64")) : RsaKey.fromPem(k.kid, k.private_key_pkcs8_pem!, "RSA-OAEP"),
-  );
+  return keksOfManifest<KeyEncryptionKey>({ AesKeyWrapKey, RsaKey });
 }
 
 /** Resolver over every vector KEK, no default KEK (reads only). */
 export function vectorReadPolicy(extra: ClientSideEncryptionPolicy = {}): ClientSideEncryptionPolicy {
   return { keyResolver: createLocalKeyResolver(vectorKeks()), ...extra };
-}
-
-/** Deterministic random bytes (SHA-256 counter) so tamper tests give the same bytes every run. */
-export function seededRandom(seed: string): (n: number) => Uint8Array {
-  let counter = 0;
-  return (n) => {
-    const out = Buffer.alloc(n);
-    for (let off = 0; off < n; off += 32) {
-      const block = createHash("sha256").update(`${seed}/${counter++}`).digest();
-      block.copy(out, off, 0, Math.min(32, n - off));
-    }
-    return out;
-  };
 }
 
 let tableCounter = 0;

@@ -6,7 +6,7 @@ import { AesKeyWrapKey, ClientSideEncryptionError, createLocalKeyResolver, type 
 import { EncryptedTableClient } from "@azure-cse/data-tables";
 import { startAzurite, type AzuriteHandle } from "@azure-cse/testkit";
 import { createPrng, proxiedConnectionString, startFaultProxy, type FaultProxy } from "../../../tools/fault-proxy/index.mjs";
-import { FAST_RETRIES, FaultLedger, describe as describeError, faultSeed, type SuiteReport } from "../../../tools/testkit/reliability-support.js";
+import { FAST_RETRIES, FaultLedger, describe as describeError, faultSeed, type SuiteReport } from "@azure-cse/testkit/reliability";
 
 const SEED = faultSeed(4242);
 const kekOld = new AesKeyWrapKey("local:table-rel-old", Buffer.alloc(32, 0x61));

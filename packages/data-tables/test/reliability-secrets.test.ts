@@ -2,11 +2,11 @@
 // no canary plaintext (in encrypted properties), KEK bytes or CEK appears in anything emitted or thrown.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TableClient } from "@azure/data-tables";
-import { AesKeyWrapKey, ClientSideEncryptionError, createLocalKeyResolver, type ClientSideEncryptionPolicy, type KeyEncryptionKey } from "@azure-cse/core-envelope";
+import { AesKeyWrapKey, createLocalKeyResolver, type ClientSideEncryptionPolicy, type KeyEncryptionKey } from "@azure-cse/core-envelope";
 import { EncryptedTableClient, METADATA1 } from "@azure-cse/data-tables";
 import { startAzurite, type AzuriteHandle } from "@azure-cse/testkit";
 import { proxiedConnectionString, startFaultProxy, type FaultProxy } from "../../../tools/fault-proxy/index.mjs";
-import { FAST_RETRIES, canaryKeyBytes, captureOutput, findNeedles, loadAzureLogger, needles, recordingRandom, renderError, type Needle } from "../../../tools/testkit/reliability-support.js";
+import { FAST_RETRIES, canaryKeyBytes, canaryNeedles, captureOutput, failureCollector, findLeaks, loadAzureLogger, recordingRandom } from "@azure-cse/testkit/reliability";
 
 const CANARY = "CANARY-PLAINTEXT-table-9d04b7-pack-my-box-with-five-dozen-";
 const kekBytes = canaryKeyBytes("table1");
@@ -40,18 +40,7 @@ describe("secrets canary: table operations with the Azure SDK logger at verbose"
       policy,
       selection,
     );
-    const errors: Array<[string, unknown]> = [];
-    const problems: string[] = [];
-    const fail = async (label: string, op: () => Promise<unknown>, expected: string): Promise<void> => {
-      try {
-        await op();
-        problems.push(`${label}: did not fail`);
-      } catch (e) {
-        errors.push([label, e]);
-        const code = ClientSideEncryptionError.is(e) ? e.code : `http:${String((e as { statusCode?: unknown }).statusCode)}`;
-        if (code !== expected) problems.push(`${label}: expected ${expected}, got ${code}`);
-      }
-    };
+    const { errors, problems, fail } = failureCollector();
     const capture = captureOutput(logger);
     let captured = "";
     let azureLines = 0;
@@ -117,15 +106,8 @@ describe("secrets canary: table operations with the Azure SDK logger at verbose"
     expect(captured).toContain("capture-marker-console");
     expect(captured).toMatch(/503|retry|Retry/);
 
-    const list: Needle[] = [
-      ...needles("plaintext", Buffer.from(CANARY), { text: true }),
-      ...needles("KEK 1", kekBytes),
-      ...needles("KEK 2", kek2Bytes),
-      ...recorder.ceks.flatMap((c, i) => needles(`CEK ${i}`, c)),
-    ];
     expect(recorder.ceks.length).toBeGreaterThanOrEqual(6);
     // The row written raw with the canary in clear ("plain") travels only in a request body, which the SDK never logs.
-    expect(findNeedles(captured, list)).toEqual([]);
-    for (const [label, e] of errors) expect(findNeedles(renderError(e), list), label).toEqual([]);
+    expect(findLeaks(captured, errors, canaryNeedles({ plaintext: CANARY, keks: { "KEK 1": kekBytes, "KEK 2": kek2Bytes }, ceks: recorder.ceks }))).toEqual([]);
   });
 });

@@ -4,12 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TableClient, TableServiceClient } from "@azure/data-tables";
 import {
   AesKeyWrapKey,
-  ClientSideEncryptionError,
+  type ClientSideEncryptionError,
   DECRYPTION_FAILED_MESSAGE,
   createLocalKeyResolver,
   encryptCbcBuffer,
   type ClientSideEncryptionPolicy,
-  type ClientSideEncryptionErrorCode,
   type KeyEncryptionKey,
 } from "@azure-cse/core-envelope";
 import {
@@ -24,8 +23,8 @@ import {
   entityToODataJson,
   selectProperties,
 } from "@azure-cse/data-tables";
-import { startAzurite, type AzuriteHandle } from "../../../tools/testkit/index.mjs";
-import { seededRandom, uniqueTableName } from "./helpers.js";
+import { startAzurite, type AzuriteHandle } from "@azure-cse/testkit";
+import { caught, expectCode, seededRandom, uniqueTableName } from "./helpers.js";
 
 const kek = new AesKeyWrapKey("local:sec-table-1", Buffer.alloc(32, 0x51));
 const otherKek = new AesKeyWrapKey("local:sec-table-2", Buffer.alloc(32, 0x52));
@@ -43,23 +42,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await az?.stop();
 });
-
-async function caught(fn: () => unknown): Promise<ClientSideEncryptionError> {
-  try {
-    await fn();
-  } catch (e) {
-    if (ClientSideEncryptionError.is(e)) return e;
-    throw new Error(`expected a ClientSideEncryptionError, got ${String(e)}`, { cause: e });
-  }
-  throw new Error("expected a ClientSideEncryptionError, but nothing was thrown");
-}
-
-async function expectCode(fn: () => unknown, code: ClientSideEncryptionErrorCode, message?: RegExp): Promise<ClientSideEncryptionError> {
-  const e = await caught(fn);
-  expect(e.code, e.message).toBe(code);
-  if (message) expect(e.message).toMatch(message);
-  return e;
-}
 
 function expectOpaque(e: ClientSideEncryptionError): void {
   expect(e.code).toBe("DECRYPTION_FAILED");

@@ -16,6 +16,7 @@ import {
   type EncryptionData,
 } from "@azure-cse/core-envelope";
 import { ContentKeyCache, KeyVaultKeyEncryptionKey, createKeyVaultKeyResolver, withContentKeyCache } from "@azure-cse/keyvault";
+import { typedErrorAssertions } from "@azure-cse/testkit/assertions";
 import { startLocalKeyVault, staticTokenCredential, type LocalKeyVault } from "../../../tools/local-keyvault/index.mjs";
 
 let kv: LocalKeyVault;
@@ -38,15 +39,7 @@ const load = (specifier: string): Promise<any> => import(specifier);
 // eslint-disable-next-line no-control-regex -- the point: no raw C0/DEL/C1 characters in messages
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
-async function caught(p: Promise<unknown> | (() => unknown)): Promise<ClientSideEncryptionError> {
-  try {
-    await (typeof p === "function" ? p() : p);
-  } catch (e) {
-    expect(ClientSideEncryptionError.is(e), String(e)).toBe(true);
-    return e as ClientSideEncryptionError;
-  }
-  throw new Error("expected a ClientSideEncryptionError");
-}
+const { caught } = typedErrorAssertions(ClientSideEncryptionError);
 
 /** The one decryption failure: code, message, no details, no cause (what a local key gives). */
 function expectOpaque(e: ClientSideEncryptionError): void {

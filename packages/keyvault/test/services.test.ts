@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KeyClient } from "@azure/keyvault-keys";
 import { parseEncryptionData, type ClientSideEncryptionPolicy } from "@azure-cse/core-envelope";
 import { createKeyVaultKeyResolver, type KeyVaultKeyResolver } from "@azure-cse/keyvault";
-import { startAzurite, type AzuriteHandle } from "../../../tools/testkit/index.mjs";
+import { startAzurite, type AzuriteHandle } from "@azure-cse/testkit";
 import { startLocalKeyVault, type LocalKeyVault } from "../../../tools/local-keyvault/index.mjs";
 
 const load = (specifier: string): Promise<any> => import(specifier);

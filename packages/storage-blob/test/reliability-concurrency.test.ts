@@ -8,7 +8,7 @@ import { BlobServiceClient, type ContainerClient } from "@azure/storage-blob";
 import { AesKeyWrapKey, ClientSideEncryptionError, createLocalKeyResolver, type ClientSideEncryptionPolicy } from "@azure-cse/core-envelope";
 import { EncryptedBlobClient } from "@azure-cse/storage-blob";
 import { startAzurite, type AzuriteHandle } from "@azure-cse/testkit";
-import { describe as describeError } from "../../../tools/testkit/reliability-support.js";
+import { describe as describeError } from "@azure-cse/testkit/reliability";
 
 const KiB = 1024;
 const kekA = new AesKeyWrapKey("local:race-a", Buffer.alloc(32, 0xa1));

@@ -6,7 +6,7 @@ import { AesKeyWrapKey, ClientSideEncryptionError, createLocalKeyResolver, type 
 import { EncryptedBlobClient, type EncryptedUploadOptions } from "@azure-cse/storage-blob";
 import { startAzurite, type AzuriteHandle } from "@azure-cse/testkit";
 import { createPrng, proxiedConnectionString, startFaultProxy, type FaultProxy } from "../../../tools/fault-proxy/index.mjs";
-import { FAST_RETRIES, FaultLedger, describe as describeError, faultSeed, typedWith, type SuiteReport } from "../../../tools/testkit/reliability-support.js";
+import { FAST_RETRIES, FaultLedger, describe as describeError, faultSeed, typedWith, type SuiteReport } from "@azure-cse/testkit/reliability";
 
 const KiB = 1024;
 const SEED = faultSeed(20260);

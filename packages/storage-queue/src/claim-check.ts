@@ -4,7 +4,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { ClientSideEncryptionError, DECRYPTION_FAILED_MESSAGE } from "@azure-cse/core-envelope";
 import type { QueueSendMessageOptions } from "@azure/storage-queue";
-import { describeValue, quote } from "./safety.js";
+import { describeValue, quoteForDisplay as quote } from "@azure-cse/core-envelope";
 
 /** Options passed to every store call. */
 export interface ClaimCheckStoreOptions {

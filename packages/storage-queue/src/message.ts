@@ -22,7 +22,7 @@ import {
   decryptionFailed,
   DEFAULT_MAX_ENCRYPTION_DATA_LENGTH,
 } from "@azure-cse/core-envelope";
-import { checkOptionsObject, describeValue, guardPolicy, invalidArgument, safely } from "./safety.js";
+import { checkOptionsObject, describeValue, guardPolicy, invalidArgument, safely } from "@azure-cse/core-envelope";
 import type { ClaimCheckReference } from "./claim-check.js";
 import {
   MESSAGE_ENCODINGS,

@@ -4,7 +4,7 @@ import type { QueueServiceClient } from "@azure/storage-queue";
 import { checkClaimCheckOptions } from "./claim-check.js";
 import { EncryptedQueueClient, type EncryptedQueueClientOptions } from "./client.js";
 import { checkMaxMessageLength, checkMessageEncoding } from "./message.js";
-import { checkOptionsObject, describeValue, guardPolicy, invalidArgument } from "./safety.js";
+import { checkOptionsObject, describeValue, guardPolicy, invalidArgument } from "@azure-cse/core-envelope";
 
 /**
  * A storage account's queues under one client-side encryption policy. Composes an `@azure/storage-queue`

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QueueClient } from "@azure/storage-queue";
 import { AesKeyWrapKey, createLocalKeyResolver, type ClientSideEncryptionPolicy } from "@azure-cse/core-envelope";
 import { EncryptedQueueClient, QUEUE_MESSAGE_MAX_LENGTH } from "@azure-cse/storage-queue";
-import { startAzurite, type AzuriteHandle } from "../../../tools/testkit/index.mjs";
+import { startAzurite, type AzuriteHandle } from "@azure-cse/testkit";
 import { caught, expectCode, newQueue } from "./helpers.js";
 
 const kek = new AesKeyWrapKey("local:az-1", Buffer.alloc(32, 1));

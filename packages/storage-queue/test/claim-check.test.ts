@@ -15,7 +15,7 @@ import {
   type ClaimCheckStore,
   type EncryptedQueueClientOptions,
 } from "@azure-cse/storage-queue";
-import { startAzurite, type AzuriteHandle } from "../../../tools/testkit/index.mjs";
+import { startAzurite, type AzuriteHandle } from "@azure-cse/testkit";
 import { expectCode, expectNoSecrets, newQueue } from "./helpers.js";
 
 const kek = new AesKeyWrapKey("local:claim-1", Buffer.alloc(32, 7));

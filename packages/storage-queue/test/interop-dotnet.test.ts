@@ -10,7 +10,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AesKeyWrapKey, RsaKey, createLocalKeyResolver, type KeyEncryptionKey } from "@azure-cse/core-envelope";
 import { EncryptedQueueClient } from "@azure-cse/storage-queue";
-import { assertDotnetPeer, runDotnetBatch, startAzurite, type AzuriteHandle, type DotnetPeerResult } from "../../../tools/testkit/index.mjs";
+import { assertDotnetPeer, runDotnetBatch, startAzurite, type AzuriteHandle, type DotnetPeerResult } from "@azure-cse/testkit";
 import { newQueue } from "./helpers.js";
 
 const RSA_KID = "https://azcse-interop.vault.azure.net/keys/cse-queue-rsa/0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e";

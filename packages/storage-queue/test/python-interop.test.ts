@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AesKeyWrapKey, RsaKey, type ClientSideEncryptionPolicy, type KeyEncryptionKey } from "@azure-cse/core-envelope";
 import { EncryptedQueueClient, plaintextBudget } from "@azure-cse/storage-queue";
-import { PYTHON_KEK_PRELUDE, assertPythonPeer, runPython, startAzurite, type AzuriteHandle } from "../../../tools/testkit/index.mjs";
+import { PYTHON_KEK_PRELUDE, assertPythonPeer, runPython, startAzurite, type AzuriteHandle } from "@azure-cse/testkit";
 import { manifestKek, newQueue } from "./helpers.js";
 
 const PY = `${PYTHON_KEK_PRELUDE}

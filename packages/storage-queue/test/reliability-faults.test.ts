@@ -4,9 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QueueClient } from "@azure/storage-queue";
 import { AesKeyWrapKey, ClientSideEncryptionError, type ClientSideEncryptionPolicy } from "@azure-cse/core-envelope";
 import { EncryptedQueueClient } from "@azure-cse/storage-queue";
-import { startAzurite, type AzuriteHandle } from "../../../tools/testkit/index.mjs";
+import { startAzurite, type AzuriteHandle } from "@azure-cse/testkit";
 import { createPrng, proxiedConnectionString, startFaultProxy, type FaultProxy } from "../../../tools/fault-proxy/index.mjs";
-import { FAST_RETRIES, FaultLedger, faultSeed, type SuiteReport } from "../../../tools/testkit/reliability-support.js";
+import { FAST_RETRIES, FaultLedger, faultSeed, type SuiteReport } from "@azure-cse/testkit/reliability";
 
 const SEED = faultSeed(31337);
 const kek = new AesKeyWrapKey("local:queue-rel", Buffer.alloc(32, 0x42));

@@ -8,11 +8,9 @@ import type { QueueClient } from "@azure/storage-queue";
 import { AesKeyWrapKey, ClientSideEncryptionError, RsaKey, createLocalKeyResolver, type ClientSideEncryptionErrorCode, type ClientSideEncryptionPolicy } from "@azure-cse/core-envelope";
 import { EncryptedQueueClient, isEncryptedMessageText } from "@azure-cse/storage-queue";
 import { createPrng } from "../../../tools/fault-proxy/index.mjs";
+import { budget, timeoutFor } from "@azure-cse/testkit/fuzz";
+import { randomFromPrng } from "@azure-cse/testkit/random";
 
-const RUNS = process.env.AZCSE_FUZZ_RUNS ? Number(process.env.AZCSE_FUZZ_RUNS) : undefined;
-const SEED = process.env.AZCSE_FUZZ_SEED ? Number(process.env.AZCSE_FUZZ_SEED) : undefined;
-const params = (defaultRuns: number): fc.Parameters<unknown> => ({ numRuns: RUNS ?? defaultRuns, endOnFailure: true, ...(SEED === undefined ? {} : { seed: SEED }) });
-const timeout = (defaultRuns: number, ms: number): number => Math.max(ms, Math.ceil((ms * (RUNS ?? defaultRuns)) / defaultRuns));
 
 /** Per input: a megabyte-sized input is allowed more, but nothing may take seconds. */
 const MAX_MS = 1500;
@@ -37,7 +35,7 @@ function seededPolicy(seed: string, kek: AesKeyWrapKey | RsaKey, extra: Partial<
   return {
     keyEncryptionKey: kek,
     keyResolver: createLocalKeyResolver([aes, rsa]),
-    random: (n) => Uint8Array.from({ length: n }, () => Math.floor(rand() * 256)),
+    random: randomFromPrng(rand),
     ...extra,
   };
 }
@@ -58,7 +56,7 @@ beforeAll(async () => {
   for (const size of sizes) {
     for (const protocol of ["2.0", "1.0"] as const) {
       for (const kek of [aes, rsa]) {
-        const payload = Buffer.from(Array.from({ length: size }, () => Math.floor(rand() * 256)));
+        const payload = Buffer.from(randomFromPrng(rand)(size));
         const writer = new EncryptedQueueClient(
           fakeQueue,
           seededPolicy(`w${k++}`, kek, protocol === "1.0" ? { encryptionVersion: "1.0", allowDeprecatedV1Encryption: true } : {}),
@@ -82,8 +80,8 @@ async function outcome(client: EncryptedQueueClient, text: string): Promise<Outc
     if (!ClientSideEncryptionError.is(e)) {
       throw new Error(`untyped failure for a ${text.length}-char input: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`.slice(0, 400));
     }
-    // Core's deliberate choice (core tamper.test.ts): a stored wrap algorithm the key cannot use is INVALID_ARGUMENT.
-    const storedAlgorithm = e.code === "INVALID_ARGUMENT" && /cannot use wrap algorithm/.test(e.message);
+    // Core's deliberate choice (core tamper.test.ts): a stored wrap algorithm the key cannot use is KEY_OPERATION_FAILED.
+    const storedAlgorithm = e.code === "KEY_OPERATION_FAILED" && /cannot use wrap algorithm/.test(e.message);
     if (!ALLOWED.includes(e.code) && !storedAlgorithm) throw new Error(`unexpected code ${e.code}: ${e.message.slice(0, 200)}`);
     if (e.message.length >= 1024) throw new Error(`unbounded ${e.code} message: ${e.message.slice(0, 160)}`);
     result = { ok: false, error: e };
@@ -219,9 +217,9 @@ describe("queue envelope fuzz (decryptMessageText)", () => {
         const r = await outcome(reader, text);
         expect(r.ok && r.bytes.equals(s.payload)).toBe(true);
       }),
-      params(100),
+      budget(100),
     );
-  }, timeout(100, 20_000));
+  }, timeoutFor(100, 20_000));
 
   it("mutated envelopes: the exact payload, the text itself when it is no longer an envelope (requireEncryption false), or a typed error — 2.0 never yields other bytes", async () => {
     const tally: Record<string, number> = {};
@@ -250,12 +248,12 @@ describe("queue envelope fuzz (decryptMessageText)", () => {
         expect(sample.protocol === "1.0" && contentTouched, `${m.kind} on a ${sample.protocol} envelope changed the payload`).toBe(true);
         tally.v1Malleable = (tally.v1Malleable ?? 0) + 1;
       }),
-      params(400),
+      budget(400),
     );
     // The mutations reached the parser's different failure modes.
     expect(Object.keys(tally).length).toBeGreaterThanOrEqual(4);
     console.log(`[fuzz] queue envelope outcomes: ${JSON.stringify(tally)}`);
-  }, timeout(400, 40_000));
+  }, timeoutFor(400, 40_000));
 
   it("arbitrary text and JSON values are never taken for encrypted content: ENCRYPTION_REQUIRED, or returned unchanged when encryption is not required", async () => {
     await fc.assert(
@@ -269,7 +267,7 @@ describe("queue envelope fuzz (decryptMessageText)", () => {
           expect(strict.ok).toBe(false);
         }
       }),
-      params(300),
+      budget(300),
     );
-  }, timeout(300, 20_000));
+  }, timeoutFor(300, 20_000));
 });

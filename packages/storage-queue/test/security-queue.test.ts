@@ -20,7 +20,7 @@ import {
   encryptQueueMessage,
   type ClaimCheckStore,
 } from "@azure-cse/storage-queue";
-import { runDotnetBatch, startAzurite, type AzuriteHandle } from "../../../tools/testkit/index.mjs";
+import { runDotnetBatch, startAzurite, type AzuriteHandle } from "@azure-cse/testkit";
 import { caught, expectCode, newQueue } from "./helpers.js";
 
 const kek = new AesKeyWrapKey("local:sec-1", Buffer.alloc(32, 7));

@@ -14,7 +14,7 @@
 import { randomUUID } from "node:crypto";
 import type { AppendBlobClient, BlobLeaseClient, BlockBlobClient, ContainerClient } from "@azure/storage-blob";
 import { ClientSideEncryptionError } from "@azure-cse/core-envelope";
-import { toTypedError } from "@azure-cse/storage-blob";
+import { toTypedError } from "./service-errors.js";
 import { emptySummary, type ObjectOutcome } from "./report.js";
 import { freshCheckpoint, linesOf, outcomesOfLines, parseCheckpoint, RunState, type Checkpoint, type JournalSegment, type RunIdentity } from "./state.js";
 

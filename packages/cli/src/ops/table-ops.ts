@@ -4,7 +4,7 @@
 import { odata, type TableClient, type TableEntityResultPage } from "@azure/data-tables";
 import { parseEncryptionData, type ClientSideEncryptionPolicy, type EncryptionProtocol, type KeyEncryptionKey } from "@azure-cse/core-envelope";
 import { decryptEntity, EncryptedTableClient, METADATA1, METADATA2 } from "@azure-cse/data-tables";
-import { toTypedError } from "@azure-cse/storage-blob";
+import { toTypedError } from "./service-errors.js";
 import type { ListedPage, StepContext } from "./runner.js";
 import { emptyVerify, verifyNote, type ObjectOutcome, type SkipReason, type VerifyResult } from "./report.js";
 

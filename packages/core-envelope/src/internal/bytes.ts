@@ -1,4 +1,5 @@
 import { base64DecodeStrict, base64Encode } from "../web/base64.js";
+import { DISPLAY_UNSAFE_CHARACTERS, escapeCodeUnit } from "./display.js";
 
 /** Whether a UTF-16 code unit is in the standard base64 alphabet (A–Z, a–z, 0–9, +, /). */
 function isBase64Char(c: number): boolean {
@@ -42,6 +43,9 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return d === 0;
 }
 
+/** The display-unsafe characters, a backslash, and lone surrogates. */
+const DISPLAY_ESCAPES = new RegExp(`[${DISPLAY_UNSAFE_CHARACTERS}\\\\]|[\\ud800-\\udbff](?![\\udc00-\\udfff])|(?<![\\ud800-\\udbff])[\\udc00-\\udfff]`, "g");
+
 /**
  * A value that came from stored data (a key id, a protocol name, a property name), made safe to place in a
  * message shown on a terminal or in a log: control characters (C0, DEL, C1), line and paragraph separators
@@ -56,9 +60,6 @@ export function escapeForDisplay(value: unknown, max = 128): string {
     s = "(unprintable value)";
   }
   const cut = s.length > max ? s.slice(0, max) : s;
-  // eslint-disable-next-line no-control-regex
-  const escaped = cut.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff\\]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, (c) =>
-    c === "\\" ? "\\\\" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
+  const escaped = cut.replace(DISPLAY_ESCAPES, (c) => (c === "\\" ? "\\\\" : escapeCodeUnit(c)));
   return s.length > max ? `${escaped}…` : escaped;
 }

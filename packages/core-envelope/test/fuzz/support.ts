@@ -1,43 +1,14 @@
-// Shared budget and assertions for the fuzz/property suite.
-//
-// CI runs a fixed, small budget (the whole folder in well under 30 s). A longer run:
+// Shared budget and assertions for the fuzz/property suite. The budget is the testkit's (as in the queue and
+// table fuzz suites): CI runs a fixed, small budget (the whole folder in well under 30 s). A longer run:
 //   AZCSE_FUZZ_RUNS=5000 vitest run test/fuzz        (runs per property, overrides every default)
 //   AZCSE_FUZZ_SEED=1234 vitest run test/fuzz        (replay the seed fast-check printed on a failure)
 import v8 from "node:v8";
 import vm from "node:vm";
 import { performance } from "node:perf_hooks";
-import type { Parameters as FcParameters } from "fast-check";
 import { expect } from "vitest";
 import { ClientSideEncryptionError, type ClientSideEncryptionErrorCode } from "@azure-cse/core-envelope";
 
-function envInt(name: string): number | undefined {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === "") return undefined;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`);
-  return n;
-}
-
-const RUNS_OVERRIDE = envInt("AZCSE_FUZZ_RUNS");
-const SEED = envInt("AZCSE_FUZZ_SEED");
-
-/** True when a long run was requested through AZCSE_FUZZ_RUNS. */
-export const LONG_RUN = RUNS_OVERRIDE !== undefined;
-
-/** Runs for a property: `defaultRuns` in CI; AZCSE_FUZZ_RUNS when set, capped at `maxRuns` for expensive inputs. */
-function runsFor(defaultRuns: number, maxRuns: number): number {
-  return RUNS_OVERRIDE === undefined ? defaultRuns : Math.max(defaultRuns, Math.min(RUNS_OVERRIDE, maxRuns));
-}
-
-/** fast-check parameters: `defaultRuns` in CI, AZCSE_FUZZ_RUNS (at most `maxRuns`) when set. */
-export function budget<T>(defaultRuns: number, maxRuns = Number.POSITIVE_INFINITY): FcParameters<T> {
-  return { numRuns: runsFor(defaultRuns, maxRuns), ...(SEED === undefined ? {} : { seed: SEED }), endOnFailure: true };
-}
-
-/** Timeout for a test running `defaultRuns` properties; scales with a long run. */
-export function timeoutFor(defaultRuns: number, baseMs = 20_000, maxRuns = Number.POSITIVE_INFINITY): number {
-  return Math.max(baseMs, Math.ceil((baseMs * runsFor(defaultRuns, maxRuns)) / defaultRuns));
-}
+export { budget, timeoutFor } from "@azure-cse/testkit/fuzz";
 
 /**
  * Runs `fn`, returning its value or the error it threw. Anything that is not a ClientSideEncryptionError

@@ -1,23 +1,24 @@
-// Caller-value checks and safe error text (issue 14). The same file exists in @azure-cse/storage-queue; both
-// belong in core-envelope once it offers them (see the issue-14 report).
-import {
-  ClientSideEncryptionError,
-  SUPPORTED_PROTOCOLS,
-  type ClientSideEncryptionPolicy,
-  type KeyEncryptionKey,
-} from "@azure-cse/core-envelope";
+// Caller-value checks and safe error text shared by the service packages (@azure-cse/storage-queue and
+// @azure-cse/data-tables had identical copies; issues 14 and 15). Messages name the option and describe what
+// was passed, never the value itself (it could be a secret).
+import { ClientSideEncryptionError, invalidArgument as invalidArgumentError } from "../errors.js";
+import type { KeyEncryptionKey } from "../kek/types.js";
+import type { ClientSideEncryptionPolicy } from "../policy.js";
+import { SUPPORTED_PROTOCOLS } from "../schema/encryption-data.js";
+import { escapeUnsafeCharacters } from "./display.js";
 
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g;
-const escapeChar = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+/**
+ * An INVALID_ARGUMENT error with `message` (the core's own constructor of it).
+ *
+ * @internal Shared by the @azure-cse service packages; not part of the supported API.
+ */
+export const invalidArgument: (message: string) => ClientSideEncryptionError = invalidArgumentError;
 
-/** `"value"` with JSON string escaping plus \u007f-\u009f, \u2028 and \u2029, cut to `max` characters first. */
-export function quote(value: string, max = 200): string {
-  const cut = value.length > max ? `${value.slice(0, max)}…` : value;
-  return JSON.stringify(cut).replace(UNSAFE, escapeChar);
-}
-
-/** What a caller passed, for an INVALID_ARGUMENT message (never the value: it could be a secret). */
+/**
+ * What a caller passed, for an INVALID_ARGUMENT message (never the value: it could be a secret).
+ *
+ * @internal Shared by the @azure-cse service packages; not part of the supported API.
+ */
 export function describeValue(value: unknown): string {
   if (value === null) return "null";
   if (value === undefined) return "undefined";
@@ -28,25 +29,26 @@ export function describeValue(value: unknown): string {
   return `a ${typeof value}`;
 }
 
-export function invalidArgument(message: string): ClientSideEncryptionError {
-  return new ClientSideEncryptionError("INVALID_ARGUMENT", message);
-}
-
 /**
- * The same error with any control character of its message escaped. Core errors quote stored key ids
+ * The same error with any display-unsafe character of its message escaped. Core errors quote stored key ids
  * (KEY_NOT_FOUND, KID_MISMATCH); this keeps them from writing raw terminal controls. Errors whose message is
  * already clean are returned unchanged (same object).
+ *
+ * @internal Shared by the @azure-cse service packages; not part of the supported API.
  */
 export function safeError<E>(e: E): E {
   if (!ClientSideEncryptionError.is(e)) return e;
-  UNSAFE.lastIndex = 0;
-  if (!UNSAFE.test(e.message)) return e;
-  UNSAFE.lastIndex = 0;
-  const clean = new ClientSideEncryptionError(e.code, e.message.replace(UNSAFE, escapeChar), { cause: e.cause, details: { ...e.details } });
+  const message = escapeUnsafeCharacters(e.message);
+  if (message === e.message) return e;
+  const clean = new ClientSideEncryptionError(e.code, message, { cause: e.cause, details: { ...e.details } });
   return clean as E;
 }
 
-/** Awaits `p`, rethrowing failures through `safeError`. */
+/**
+ * Awaits `p`, rethrowing failures through `safeError`.
+ *
+ * @internal Shared by the @azure-cse service packages; not part of the supported API.
+ */
 export async function safely<T>(p: Promise<T>): Promise<T> {
   try {
     return await p;
@@ -55,6 +57,11 @@ export async function safely<T>(p: Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * INVALID_ARGUMENT unless `options` is undefined or a plain object.
+ *
+ * @internal Shared by the @azure-cse service packages; not part of the supported API.
+ */
 export function checkOptionsObject(options: unknown, name = "options"): void {
   if (options !== undefined && (typeof options !== "object" || options === null || Array.isArray(options))) {
     throw invalidArgument(`${name} must be an object; it is ${describeValue(options)}.`);
@@ -74,6 +81,8 @@ const BOOLEAN_OPTIONS = ["requireEncryption", "allowDeprecatedV1Encryption", "al
  * Validates a ClientSideEncryptionPolicy when a client is made or a function is called (INVALID_ARGUMENT naming
  * the option) and returns a shallow copy. What keys and resolvers return is checked by the core on every use
  * (a resolver returning a non-key, a wrapKey or unwrapKey resolving to the wrong type: INVALID_ARGUMENT).
+ *
+ * @internal Shared by the @azure-cse service packages; not part of the supported API.
  */
 export function guardPolicy(policy: unknown, name = "policy"): ClientSideEncryptionPolicy {
   if (typeof policy !== "object" || policy === null || Array.isArray(policy)) {
@@ -108,7 +117,11 @@ export function guardPolicy(policy: unknown, name = "policy"): ClientSideEncrypt
   return out;
 }
 
-/** A key-encryption key argument (e.g. the new key of a rotation), checked like the policy's. */
+/**
+ * A key-encryption key argument (e.g. the new key of a rotation), checked like the policy's.
+ *
+ * @internal Shared by the @azure-cse service packages; not part of the supported API.
+ */
 export function guardKek(kek: unknown, name: string): KeyEncryptionKey {
   checkKek(kek, name);
   return kek as KeyEncryptionKey;
