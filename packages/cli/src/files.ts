@@ -93,7 +93,7 @@ export function pathError(label: string, file: string, e: unknown, verb: "read" 
   if (code === "ENOENT") {
     return verb === "read"
       ? new ClientSideEncryptionError("NOT_FOUND", `${label}: ${file} does not exist`, { cause: e })
-      : new UsageError(`${label}: the directory of ${file} does not exist`);
+      : new UsageError(`${label}: the folder ${path.dirname(file)} does not exist (create it, or give a path in an existing folder)`);
   }
   if (code === "EISDIR") return new UsageError(`${label}: ${file} is a directory, not a file`);
   if (code === "ENOTDIR") return new UsageError(`${label}: a part of ${file} is not a directory`);

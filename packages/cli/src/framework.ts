@@ -206,6 +206,19 @@ export interface ReportContext {
   offline?: "decrypt" | "encrypt";
 }
 
+/**
+ * A library message as the CLI user can act on it. ENCRYPTION_REQUIRED messages of the libraries advise a policy
+ * option (requireEncryption: false) that azcse does not have and that would not decrypt anything: the CLI says
+ * that the input is not encrypted data instead.
+ */
+export function actionableMessage(e: { code: string; message: string }): string {
+  if (e.code !== "ENCRYPTION_REQUIRED") return e.message;
+  const cut = e.message.search(/,? and requireEncryption is on|\.?\s*It was not returned because requireEncryption|\.?\s*Set requireEncryption|; set requireEncryption|; with requireEncryption/);
+  if (cut < 0) return e.message;
+  const head = e.message.slice(0, cut).replace(/[\s.,;:]+$/, "");
+  return /not (client-side )?encrypted/.test(head) ? `${head}; there is nothing to decrypt` : `${head}: it is not encrypted data, so there is nothing to decrypt`;
+}
+
 /** What a 404 of the service means, naming the flag that creates a missing container, queue or table. */
 const NOT_FOUND_TEXT: Record<string, string> = {
   ContainerNotFound: "the container does not exist (blob upload --create-container creates it)",
@@ -214,6 +227,22 @@ const NOT_FOUND_TEXT: Record<string, string> = {
   BlobNotFound: "the blob does not exist",
   ResourceNotFound: "the resource does not exist",
 };
+
+/** The service's error code (ContainerNotFound, QueueNotFound, TableNotFound, …) of an error or its causes. */
+function serviceErrorCode(e: unknown): string | undefined {
+  for (let x: unknown = e, i = 0; x && typeof x === "object" && i < 5; x = (x as { cause?: unknown }).cause, i++) {
+    const o = x as { code?: unknown; details?: { errorCode?: unknown; odataError?: { code?: unknown } } };
+    for (const c of [o.details?.errorCode, o.details?.odataError?.code, o.code]) if (typeof c === "string" && /NotFound$/.test(c)) return c;
+  }
+  return undefined;
+}
+
+/** " (… --create-… creates it)" for a typed NOT_FOUND of a missing container, queue or table. */
+function createHint(e: unknown): string {
+  const code = serviceErrorCode(e);
+  const text = code !== undefined && code !== "BlobNotFound" && code !== "ResourceNotFound" ? NOT_FOUND_TEXT[code] : undefined;
+  return text ? `; ${text}` : "";
+}
 
 export function notFoundText(code: string | undefined): string {
   if (!code) return "the resource does not exist";
@@ -234,7 +263,8 @@ export function reportError(e: unknown, io: Io, context: ReportContext = {}): nu
   if (ClientSideEncryptionError.is(e)) {
     const cause = (e as { cause?: { code?: unknown; message?: unknown } }).cause;
     const because = e.code === "SOURCE_ERROR" && cause && typeof cause.message === "string" ? ` (${cause.message})` : "";
-    say(`${e.code}: ${e.message}${because}`);
+    const hint = e.code === "NOT_FOUND" ? createHint(e) : "";
+    say(`${e.code}: ${actionableMessage(e)}${because}${hint}`);
     if (NOT_FOUND_CODES.has(e.code)) return EXIT.notFound;
     if (SERVICE_CODES.has(e.code)) return EXIT.service;
     if (e.code === "INVALID_ARGUMENT") return EXIT.usage;
@@ -245,7 +275,7 @@ export function reportError(e: unknown, io: Io, context: ReportContext = {}): nu
   const err = e as { statusCode?: number; code?: string; message?: string } | null | undefined;
   if (err && typeof err.statusCode === "number") {
     if (err.statusCode === 404) {
-      say(`NOT_FOUND: ${notFoundText(err.code)}`);
+      say(`NOT_FOUND: ${notFoundText(serviceErrorCode(err) ?? err.code)}`);
       return EXIT.notFound;
     }
     say(`SERVICE_ERROR: HTTP ${err.statusCode} ${err.code ?? ""}`);

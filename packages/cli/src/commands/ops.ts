@@ -84,9 +84,9 @@ async function opsKeys(a: ParsedArgs, newRequired: boolean): Promise<{ keys: Key
   return { keys: newValue === undefined ? [newKey, ...keys.slice(1)] : keys, newKey };
 }
 
-/** --report / --outcomes are checked before the run (a missing directory is reported now, not after the run). */
+/** --report / --outcomes / --resume are checked before the run (a missing directory is reported now, not after the run). */
 function checkReportPaths(a: ParsedArgs): void {
-  for (const flag of ["report", "outcomes"]) if (a.has(flag)) checkOutputPath(`--${flag}`, a.get(flag));
+  for (const flag of ["report", "outcomes", "resume"]) if (a.has(flag)) checkOutputPath(`--${flag}`, a.get(flag));
 }
 
 function onePositional(a: ParsedArgs, what: string): string {

@@ -5,6 +5,7 @@ import { ClientSideEncryptionError, type EncryptionVersion } from "@azure-cse/co
 import { EncryptedQueueClient, decryptQueueMessage, encryptQueueMessage, type MessageEncoding } from "@azure-cse/storage-queue";
 import {
   EXIT,
+  actionableMessage,
   checkResourceName,
   decodingStoredData,
   defineCommand,
@@ -119,7 +120,7 @@ export const commands: CommandDef[] = [
       if (!peek && "receivedMessageItems" in batch) {
         for (const m of batch.receivedMessageItems) await client.deleteMessage(m.messageId, m.popReceipt);
       }
-      for (const f of batch.failures) io.stderr(`azcse: ${f.error.code}: message ${f.messageId}: ${f.error.message}\n`);
+      for (const f of batch.failures) io.stderr(`azcse: ${f.error.code}: message ${f.messageId}: ${actionableMessage(f.error)}\n`);
       if (batch.failures.length > 0) return EXIT.crypto;
       if (out !== undefined && !delivered[0]) {
         throw new ClientSideEncryptionError("NOT_FOUND", `The queue has no visible message; nothing was written to ${out}.`);
