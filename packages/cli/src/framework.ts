@@ -178,7 +178,9 @@ export function defineCommand(spec: CommandSpec): CommandDef {
 /** `azcse CMD --help`: usage, summary and one line per flag, all from the declaration. */
 export function commandHelp(cmd: CommandDef): string {
   const rows = Object.entries(cmd.flags).map(([name, s]) => {
-    const left = flagUsage(name, s) + (s.repeat ? " (repeatable)" : "") + (s.required ? " (required)" : "");
+    const group = s.oneOf ? Object.entries(cmd.flags).filter(([, o]) => o.oneOf === s.oneOf).map(([n]) => `--${n}`) : [];
+    const need = s.oneOf ? ` (${s.required ? "one of" : "at most one of"} ${group.join(", ")})` : s.required ? " (required)" : "";
+    const left = flagUsage(name, s) + (s.repeat ? " (repeatable)" : "") + need;
     return [left, s.help ?? ""] as const;
   });
   const width = Math.min(44, Math.max(0, ...rows.map(([l]) => l.length)));
