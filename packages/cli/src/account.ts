@@ -6,7 +6,6 @@ import { BlobServiceClient } from "@azure/storage-blob";
 import { QueueClient, QueueServiceClient } from "@azure/storage-queue";
 import { TableClient } from "@azure/data-tables";
 import { AzureSASCredential, type TokenCredential } from "@azure/core-auth";
-import { DefaultAzureCredential } from "@azure/identity";
 import { ClientSideEncryptionError } from "@azure-cse/core-envelope";
 import { UsageError, type FlagSpecs, type ParsedArgs } from "./framework.js";
 
@@ -36,8 +35,19 @@ let sharedCredential: TokenCredential | undefined;
  * Azure CLI, Azure PowerShell, Azure Developer CLI.
  */
 export function defaultCredential(): TokenCredential {
-  sharedCredential ??= new DefaultAzureCredential();
+  sharedCredential ??= lazyDefaultCredential();
   return sharedCredential;
+}
+
+/** @azure/identity is loaded on the first token request only (it costs a noticeable start-up time otherwise). */
+function lazyDefaultCredential(): TokenCredential {
+  let inner: Promise<TokenCredential> | undefined;
+  return {
+    async getToken(scopes, options) {
+      inner ??= import("@azure/identity").then((m) => new m.DefaultAzureCredential());
+      return (await inner).getToken(scopes, options);
+    },
+  };
 }
 
 /** For tests: drops the cached credential (a new one reads the environment again). */
