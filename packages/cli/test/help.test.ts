@@ -119,6 +119,8 @@ describe("messages a user can act on", () => {
     expect(rep.err).toContain("--out: the folder");
     const mig = await azcse("migrate", "c0ntainer", "--key", f("k.jwk"), "--report", f("missing/r.json"), "--connection-string", "UseDevelopmentStorage=true");
     expect([mig.code, mig.err]).toEqual([1, `azcse: --report: the folder ${f("missing")} does not exist (create it, or give a path in an existing folder)\n`]);
+    const res = await azcse("migrate", "c0ntainer", "--key", f("k.jwk"), "--resume", f("missing/state.json"), "--connection-string", "UseDevelopmentStorage=true");
+    expect([res.code, res.err]).toEqual([1, `azcse: --resume: the folder ${f("missing")} does not exist (create it, or give a path in an existing folder)\n`]);
   });
 
   it("plaintext fed to the offline decrypt commands is 'not encrypted', with no advice to set a policy switch", async () => {

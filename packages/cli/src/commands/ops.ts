@@ -1,5 +1,7 @@
 // azcse operations at scale: scan / scan-table (inventory), migrate (1.0 → 2.x in place) and rotate-key
 // (bulk re-wrap for a container or a table), resumable with --resume STATE. The engine is ../ops.
+import { existsSync } from "node:fs";
+import path from "node:path";
 import { ContainerClient } from "@azure/storage-blob";
 import type { TableClient } from "@azure/data-tables";
 import type { KeyEncryptionKey } from "@azure-cse/core-envelope";
@@ -84,9 +86,14 @@ async function opsKeys(a: ParsedArgs, newRequired: boolean): Promise<{ keys: Key
   return { keys: newValue === undefined ? [newKey, ...keys.slice(1)] : keys, newKey };
 }
 
-/** --report / --outcomes / --resume are checked before the run (a missing directory is reported now, not after the run). */
+/**
+ * --report / --outcomes are checked before the run (a missing folder is reported now, naming it, not after the
+ * run with a temporary name); so is a missing folder of --resume (its other local failures stay exit 5).
+ */
 function checkReportPaths(a: ParsedArgs): void {
-  for (const flag of ["report", "outcomes", "resume"]) if (a.has(flag)) checkOutputPath(`--${flag}`, a.get(flag));
+  for (const flag of ["report", "outcomes"]) if (a.has(flag)) checkOutputPath(`--${flag}`, a.get(flag));
+  const resume = a.get("resume");
+  if (resume !== undefined && resume.length > 0 && !existsSync(path.dirname(path.resolve(resume)))) checkOutputPath("--resume", resume);
 }
 
 function onePositional(a: ParsedArgs, what: string): string {
