@@ -214,6 +214,8 @@ export interface ReportContext {
  * that the input is not encrypted data instead.
  */
 export function actionableMessage(e: { code: string; message: string }): string {
+  // The libraries name their option and environment variable; the CLI's switch is a flag.
+  if (e.code === "REGION_OUT_OF_ORDER") return e.message.replace(/To recover data written with non-standard nonces, set \S+ or allowMisorderedRegions\./, "Data written with non-standard nonces is read with --allow-misordered-regions (it does not help for data that is not encrypted).");
   if (e.code !== "ENCRYPTION_REQUIRED") return e.message;
   const cut = e.message.search(/,? and requireEncryption is on|\.?\s*It was not returned because requireEncryption|\.?\s*Set requireEncryption|; set requireEncryption|; with requireEncryption/);
   if (cut < 0) return e.message;

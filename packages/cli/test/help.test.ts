@@ -1,6 +1,7 @@
 // Usage, --help and --version come from the one declaration of each command's flags (node:util parseArgs parses
 // with the same declaration), and the messages a user acts on.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -133,5 +134,33 @@ describe("messages a user can act on", () => {
     expect(t.code).toBe(2);
     expect(t.err).toBe("azcse: ENCRYPTION_REQUIRED: The entity has no client-side encryption metadata: it is not encrypted data, so there is nothing to decrypt\n");
     for (const r of [q, t]) expect(r.err).not.toMatch(/requireEncryption|set .*false/);
+  });
+
+  it("blob decrypt-file of a plaintext file: 'not encrypted data', without advice to set the misordered-regions switch; truly reordered regions name --allow-misordered-regions", async () => {
+    expect((await azcse("key", "generate", "--alg", "A256KW", "--kid", "k-order", "--out", f("k-order.jwk"))).code).toBe(0);
+    const plain = randomBytes(100_000);
+    writeFileSync(f("doc.bin"), plain);
+    expect((await azcse("blob", "encrypt-file", "--in", f("doc.bin"), "--out", f("doc.stored"), "--metadata-out", f("doc.meta"), "--key", f("k-order.jwk"))).code).toBe(0);
+    // A plaintext file of exactly the stored length, fed with the real metadata.
+    writeFileSync(f("not-encrypted.bin"), randomBytes(statSync(f("doc.stored")).size));
+    const r = await azcse("blob", "decrypt-file", "--in", f("not-encrypted.bin"), "--metadata", f("doc.meta"), "--out", f("doc.out"), "--key", f("k-order.jwk"));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^azcse: DECRYPTION_FAILED: --in: .* is not encrypted data of this metadata .*nothing was written\.\n$/);
+    expect(r.err).not.toMatch(/allowMisorderedRegions|AZURE_STORAGE_CSE|--allow-misordered-regions/);
+
+    // Real ciphertext with two regions swapped: every region authenticates, so the flag is the way to read it.
+    writeFileSync(f("small.bin"), randomBytes(64));
+    expect((await azcse("blob", "encrypt-file", "--in", f("small.bin"), "--out", f("small.stored"), "--metadata-out", f("small.meta"), "--key", f("k-order.jwk"), "--protocol", "2.1", "--region-size", "16")).code).toBe(0);
+    const stored = readFileSync(f("small.stored"));
+    const region = 12 + 16 + 16;
+    const swapped = Buffer.concat([stored.subarray(region, 2 * region), stored.subarray(0, region), stored.subarray(2 * region)]);
+    writeFileSync(f("swapped.stored"), swapped);
+    const m = await azcse("blob", "decrypt-file", "--in", f("swapped.stored"), "--metadata", f("small.meta"), "--out", f("swapped.out"), "--key", f("k-order.jwk"));
+    expect(m.code).toBe(2);
+    expect(m.err).toMatch(/^azcse: REGION_OUT_OF_ORDER: .*every region authenticates.*--allow-misordered-regions reads it\.\n$/);
+    const ok = await azcse("blob", "decrypt-file", "--in", f("swapped.stored"), "--metadata", f("small.meta"), "--out", f("swapped.out"), "--key", f("k-order.jwk"), "--allow-misordered-regions");
+    expect(ok.code, ok.err).toBe(0);
+    const small = readFileSync(f("small.bin"));
+    expect(readFileSync(f("swapped.out")).equals(Buffer.concat([small.subarray(16, 32), small.subarray(0, 16), small.subarray(32)]))).toBe(true);
   });
 });

@@ -36,6 +36,30 @@ export async function readMetadataFile(file: string, label = "--metadata"): Prom
   throw new ClientSideEncryptionError("ENCRYPTION_REQUIRED", `${label}: ${file} holds no encryption metadata (no "encryptiondata" key and no EncryptionData object)`);
 }
 
+/**
+ * A region out of its nonce sequence is either data of a writer with non-standard nonces (each region still
+ * authenticates: --allow-misordered-regions recovers it) or bytes that are not this metadata's encrypted data at all
+ * (a plaintext file, another blob): then the recovery switch cannot help and the message says so. `probe` decrypts
+ * again without the order check, discarding the output.
+ */
+async function explainOutOfOrder(e: ClientSideEncryptionError, file: string, probe: () => Promise<void>): Promise<ClientSideEncryptionError> {
+  const region = (e.details as { regionIndex?: unknown } | undefined)?.regionIndex;
+  try {
+    await probe();
+  } catch {
+    return new ClientSideEncryptionError(
+      "DECRYPTION_FAILED",
+      `--in: ${file} is not encrypted data of this metadata (region ${String(region)} neither follows the nonce sequence nor authenticates under the content key): a plaintext file, another blob's bytes, or modified data; nothing was written.`,
+      { cause: e },
+    );
+  }
+  return new ClientSideEncryptionError(
+    "REGION_OUT_OF_ORDER",
+    `Encrypted region ${String(region)} is not in its expected position, but every region authenticates: the data was written with non-standard nonces (or its regions were reordered). --allow-misordered-regions reads it.`,
+    { cause: e, details: typeof region === "number" ? { regionIndex: region } : {} },
+  );
+}
+
 export const commands: CommandDef[] = [
   defineCommand({
     path: ["blob", "encrypt-file"],
@@ -123,10 +147,16 @@ export const commands: CommandDef[] = [
         const cek = await unwrapContentKey(data, policy);
         try {
           const end = plan.storedCount === undefined ? undefined : plan.storedOffset + plan.storedCount;
-          const source: AsyncIterable<Uint8Array> | Uint8Array[] = plan.empty
-            ? []
-            : createReadStream(stored.path, { highWaterMark: 1 << 20, start: plan.storedOffset, ...(end === undefined ? {} : { end: end - 1 }) });
-          return { protocol: data.protocol, plaintextBytes: await o.writeStream(0, decryptPlanned(data, cek, plan, source, policy, padded)) };
+          const source = (): AsyncIterable<Uint8Array> | Uint8Array[] =>
+            plan.empty ? [] : createReadStream(stored.path, { highWaterMark: 1 << 20, start: plan.storedOffset, ...(end === undefined ? {} : { end: end - 1 }) });
+          try {
+            return { protocol: data.protocol, plaintextBytes: await o.writeStream(0, decryptPlanned(data, cek, plan, source(), policy, padded)) };
+          } catch (e) {
+            if (!ClientSideEncryptionError.is(e) || e.code !== "REGION_OUT_OF_ORDER" || policy.allowMisorderedRegions) throw e;
+            throw await explainOutOfOrder(e, a.get("in")!, async () => {
+              for await (const chunk of decryptPlanned(data, cek, plan, source(), { ...policy, allowMisorderedRegions: true }, padded)) void chunk;
+            });
+          }
         } finally {
           cek.fill(0);
         }
