@@ -6,23 +6,61 @@ declare const EXIT: {
     readonly crypto: 2;
     readonly notFound: 3;
     readonly service: 4;
+    readonly local: 5;
 };
+interface FlagSpec {
+    /** Flag takes a value (otherwise boolean). */
+    value?: boolean;
+    /** May be given several times. */
+    repeat?: boolean;
+    required?: boolean;
+    /** Placeholder of the value in usage and help, e.g. "FILE" or "2.0|2.1|1.0" (default VALUE). */
+    arg?: string;
+    /** One line of help. */
+    help?: string;
+    /**
+     * Flags with the same `oneOf` name are alternatives: shown as `(--a A | --b B)` and exactly one of them must be
+     * given (at most one when none of them is `required`).
+     */
+    oneOf?: string;
+}
+type FlagSpecs = Record<string, FlagSpec>;
+interface ParsedArgs {
+    positionals: string[];
+    flags: Map<string, string[]>;
+    has(name: string): boolean;
+    get(name: string): string | undefined;
+    all(name: string): string[];
+    int(name: string): number | undefined;
+}
 interface Io {
     stdout: (s: string) => void;
     stderr: (s: string) => void;
 }
-type CommandHandler = (argv: string[], io: Io) => Promise<number>;
-interface CommandDef {
+/** Runs a command with its parsed command line. */
+type CommandHandler = (args: ParsedArgs, io: Io) => Promise<number>;
+interface CommandSpec {
     /** e.g. ["blob", "encrypt-file"] */
     path: string[];
-    usage: string;
+    /** Positional arguments as shown in the usage, e.g. "CONTAINER BLOB FILE". */
+    args?: string;
+    /** What the command does (one line; `azcse CMD --help` and the command list). */
+    summary: string;
+    /** Every flag of the command: the one declaration parsing, usage and help are made from. */
+    flags: FlagSpecs;
     run: CommandHandler;
     /** Offline commands (no service): untyped failures are encryption/decryption failures (see reportError). */
     offline?: "decrypt" | "encrypt";
 }
+interface CommandDef extends CommandSpec {
+    /** The usage line (without "azcse "), generated from `path`, `args` and `flags`. */
+    readonly usage: string;
+}
 
 /** Every command group registers here. */
 declare const COMMANDS: CommandDef[];
+/** The version of this azcse (the package version). */
+declare const VERSION: string;
 declare function main(argv: string[], io: Io): Promise<number>;
 
-export { COMMANDS, type CommandDef, type CommandHandler, EXIT, type Io, main };
+export { COMMANDS, type CommandDef, type CommandHandler, type CommandSpec, EXIT, type FlagSpec, type FlagSpecs, type Io, type ParsedArgs, VERSION, main };

@@ -93,7 +93,7 @@ export function pathError(label: string, file: string, e: unknown, verb: "read" 
   if (code === "ENOENT") {
     return verb === "read"
       ? new ClientSideEncryptionError("NOT_FOUND", `${label}: ${file} does not exist`, { cause: e })
-      : new UsageError(`${label}: the directory of ${file} does not exist`);
+      : new UsageError(`${label}: the folder ${path.dirname(file)} does not exist (create it, or give a path in an existing folder)`);
   }
   if (code === "EISDIR") return new UsageError(`${label}: ${file} is a directory, not a file`);
   if (code === "ENOTDIR") return new UsageError(`${label}: a part of ${file} is not a directory`);
@@ -241,9 +241,18 @@ export function checkOutputPath(label: string, file: string | undefined): string
 export class StagedOutputs {
   readonly #entries: Staged[] = [];
   #done = false;
+  readonly #overwrite: boolean;
 
-  constructor(specs: readonly OutputSpec[]) {
-    const targets = specs.map((s) => ({ label: s.label, target: checkOutputPath(s.label, s.path) }));
+  /**
+   * `overwrite: false` (the commands' default, `--overwrite` turns it on) refuses an existing target before anything
+   * is staged, and commits without ever replacing one (a file that appeared meanwhile is refused too).
+   */
+  constructor(specs: readonly OutputSpec[], options: { overwrite?: boolean } = {}) {
+    this.#overwrite = options.overwrite ?? true;
+    const targets = specs.map((s) => ({ label: s.label, target: checkOutputPath(s.label, s.path), given: s.path! }));
+    if (!this.#overwrite) {
+      for (const t of targets) if (lstatOrUndefined(t.target)) throw existsError(t.label, t.given);
+    }
     for (let i = 0; i < targets.length; i++) {
       for (let j = 0; j < i; j++) {
         if (targets[i]!.target === targets[j]!.target) throw new UsageError(`${targets[j]!.label} and ${targets[i]!.label} name the same file`);
@@ -325,14 +334,15 @@ export class StagedOutputs {
    */
   commit(options: { exclusive?: boolean } = {}): void {
     const done: Array<{ target: string; previous?: string }> = [];
+    const exclusive = options.exclusive || !this.#overwrite;
     try {
       for (const e of this.#entries) {
-        if (options.exclusive) {
+        if (exclusive) {
           // Never replaces anything: link() fails with EEXIST when the target exists, even if it appeared just now.
           try {
             linkSync(e.file, e.target);
           } catch (err) {
-            if (fsCode(err) === "EEXIST") throw new UsageError(`${e.label}: ${e.target} already exists; refusing to overwrite it`);
+            if (fsCode(err) === "EEXIST") throw options.exclusive ? new UsageError(`${e.label}: ${e.target} already exists; refusing to overwrite it`) : existsError(e.label, e.target);
             throw pathError(e.label, e.target, err, "write");
           }
           done.push({ target: e.target });
@@ -392,6 +402,10 @@ export class StagedOutputs {
       throw e;
     }
   }
+}
+
+function existsError(label: string, file: string): UsageError {
+  return new UsageError(`${label}: ${file} already exists; pass --overwrite to replace it`);
 }
 
 function lstatOrUndefined(p: string): Stats | undefined {

@@ -1,15 +1,13 @@
-// Minimal, dependency-free command framework for azcse: flags, typed errors → exit codes.
-import { readFileSync } from "node:fs";
+// Command framework for azcse: flags declared once per command (parsed with node:util parseArgs, usage and
+// --help generated from the same declaration), typed errors → exit codes.
+import { parseArgs as nodeParseArgs } from "node:util";
 import {
   ClientSideEncryptionError,
-  createLocalKeyResolver,
   DECRYPTION_FAILED_MESSAGE,
-  keyFromJwk,
   MAX_REGION_SIZE,
   MIN_REGION_SIZE,
   type ClientSideEncryptionPolicy,
   type EncryptionProtocol,
-  type KeyEncryptionKey,
 } from "@azure-cse/core-envelope";
 import { UsageError } from "./errors.js";
 import { StagedOutputs } from "./files.js";
@@ -18,7 +16,11 @@ import { escapeMessage } from "./terminal.js";
 export { UsageError };
 
 /** Exit codes are a contract: scripts depend on them. */
-export const EXIT = { ok: 0, usage: 1, crypto: 2, notFound: 3, service: 4 } as const;
+export const EXIT = { ok: 0, usage: 1, crypto: 2, notFound: 3, service: 4, local: 5 } as const;
+
+/** The exit codes as the help prints them. */
+export const EXIT_CODES_HELP =
+  "Exit codes: 0 ok, 1 usage, 2 encryption/decryption failure, 3 not found, 4 service error, 5 local I/O or resource limit.";
 
 export interface FlagSpec {
   /** Flag takes a value (otherwise boolean). */
@@ -26,7 +28,18 @@ export interface FlagSpec {
   /** May be given several times. */
   repeat?: boolean;
   required?: boolean;
+  /** Placeholder of the value in usage and help, e.g. "FILE" or "2.0|2.1|1.0" (default VALUE). */
+  arg?: string;
+  /** One line of help. */
+  help?: string;
+  /**
+   * Flags with the same `oneOf` name are alternatives: shown as `(--a A | --b B)` and exactly one of them must be
+   * given (at most one when none of them is `required`).
+   */
+  oneOf?: string;
 }
+
+export type FlagSpecs = Record<string, FlagSpec>;
 
 export interface ParsedArgs {
   positionals: string[];
@@ -37,38 +50,54 @@ export interface ParsedArgs {
   int(name: string): number | undefined;
 }
 
-export function parseArgs(argv: readonly string[], spec: Record<string, FlagSpec>): ParsedArgs {
-  const positionals: string[] = [];
-  const flags = new Map<string, string[]>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === "--") {
-      positionals.push(...argv.slice(i + 1));
-      break;
+/** Node's parse errors, reworded to name the flag the way the rest of azcse does. */
+function usageFromNode(e: unknown, argv: readonly string[], spec: FlagSpecs): UsageError {
+  const err = e as { code?: string; message?: string };
+  const m = /'(-{1,2}[^' <]+)/.exec(err.message ?? "");
+  const flag = m?.[1] ?? "";
+  switch (err.code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return new UsageError(`unknown option ${flag}${flag === "-h" ? " (use --help)" : ""}`);
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE": {
+      const name = flag.replace(/^-+/, "");
+      if (spec[name] && !spec[name].value) return new UsageError(`${flag} takes no value`);
+      const i = argv.indexOf(flag);
+      if (i >= 0 && i + 1 < argv.length) return new UsageError(`${flag} needs a value (${argv[i + 1]} looks like an option; to give a value that starts with "-", write ${flag}=VALUE)`);
+      return new UsageError(`${flag} needs a value`);
     }
-    if (a.startsWith("--")) {
-      const eq = a.indexOf("=");
-      const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
-      const s = spec[name];
-      if (!s) throw new UsageError(`unknown option --${name}`);
-      let v = "true";
-      if (s.value) {
-        if (eq > 0) v = a.slice(eq + 1);
-        else {
-          const next = argv[++i];
-          if (next === undefined) throw new UsageError(`--${name} needs a value`);
-          v = next;
-        }
-      } else if (eq > 0) throw new UsageError(`--${name} takes no value`);
-      const list = flags.get(name) ?? [];
-      if (list.length && !s.repeat) throw new UsageError(`--${name} given more than once`);
-      list.push(v);
-      flags.set(name, list);
-    } else positionals.push(a);
+    default:
+      return new UsageError(err.message ?? String(e));
   }
-  for (const [name, s] of Object.entries(spec)) if (s.required && !flags.has(name)) throw new UsageError(`--${name} is required`);
+}
+
+/** Parses a command line with node:util parseArgs (strict: unknown flags and missing values are usage errors). */
+export function parseArgs(argv: readonly string[], spec: FlagSpecs): ParsedArgs {
+  const options: Record<string, { type: "string" | "boolean"; multiple: true }> = {};
+  for (const [name, s] of Object.entries(spec)) options[name] = { type: s.value ? "string" : "boolean", multiple: true };
+  let parsed: { values: Record<string, Array<string | boolean> | undefined>; positionals: string[] };
+  try {
+    parsed = nodeParseArgs({ args: [...argv], options, strict: true, allowPositionals: true }) as typeof parsed;
+  } catch (e) {
+    throw usageFromNode(e, argv, spec);
+  }
+  const flags = new Map<string, string[]>();
+  for (const [name, values] of Object.entries(parsed.values)) {
+    if (!values || values.length === 0) continue;
+    if (values.length > 1 && !spec[name]!.repeat) throw new UsageError(`--${name} given more than once`);
+    flags.set(name, values.map((v) => (typeof v === "boolean" ? "true" : v)));
+  }
+  for (const [name, s] of Object.entries(spec)) if (s.required && !s.oneOf && !flags.has(name)) throw new UsageError(`--${name} is required`);
+  const groups = new Map<string, string[]>();
+  for (const [name, s] of Object.entries(spec)) if (s.oneOf) groups.set(s.oneOf, [...(groups.get(s.oneOf) ?? []), name]);
+  for (const names of groups.values()) {
+    const given = names.filter((n) => flags.has(n));
+    const required = names.some((n) => spec[n]!.required);
+    if (given.length > 1 || (required && given.length === 0)) {
+      throw new UsageError(`give ${required ? "exactly" : "at most"} one of ${names.map((n) => `--${n}${spec[n]!.value ? ` ${spec[n]!.arg ?? "VALUE"}` : ""}`).join(" or ")}`);
+    }
+  }
   return {
-    positionals,
+    positionals: parsed.positionals,
     flags,
     has: (n) => flags.has(n),
     get: (n) => flags.get(n)?.[0],
@@ -84,60 +113,85 @@ export function parseArgs(argv: readonly string[], spec: Record<string, FlagSpec
   };
 }
 
-/** Loads private JWK files (`--key FILE`, repeatable); every problem with a file names the flag. */
-export function loadKeys(files: readonly string[], flag = "--key"): KeyEncryptionKey[] {
-  if (files.length === 0) throw new UsageError(`${flag} FILE is required (a private JWK with kid and alg)`);
-  return files.map((f) => {
-    if (f.length === 0) throw new UsageError(`${flag} needs a file path`);
-    let text: string;
-    try {
-      text = readFileSync(f, "utf8");
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      throw new UsageError(`${flag}: cannot read key file ${f}${code ? ` (${code})` : ""}`);
-    }
-    let jwk: unknown;
-    try {
-      jwk = JSON.parse(text);
-    } catch {
-      throw new UsageError(`${flag}: key file ${f} is not JSON (expected a private JWK)`);
-    }
-    if (typeof jwk !== "object" || jwk === null || Array.isArray(jwk)) throw new UsageError(`${flag}: key file ${f} must hold one JWK object`);
-    try {
-      return keyFromJwk(jwk as Record<string, unknown>);
-    } catch (e) {
-      if (ClientSideEncryptionError.is(e)) throw new UsageError(`${flag}: key file ${f}: ${e.message}`);
-      throw new UsageError(`${flag}: key file ${f} is not a usable private JWK`);
-    }
-  });
-}
-
-/** First key encrypts; every key is offered for decryption through a resolver by kid. */
-export function policyFromKeyFiles(files: readonly string[], extra: ClientSideEncryptionPolicy = {}): ClientSideEncryptionPolicy {
-  const keys = loadKeys(files);
-  const seen = new Map<string, string>();
-  keys.forEach((k, i) => {
-    const other = seen.get(k.keyId);
-    if (other !== undefined) throw new UsageError(`--key: ${other} and ${files[i]} hold the same key id ${JSON.stringify(k.keyId)}; give each key once`);
-    seen.set(k.keyId, files[i]!);
-  });
-  return { ...extra, keyEncryptionKey: keys[0], keyResolver: createLocalKeyResolver(keys) };
-}
+// ------------------------------------------------------------------ commands, usage and help
 
 export interface Io {
   stdout: (s: string) => void;
   stderr: (s: string) => void;
 }
 
-export type CommandHandler = (argv: string[], io: Io) => Promise<number>;
+/** Runs a command with its parsed command line. */
+export type CommandHandler = (args: ParsedArgs, io: Io) => Promise<number>;
 
-export interface CommandDef {
+export interface CommandSpec {
   /** e.g. ["blob", "encrypt-file"] */
   path: string[];
-  usage: string;
+  /** Positional arguments as shown in the usage, e.g. "CONTAINER BLOB FILE". */
+  args?: string;
+  /** What the command does (one line; `azcse CMD --help` and the command list). */
+  summary: string;
+  /** Every flag of the command: the one declaration parsing, usage and help are made from. */
+  flags: FlagSpecs;
   run: CommandHandler;
   /** Offline commands (no service): untyped failures are encryption/decryption failures (see reportError). */
   offline?: "decrypt" | "encrypt";
+}
+
+export interface CommandDef extends CommandSpec {
+  /** The usage line (without "azcse "), generated from `path`, `args` and `flags`. */
+  readonly usage: string;
+}
+
+function flagUsage(name: string, s: FlagSpec): string {
+  return s.value ? `--${name} ${s.arg ?? "VALUE"}` : `--${name}`;
+}
+
+/** The usage line of a command, generated from its declaration. */
+export function usageOf(spec: Pick<CommandSpec, "path" | "args" | "flags">): string {
+  const parts = [...spec.path];
+  if (spec.args) parts.push(spec.args);
+  const done = new Set<string>();
+  const entries = Object.entries(spec.flags);
+  // Required flags first (in declaration order), then the optional ones.
+  const ordered = [...entries.filter(([, s]) => s.required), ...entries.filter(([, s]) => !s.required)];
+  for (const [name, s] of ordered) {
+    if (done.has(name)) continue;
+    if (s.oneOf) {
+      const group = entries.filter(([, o]) => o.oneOf === s.oneOf);
+      group.forEach(([n]) => done.add(n));
+      const text = group.map(([n, o]) => flagUsage(n, o)).join(" | ");
+      parts.push(group.some(([, o]) => o.required) ? `(${text})` : `[${text}]`);
+      continue;
+    }
+    done.add(name);
+    const text = flagUsage(name, s) + (s.repeat ? "..." : "");
+    parts.push(s.required ? text : `[${text}]`);
+  }
+  return parts.join(" ");
+}
+
+/** Declares a command; its usage line is generated from the declaration. */
+export function defineCommand(spec: CommandSpec): CommandDef {
+  return { ...spec, usage: usageOf(spec) };
+}
+
+/** `azcse CMD --help`: usage, summary and one line per flag, all from the declaration. */
+export function commandHelp(cmd: CommandDef): string {
+  const rows = Object.entries(cmd.flags).map(([name, s]) => {
+    const group = s.oneOf ? Object.entries(cmd.flags).filter(([, o]) => o.oneOf === s.oneOf).map(([n]) => `--${n}`) : [];
+    const need = s.oneOf ? ` (${s.required ? "one of" : "at most one of"} ${group.join(", ")})` : s.required ? " (required)" : "";
+    const left = flagUsage(name, s) + (s.repeat ? " (repeatable)" : "") + need;
+    return [left, s.help ?? ""] as const;
+  });
+  const width = Math.min(44, Math.max(0, ...rows.map(([l]) => l.length)));
+  const lines = [`Usage: azcse ${cmd.usage}`, "", cmd.summary, ""];
+  if (rows.length) {
+    lines.push("Flags:");
+    for (const [l, h] of rows) lines.push(l.length > width ? `  ${l}\n  ${" ".repeat(width)}  ${h}` : `  ${l.padEnd(width)}  ${h}`);
+    lines.push("");
+  }
+  lines.push(EXIT_CODES_HELP, "");
+  return lines.join("\n");
 }
 
 const NOT_FOUND_CODES = new Set(["NOT_FOUND"]);
@@ -155,6 +209,51 @@ export interface ReportContext {
 }
 
 /**
+ * A library message as the CLI user can act on it. ENCRYPTION_REQUIRED messages of the libraries advise a policy
+ * option (requireEncryption: false) that azcse does not have and that would not decrypt anything: the CLI says
+ * that the input is not encrypted data instead.
+ */
+export function actionableMessage(e: { code: string; message: string }): string {
+  // The libraries name their option and environment variable; the CLI's switch is a flag.
+  if (e.code === "REGION_OUT_OF_ORDER") return e.message.replace(/To recover data written with non-standard nonces, set \S+ or allowMisorderedRegions\./, "Data written with non-standard nonces is read with --allow-misordered-regions (it does not help for data that is not encrypted).");
+  if (e.code !== "ENCRYPTION_REQUIRED") return e.message;
+  const cut = e.message.search(/,? and requireEncryption is on|\.?\s*It was not returned because requireEncryption|\.?\s*Set requireEncryption|; set requireEncryption|; with requireEncryption/);
+  if (cut < 0) return e.message;
+  const head = e.message.slice(0, cut).replace(/[\s.,;:]+$/, "");
+  return /not (client-side )?encrypted/.test(head) ? `${head}; there is nothing to decrypt` : `${head}: it is not encrypted data, so there is nothing to decrypt`;
+}
+
+/** What a 404 of the service means, naming the flag that creates a missing container, queue or table. */
+const NOT_FOUND_TEXT: Record<string, string> = {
+  ContainerNotFound: "the container does not exist (blob upload --create-container creates it)",
+  QueueNotFound: "the queue does not exist (queue send --create-queue creates it)",
+  TableNotFound: "the table does not exist (table put --create-table creates it)",
+  BlobNotFound: "the blob does not exist",
+  ResourceNotFound: "the resource does not exist",
+};
+
+/** The service's error code (ContainerNotFound, QueueNotFound, TableNotFound, …) of an error or its causes. */
+function serviceErrorCode(e: unknown): string | undefined {
+  for (let x: unknown = e, i = 0; x && typeof x === "object" && i < 5; x = (x as { cause?: unknown }).cause, i++) {
+    const o = x as { code?: unknown; details?: { errorCode?: unknown; odataError?: { code?: unknown } } };
+    for (const c of [o.details?.errorCode, o.details?.odataError?.code, o.code]) if (typeof c === "string" && /NotFound$/.test(c)) return c;
+  }
+  return undefined;
+}
+
+/** " (… --create-… creates it)" for a typed NOT_FOUND of a missing container, queue or table. */
+function createHint(e: unknown): string {
+  const code = serviceErrorCode(e);
+  const text = code !== undefined && code !== "BlobNotFound" && code !== "ResourceNotFound" ? NOT_FOUND_TEXT[code] : undefined;
+  return text ? `; ${text}` : "";
+}
+
+export function notFoundText(code: string | undefined): string {
+  if (!code) return "the resource does not exist";
+  return `${code}: ${NOT_FOUND_TEXT[code] ?? "the resource does not exist"}`;
+}
+
+/**
  * Maps any error to an exit code and prints the typed code (never secrets) to stderr. The message is escaped at
  * this boundary: error messages may embed stored values (key ids, protocols, names), which must not reach a
  * terminal raw.
@@ -168,7 +267,8 @@ export function reportError(e: unknown, io: Io, context: ReportContext = {}): nu
   if (ClientSideEncryptionError.is(e)) {
     const cause = (e as { cause?: { code?: unknown; message?: unknown } }).cause;
     const because = e.code === "SOURCE_ERROR" && cause && typeof cause.message === "string" ? ` (${cause.message})` : "";
-    say(`${e.code}: ${e.message}${because}`);
+    const hint = e.code === "NOT_FOUND" ? createHint(e) : "";
+    say(`${e.code}: ${actionableMessage(e)}${because}${hint}`);
     if (NOT_FOUND_CODES.has(e.code)) return EXIT.notFound;
     if (SERVICE_CODES.has(e.code)) return EXIT.service;
     if (e.code === "INVALID_ARGUMENT") return EXIT.usage;
@@ -179,7 +279,7 @@ export function reportError(e: unknown, io: Io, context: ReportContext = {}): nu
   const err = e as { statusCode?: number; code?: string; message?: string } | null | undefined;
   if (err && typeof err.statusCode === "number") {
     if (err.statusCode === 404) {
-      say(`NOT_FOUND: ${err.code ?? "the resource does not exist"}`);
+      say(`NOT_FOUND: ${notFoundText(serviceErrorCode(err) ?? err.code)}`);
       return EXIT.notFound;
     }
     say(`SERVICE_ERROR: HTTP ${err.statusCode} ${err.code ?? ""}`);
@@ -244,10 +344,9 @@ export function asStoredDataFailure(e: unknown): unknown {
  * `allowedReadProtocols`: data in any other protocol is refused (UNSUPPORTED_PROTOCOL, exit 2) before a key is
  * used. Without it every protocol is read (the libraries' default).
  */
-export const READ_FLAGS: Record<string, FlagSpec> = {
-  "allow-protocols": { value: true },
+export const READ_FLAGS: FlagSpecs = {
+  "allow-protocols": { value: true, arg: "P,...", help: "read only these protocols (of 1.0, 2.0, 2.1; e.g. 2.0,2.1 refuses 1.0); default: all" },
 };
-export const READ_USAGE = "[--allow-protocols 1.0,2.0,2.1]";
 const PROTOCOLS: readonly EncryptionProtocol[] = ["1.0", "2.0", "2.1"];
 
 /** `--allow-protocols P[,P...]` (each of 1.0, 2.0, 2.1), or undefined when not given. */
@@ -278,6 +377,17 @@ export function positionals(a: ParsedArgs, names: readonly string[]): string[] {
   return a.positionals;
 }
 
+/** Flags of the blob writers. */
+export const BLOB_WRITE_FLAGS: FlagSpecs = {
+  protocol: { value: true, arg: "2.0|2.1|1.0", help: "encryption protocol (default 2.0; 1.0 is deprecated and unauthenticated, CVE-2022-30187)" },
+  "region-size": { value: true, arg: "BYTES", help: `region size of protocol 2.1 (${MIN_REGION_SIZE} to ${MAX_REGION_SIZE}; default 4 MiB)` },
+};
+
+/** `--overwrite`: without it an existing output file is refused (exit 1) before anything is read or sent. */
+export const OVERWRITE_FLAG: FlagSpecs = {
+  overwrite: { help: "replace existing output files (without it an existing file is refused, exit 1)" },
+};
+
 /** `--protocol 2.0|2.1|1.0` and `--region-size BYTES` (2.1 only, 16 B … 1 GiB) of the blob writers. */
 export function blobWriteFlags(a: ParsedArgs): { protocol: "2.0" | "2.1" | "1.0"; regionSize: number | undefined } {
   const protocol = a.get("protocol") ?? "2.0";
@@ -288,39 +398,6 @@ export function blobWriteFlags(a: ParsedArgs): { protocol: "2.0" | "2.1" | "1.0"
     throw new UsageError(`--region-size must be from ${MIN_REGION_SIZE} to ${MAX_REGION_SIZE} bytes`);
   }
   return { protocol, regionSize };
-}
-
-/** Storage connection: --connection-string or AZURE_STORAGE_CONNECTION_STRING. */
-export function connectionString(args: ParsedArgs): string {
-  const fromFlag = args.get("connection-string");
-  const cs = fromFlag ?? process.env.AZURE_STORAGE_CONNECTION_STRING;
-  if (!cs) throw new UsageError("set AZURE_STORAGE_CONNECTION_STRING or pass --connection-string");
-  const source = fromFlag !== undefined ? "--connection-string" : "AZURE_STORAGE_CONNECTION_STRING";
-  const parts = cs.split(";").filter((p) => p.trim().length > 0);
-  const keys = new Set<string>();
-  for (const p of parts) {
-    const eq = p.indexOf("=");
-    if (eq <= 0) throw new UsageError(`${source} is not a storage connection string (expected KEY=VALUE;... parts)`);
-    keys.add(p.slice(0, eq).trim().toLowerCase());
-  }
-  const usable = keys.has("usedevelopmentstorage") || keys.has("accountname") || keys.has("sharedaccesssignature") || [...keys].some((k) => k.endsWith("endpoint"));
-  if (!usable) throw new UsageError(`${source} names no account or endpoint (AccountName=…;AccountKey=… or BlobEndpoint=…;SharedAccessSignature=…)`);
-  return cs;
-}
-
-/**
- * Creates a service client from the connection string; the SDK's own refusal of a malformed string is a usage
- * error naming where the string came from.
- */
-export function fromConnection<T>(args: ParsedArgs, create: (cs: string) => T): T {
-  const cs = connectionString(args);
-  try {
-    return create(cs);
-  } catch (e) {
-    if (ClientSideEncryptionError.is(e) || e instanceof UsageError) throw e;
-    const source = args.has("connection-string") ? "--connection-string" : "AZURE_STORAGE_CONNECTION_STRING";
-    throw new UsageError(`${source} is not a usable storage connection string (${(e as Error)?.message ?? String(e)})`);
-  }
 }
 
 /** Service resource names, checked before any request (the service would answer 400). */
@@ -345,54 +422,12 @@ export function checkResourceName(kind: "CONTAINER" | "BLOB" | "QUEUE" | "TABLE"
   return name;
 }
 
-/** Flags of every command that talks to a storage account: the connection and the SDK's request retries. */
-export const SERVICE_FLAGS: Record<string, FlagSpec> = {
-  "connection-string": { value: true },
-  "max-tries": { value: true },
-  "retry-delay-ms": { value: true },
-};
-export const SERVICE_USAGE = "[--connection-string CS] [--max-tries N] [--retry-delay-ms MS]";
-
-/**
- * --max-tries N (1–50: attempts per request, 1 = no retry) and --retry-delay-ms MS (0–600000: base delay of the
- * SDK's exponential backoff); the SDK defaults when absent.
- */
-export function retrySettings(args: ParsedArgs): { maxTries?: number; retryDelayInMs?: number } {
-  const maxTries = args.int("max-tries");
-  const retryDelayInMs = args.int("retry-delay-ms");
-  if (maxTries !== undefined && (maxTries < 1 || maxTries > 50)) throw new UsageError("--max-tries must be from 1 to 50");
-  if (retryDelayInMs !== undefined && retryDelayInMs > 600_000) throw new UsageError("--retry-delay-ms must be at most 600000");
-  const out: { maxTries?: number; retryDelayInMs?: number } = {};
-  if (maxTries !== undefined) out.maxTries = maxTries;
-  if (retryDelayInMs !== undefined) out.retryDelayInMs = retryDelayInMs;
-  return out;
-}
-
-/** Options of a blob or queue client (`StoragePipelineOptions`) for the retry flags. */
-export function storageClientOptions(args: ParsedArgs): { retryOptions?: { maxTries?: number; retryDelayInMs?: number } } {
-  const r = retrySettings(args);
-  return Object.keys(r).length ? { retryOptions: r } : {};
-}
-
-/**
- * Options of a `TableClient` for a connection string: plain-HTTP endpoints (Azurite, development storage) must be
- * allowed explicitly by the SDK; the retry flags map onto its `maxRetries` (tries - 1).
- */
-export function tableClientOptions(args: ParsedArgs, cs: string): { allowInsecureConnection: boolean; retryOptions?: { maxRetries?: number; retryDelayInMs?: number } } {
-  const insecure = /(^|;)\s*(DefaultEndpointsProtocol=http|UseDevelopmentStorage=true)\s*(;|$)|TableEndpoint=http:/i.test(cs);
-  const r = retrySettings(args);
-  const retryOptions: { maxRetries?: number; retryDelayInMs?: number } = {};
-  if (r.maxTries !== undefined) retryOptions.maxRetries = r.maxTries - 1;
-  if (r.retryDelayInMs !== undefined) retryOptions.retryDelayInMs = r.retryDelayInMs;
-  return Object.keys(retryOptions).length ? { allowInsecureConnection: insecure, retryOptions } : { allowInsecureConnection: insecure };
-}
-
 /**
  * Writes `out` complete or not at all: staged in a private hidden directory next to it, renamed into place on
  * success; a failure or an interrupting signal leaves no entry behind. `label` names the flag in errors.
  */
-export function writeFileAtomically(out: string, data: Uint8Array | string, label = "--out"): void {
-  const staged = new StagedOutputs([{ label, path: out }]);
+export function writeFileAtomically(out: string, data: Uint8Array | string, label = "--out", overwrite = true): void {
+  const staged = new StagedOutputs([{ label, path: out }], { overwrite });
   try {
     staged.writeFile(0, data);
     staged.commit();
@@ -403,6 +438,6 @@ export function writeFileAtomically(out: string, data: Uint8Array | string, labe
 }
 
 /** Streaming twin of writeFileAtomically; returns the number of bytes written. */
-export async function writeStreamAtomically(out: string, source: AsyncIterable<Uint8Array>, label = "--out"): Promise<number> {
-  return new StagedOutputs([{ label, path: out }]).run((o) => o.writeStream(0, source));
+export async function writeStreamAtomically(out: string, source: AsyncIterable<Uint8Array>, label = "--out", overwrite = true): Promise<number> {
+  return new StagedOutputs([{ label, path: out }], { overwrite }).run((o) => o.writeStream(0, source));
 }

@@ -1,2 +1,2 @@
-export { main, COMMANDS } from "./main.js";
-export { EXIT, type Io, type CommandDef, type CommandHandler } from "./framework.js";
+export { main, COMMANDS, VERSION } from "./main.js";
+export { EXIT, type Io, type CommandDef, type CommandSpec, type CommandHandler, type FlagSpec, type FlagSpecs, type ParsedArgs } from "./framework.js";

@@ -71,14 +71,19 @@ describe("blob encrypt-file: ciphertext and metadata appear together or not at a
     expect((await azcse("blob", "encrypt-file", "--in", f("plain.bin"), "--out", out, "--metadata-out", meta, "--key", key)).code).toBe(0);
     const [oldOut, oldMeta] = [readFileSync(out), readFileSync(meta)];
     // Same targets, but the input is a directory: refused, nothing replaced.
-    const bad = await azcse("blob", "encrypt-file", "--in", d, "--out", out, "--metadata-out", meta, "--key", key);
+    const bad = await azcse("blob", "encrypt-file", "--in", d, "--out", out, "--metadata-out", meta, "--key", key, "--overwrite");
     expect(bad.code).toBe(1);
     expect(bad.err).toContain("--in");
     expect(readFileSync(out).equals(oldOut)).toBe(true);
     expect(readFileSync(meta).equals(oldMeta)).toBe(true);
     expect(snapshot(d)).toEqual(["meta.json", "s.bin"]);
-    // A successful run replaces both, and the new pair decrypts.
-    expect((await azcse("blob", "encrypt-file", "--in", f("plain.bin"), "--out", out, "--metadata-out", meta, "--key", key)).code).toBe(0);
+    // Without --overwrite the existing pair is refused before anything is read (exit 1), both kept.
+    const refused = await azcse("blob", "encrypt-file", "--in", f("plain.bin"), "--out", out, "--metadata-out", meta, "--key", key);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain("pass --overwrite");
+    expect(snapshot(d)).toEqual(["meta.json", "s.bin"]);
+    // A successful run with --overwrite replaces both, and the new pair decrypts.
+    expect((await azcse("blob", "encrypt-file", "--in", f("plain.bin"), "--out", out, "--metadata-out", meta, "--key", key, "--overwrite")).code).toBe(0);
     expect(readFileSync(meta).equals(oldMeta)).toBe(false);
     expect((await azcse("blob", "decrypt-file", "--in", out, "--metadata", meta, "--out", path.join(d, "p"), "--key", key)).code).toBe(0);
     expect(readFileSync(path.join(d, "p")).equals(plain)).toBe(true);
@@ -134,7 +139,7 @@ describe("failed commands leave nothing behind and keep an existing output", () 
     writeFileSync(path.join(d, "t.bin"), bytes);
     writeFileSync(path.join(d, "out.bin"), "previous");
     const before = snapshot(d);
-    const r = await azcse("blob", "decrypt-file", "--in", path.join(d, "t.bin"), "--metadata", meta, "--out", path.join(d, "out.bin"), "--key", key);
+    const r = await azcse("blob", "decrypt-file", "--in", path.join(d, "t.bin"), "--metadata", meta, "--out", path.join(d, "out.bin"), "--key", key, "--overwrite");
     expect(r.code).toBe(2);
     expect(r.err).toContain("DECRYPTION_FAILED");
     expect(snapshot(d)).toEqual(before);

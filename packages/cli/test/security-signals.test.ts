@@ -103,7 +103,7 @@ describe("signals while a stream input is still arriving leave nothing behind", 
   for (const sig of SIGNALS) {
     it(`blob decrypt-file --in FIFO: ${sig} while the ciphertext is being copied removes the scratch copy`, async () => {
       writeFileSync(f("fifo-src.bin"), randomBytes(3 * MiB));
-      const enc = await azcse("blob", "encrypt-file", "--in", f("fifo-src.bin"), "--out", f("fifo.stored"), "--metadata-out", f("fifo.meta.json"), "--key", key);
+      const enc = await azcse("blob", "encrypt-file", "--in", f("fifo-src.bin"), "--out", f("fifo.stored"), "--metadata-out", f("fifo.meta.json"), "--key", key, "--overwrite");
       expect(enc.code, enc.err).toBe(0);
       const out = outDir(`decrypt-fifo-${sig}`);
       const fifo = f(`dec-${sig}.fifo`);

@@ -94,7 +94,7 @@ describe("azcse table encrypt-entity / decrypt-entity (offline, OData JSON)", ()
   it("decrypts the Python SDK's vectors in either annotation order (request body: value first; Azurite response: annotation first)", async () => {
     for (const c of tableCases.filter((x) => x.kek_algorithm === "A256KW")) {
       for (const file of [c.wire.request_file, c.service_response.file]) {
-        const out = f(`${c.id}.plain.json`);
+        const out = f(`${c.id}.${path.basename(file)}.plain.json`);
         const r = await azcse("table", "decrypt-entity", "--in", path.join(vectorsDir, file), "--out", out, "--key", vectorKeyFile);
         expect(r.code, `${file}: ${r.stderr}`).toBe(0);
         const got = readJson(out);

@@ -11,7 +11,8 @@ import {
   planRange,
   unwrapContentKey,
 } from "@azure-cse/core-envelope";
-import { blobWriteFlags, decodingStoredData, EXIT, parseArgs, policyFromKeyFiles, READ_FLAGS, READ_USAGE, readPolicyOptions, UsageError, type CommandDef } from "../framework.js";
+import { BLOB_WRITE_FLAGS, blobWriteFlags, decodingStoredData, defineCommand, EXIT, OVERWRITE_FLAG, READ_FLAGS, readPolicyOptions, UsageError, type CommandDef } from "../framework.js";
+import { KEY_HELP, KEY_VAULT_FLAGS, policyFromKeys } from "../keys.js";
 import { inputFile, readInputFile, StagedOutputs } from "../files.js";
 
 /** META.json is either the blob's metadata map or the EncryptionData object itself (stored data: malformed is exit 2). */
@@ -35,23 +36,48 @@ export async function readMetadataFile(file: string, label = "--metadata"): Prom
   throw new ClientSideEncryptionError("ENCRYPTION_REQUIRED", `${label}: ${file} holds no encryption metadata (no "encryptiondata" key and no EncryptionData object)`);
 }
 
+/**
+ * A region out of its nonce sequence is either data of a writer with non-standard nonces (each region still
+ * authenticates: --allow-misordered-regions recovers it) or bytes that are not this metadata's encrypted data at all
+ * (a plaintext file, another blob): then the recovery switch cannot help and the message says so. `probe` decrypts
+ * again without the order check, discarding the output.
+ */
+async function explainOutOfOrder(e: ClientSideEncryptionError, file: string, probe: () => Promise<void>): Promise<ClientSideEncryptionError> {
+  const region = (e.details as { regionIndex?: unknown } | undefined)?.regionIndex;
+  try {
+    await probe();
+  } catch {
+    return new ClientSideEncryptionError(
+      "DECRYPTION_FAILED",
+      `--in: ${file} is not encrypted data of this metadata (region ${String(region)} neither follows the nonce sequence nor authenticates under the content key): a plaintext file, another blob's bytes, or modified data; nothing was written.`,
+      { cause: e },
+    );
+  }
+  return new ClientSideEncryptionError(
+    "REGION_OUT_OF_ORDER",
+    `Encrypted region ${String(region)} is not in its expected position, but every region authenticates: the data was written with non-standard nonces (or its regions were reordered). --allow-misordered-regions reads it.`,
+    { cause: e, details: typeof region === "number" ? { regionIndex: region } : {} },
+  );
+}
+
 export const commands: CommandDef[] = [
-  {
+  defineCommand({
     path: ["blob", "encrypt-file"],
-    usage: "blob encrypt-file --in PLAIN --out STORED --metadata-out META.json --key FILE [--protocol 2.0|2.1|1.0] [--region-size BYTES]",
+    summary: "Offline: the exact bytes and metadata of an encrypted blob.",
     offline: "encrypt",
-    async run(argv, io) {
-      const a = parseArgs(argv, {
-        in: { value: true, required: true },
-        out: { value: true, required: true },
-        "metadata-out": { value: true, required: true },
-        key: { value: true, repeat: true, required: true },
-        protocol: { value: true },
-        "region-size": { value: true },
-      });
+    flags: {
+      in: { value: true, required: true, arg: "PLAIN", help: "plaintext file (a FIFO, /dev/stdin or - for standard input)" },
+      out: { value: true, required: true, arg: "STORED", help: "the stored (encrypted) bytes" },
+      "metadata-out": { value: true, required: true, arg: "META.json", help: "the blob metadata (encryptiondata)" },
+      key: { value: true, repeat: true, required: true, arg: "KEY", help: KEY_HELP },
+      ...BLOB_WRITE_FLAGS,
+      ...KEY_VAULT_FLAGS,
+      ...OVERWRITE_FLAG,
+    },
+    async run(a, io) {
       if (a.positionals.length) throw new UsageError(`unexpected argument ${a.positionals[0]}`);
       const { protocol, regionSize } = blobWriteFlags(a);
-      const policy = policyFromKeyFiles(a.all("key"), {
+      const policy = policyFromKeys(a, {
         encryptionVersion: protocol,
         regionSize,
         allowDeprecatedV1Encryption: protocol === "1.0",
@@ -61,7 +87,7 @@ export const commands: CommandDef[] = [
       const outputs = new StagedOutputs([
         { label: "--out", path: a.get("out") },
         { label: "--metadata-out", path: a.get("metadata-out") },
-      ]);
+      ], { overwrite: a.has("overwrite") });
       if (protocol === "1.0") io.stderr("azcse: warning: protocol 1.0 is deprecated and unauthenticated (CVE-2022-30187); use 2.0\n");
       const r = await outputs.run(async (o) => {
         const enc = await createContentEncryption(policy);
@@ -83,31 +109,33 @@ export const commands: CommandDef[] = [
       io.stdout(JSON.stringify({ protocol, ...r }) + "\n");
       return EXIT.ok;
     },
-  },
-  {
+  }),
+  defineCommand({
     path: ["blob", "decrypt-file"],
-    usage: `blob decrypt-file --in STORED --metadata META.json --out PLAIN --key FILE [--offset N] [--count N] [--blob-type BlockBlob|PageBlob] ${READ_USAGE}`,
+    summary: "Offline: decrypts stored blob bytes with their metadata (META.json = the metadata map or the EncryptionData object).",
     offline: "decrypt",
-    async run(argv, io) {
-      const a = parseArgs(argv, {
-        in: { value: true, required: true },
-        metadata: { value: true, required: true },
-        out: { value: true, required: true },
-        key: { value: true, repeat: true, required: true },
-        offset: { value: true },
-        count: { value: true },
-        "blob-type": { value: true },
-        "allow-misordered-regions": {},
-        ...READ_FLAGS,
-      });
+    flags: {
+      in: { value: true, required: true, arg: "STORED", help: "the stored (encrypted) bytes" },
+      metadata: { value: true, required: true, arg: "META.json", help: "the blob's metadata map or its EncryptionData object" },
+      out: { value: true, required: true, arg: "PLAIN", help: "the plaintext file" },
+      key: { value: true, repeat: true, required: true, arg: "KEY", help: KEY_HELP },
+      offset: { value: true, arg: "N", help: "first plaintext byte (default 0)" },
+      count: { value: true, arg: "N", help: "plaintext bytes to decrypt (default: to the end)" },
+      "blob-type": { value: true, arg: "BlockBlob|PageBlob", help: "PageBlob: legacy 1.0 page blobs (no padding)" },
+      "allow-misordered-regions": { help: "read 2.x data whose regions were written out of order (recovery only)" },
+      ...READ_FLAGS,
+      ...KEY_VAULT_FLAGS,
+      ...OVERWRITE_FLAG,
+    },
+    async run(a, io) {
       if (a.positionals.length) throw new UsageError(`unexpected argument ${a.positionals[0]}`);
       const blobType = a.get("blob-type") ?? "BlockBlob";
       if (blobType !== "BlockBlob" && blobType !== "PageBlob") throw new UsageError("--blob-type must be BlockBlob or PageBlob");
       const offset = a.int("offset") ?? 0;
       const count = a.int("count");
-      const policy = policyFromKeyFiles(a.all("key"), { allowMisorderedRegions: a.has("allow-misordered-regions"), ...readPolicyOptions(a) });
+      const policy = policyFromKeys(a, { allowMisorderedRegions: a.has("allow-misordered-regions"), ...readPolicyOptions(a) });
       const input = inputFile("--in", a.get("in"));
-      const outputs = new StagedOutputs([{ label: "--out", path: a.get("out") }]);
+      const outputs = new StagedOutputs([{ label: "--out", path: a.get("out") }], { overwrite: a.has("overwrite") });
       const r = await outputs.run((o) => decodingStoredData(async () => {
         const data = parseEncryptionData((await readMetadataFile(a.get("metadata")!)).encryptionData);
         // A FIFO or pipe has no size to plan with: copy it (ciphertext) to a scratch file in the private staging
@@ -119,10 +147,16 @@ export const commands: CommandDef[] = [
         const cek = await unwrapContentKey(data, policy);
         try {
           const end = plan.storedCount === undefined ? undefined : plan.storedOffset + plan.storedCount;
-          const source: AsyncIterable<Uint8Array> | Uint8Array[] = plan.empty
-            ? []
-            : createReadStream(stored.path, { highWaterMark: 1 << 20, start: plan.storedOffset, ...(end === undefined ? {} : { end: end - 1 }) });
-          return { protocol: data.protocol, plaintextBytes: await o.writeStream(0, decryptPlanned(data, cek, plan, source, policy, padded)) };
+          const source = (): AsyncIterable<Uint8Array> | Uint8Array[] =>
+            plan.empty ? [] : createReadStream(stored.path, { highWaterMark: 1 << 20, start: plan.storedOffset, ...(end === undefined ? {} : { end: end - 1 }) });
+          try {
+            return { protocol: data.protocol, plaintextBytes: await o.writeStream(0, decryptPlanned(data, cek, plan, source(), policy, padded)) };
+          } catch (e) {
+            if (!ClientSideEncryptionError.is(e) || e.code !== "REGION_OUT_OF_ORDER" || policy.allowMisorderedRegions) throw e;
+            throw await explainOutOfOrder(e, a.get("in")!, async () => {
+              for await (const chunk of decryptPlanned(data, cek, plan, source(), { ...policy, allowMisorderedRegions: true }, padded)) void chunk;
+            });
+          }
         } finally {
           cek.fill(0);
         }
@@ -130,5 +164,5 @@ export const commands: CommandDef[] = [
       io.stdout(JSON.stringify(r) + "\n");
       return EXIT.ok;
     },
-  },
+  }),
 ];

@@ -1,9 +1,14 @@
 // azcse operations at scale: scan / scan-table (inventory), migrate (1.0 → 2.x in place) and rotate-key
 // (bulk re-wrap for a container or a table), resumable with --resume STATE. The engine is ../ops.
-import { BlobServiceClient, ContainerClient } from "@azure/storage-blob";
-import { TableClient } from "@azure/data-tables";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { ContainerClient } from "@azure/storage-blob";
+import type { TableClient } from "@azure/data-tables";
 import type { KeyEncryptionKey } from "@azure-cse/core-envelope";
-import { allowedReadProtocols, connectionString, EXIT, loadKeys, parseArgs, READ_FLAGS, READ_USAGE, SERVICE_FLAGS, SERVICE_USAGE, storageClientOptions, tableClientOptions, UsageError, type CommandDef, type FlagSpec, type Io, type ParsedArgs } from "../framework.js";
+import { allowedReadProtocols, defineCommand, EXIT, READ_FLAGS, UsageError, type CommandDef, type FlagSpecs, type Io, type ParsedArgs } from "../framework.js";
+import { blobServiceOf, SERVICE_FLAGS, storageClientOptions, tableOf } from "../account.js";
+import { CommandKeys, isVersionlessVaultKey, KEY_VAULT_FLAGS } from "../keys.js";
+import { checkOutputPath } from "../files.js";
 import {
   BlobRunState,
   blobSelector,
@@ -33,33 +38,62 @@ import {
 import { isLocalResourceError, localErrorMessage } from "../ops/local-errors.js";
 import { commands as reportCommands } from "./report.js";
 
-const CONNECTION: Record<string, FlagSpec> = SERVICE_FLAGS;
-const RUN_FLAGS: Record<string, FlagSpec> = {
-  "dry-run": {},
-  concurrency: { value: true },
-  resume: { value: true },
-  progress: { value: true },
-  "page-size": { value: true },
-  report: { value: true },
-  summary: {},
-  outcomes: { value: true },
-  shard: { value: true },
-  "progress-interval": { value: true },
-  "no-plan": {},
-  state: { value: true },
-  "state-lease-seconds": { value: true },
-  "state-wait-seconds": { value: true },
+const CONNECTION: FlagSpecs = SERVICE_FLAGS;
+const RUN_FLAGS: FlagSpecs = {
+  "dry-run": { help: "list what would change; write nothing" },
+  concurrency: { value: true, arg: "N", help: "objects in flight, 1-256" },
+  resume: { value: true, arg: "STATE", help: "local state file: resume an interrupted run (created when missing)" },
+  state: { value: true, arg: "CONTAINER/PATH|BLOB-URL", help: "state in a blob (leased; for workers on several machines)" },
+  "state-lease-seconds": { value: true, arg: "S", help: "lease of --state, 15-60" },
+  "state-wait-seconds": { value: true, arg: "S", help: "wait up to S seconds for a --state held by another worker (max 3600)" },
+  shard: { value: true, arg: "K/N", help: "this worker's share K of N (by name hash)" },
+  progress: { value: true, arg: "auto|bar|summary|lines|none", help: "progress on stderr (auto: bar on a terminal, summary lines otherwise)" },
+  "progress-interval": { value: true, arg: "SECONDS", help: "interval of summary lines (1-86400; default 30)" },
+  "page-size": { value: true, arg: "N", help: "listing page size, 1-5000" },
+  report: { value: true, arg: "FILE", help: "also write the JSON report to FILE" },
+  summary: { help: "print the bounded summary report instead of the full one" },
+  outcomes: { value: true, arg: "FILE.jsonl", help: "write every object's outcome as JSON Lines" },
+  "no-plan": { help: "skip the planning listing (no totals in the progress)" },
 };
-const RUN_USAGE =
-  "[--dry-run] [--concurrency N] [--resume STATE | --state CONTAINER/PATH|BLOB-URL [--state-lease-seconds S] [--state-wait-seconds S]] [--shard K/N] [--progress auto|bar|summary|lines|none] [--progress-interval SECONDS] [--page-size N] [--report FILE] [--summary] [--outcomes FILE.jsonl] [--no-plan]";
+const OLD_KEYS_HELP = "old key(s): private JWK files or versioned Key Vault key ids (…/keys/NAME/VERSION; `azcse scan` lists the key ids in use)";
+const NEW_KEY_HELP = "the new key: a private JWK file or a Key Vault key id (a versionless id is pinned to the key's current version)";
 
 function container(a: ParsedArgs, name: string) {
-  return BlobServiceClient.fromConnectionString(connectionString(a), storageClientOptions(a)).getContainerClient(name);
+  return blobServiceOf(a).getContainerClient(name);
 }
 
 function table(a: ParsedArgs, name: string): TableClient {
-  const cs = connectionString(a);
-  return TableClient.fromConnectionString(cs, name, tableClientOptions(a, cs));
+  return tableOf(a, name);
+}
+
+/**
+ * Keys of the bulk commands. The engine matches stored kids exactly, so vault keys are pinned to one version: old
+ * keys must name it, the new key is pinned to the version that wraps now.
+ */
+async function opsKeys(a: ParsedArgs, newRequired: boolean): Promise<{ keys: KeyEncryptionKey[]; newKey: KeyEncryptionKey }> {
+  const ck = new CommandKeys(a);
+  const keys = ck.load(a.all("key"));
+  const versionless = a.all("key").filter((_, i) => isVersionlessVaultKey(keys[i]!));
+  const newValue = a.get("new-key");
+  // migrate without --new-key re-encrypts under the first --key: that one may be versionless (it is pinned).
+  const old = newValue === undefined ? versionless.filter((v) => v !== a.all("key")[0]) : versionless;
+  if (old.length) {
+    throw new UsageError(`--key ${old[0]}: give the versioned Key Vault key id of each old key (…/keys/NAME/VERSION) — stored data names one version; \`azcse scan\` lists the key ids in use`);
+  }
+  if (newValue === undefined && newRequired) throw new UsageError("--new-key is required");
+  const chosen = newValue === undefined ? keys[0]! : ck.load([newValue], "--new-key")[0]!;
+  const newKey = await ck.pinned(chosen);
+  return { keys: newValue === undefined ? [newKey, ...keys.slice(1)] : keys, newKey };
+}
+
+/**
+ * --report / --outcomes are checked before the run (a missing folder is reported now, naming it, not after the
+ * run with a temporary name); so is a missing folder of --resume (its other local failures stay exit 5).
+ */
+function checkReportPaths(a: ParsedArgs): void {
+  for (const flag of ["report", "outcomes"]) if (a.has(flag)) checkOutputPath(`--${flag}`, a.get(flag));
+  const resume = a.get("resume");
+  if (resume !== undefined && resume.length > 0 && !existsSync(path.dirname(path.resolve(resume)))) checkOutputPath("--resume", resume);
 }
 
 function onePositional(a: ParsedArgs, what: string): string {
@@ -128,15 +162,15 @@ function stateLocation(a: ParsedArgs, value: string): BlobStateLocation {
       const containerUrl = `${u.origin}${parts.slice(0, first + 1).join("/")}${u.search}`;
       return { container: new ContainerClient(containerUrl, undefined, storageClientOptions(a)), name, display: `${u.origin}${u.pathname}` };
     }
-    const service = BlobServiceClient.fromConnectionString(connectionString(a), storageClientOptions(a));
-    const base = service.url.endsWith("/") ? service.url : `${service.url}/`;
-    if (!value.startsWith(base)) throw new UsageError(`--state URL must be on the account of the connection string (${base}) or carry a SAS`);
+    const service = blobServiceOf(a);
+    const serviceUrl = service.url.replace(/\?.*$/s, "");
+    const base = serviceUrl.endsWith("/") ? serviceUrl : `${serviceUrl}/`;
+    if (!value.startsWith(base)) throw new UsageError(`--state URL must be on the account of the command (${base}) or carry a SAS`);
     return stateLocation(a, decodeURIComponent(value.slice(base.length)));
   }
   const slash = value.indexOf("/");
   if (slash <= 0 || slash === value.length - 1) throw new UsageError("--state must be CONTAINER/PATH or a blob URL");
-  const service = BlobServiceClient.fromConnectionString(connectionString(a), storageClientOptions(a));
-  const c = service.getContainerClient(value.slice(0, slash));
+  const c = blobServiceOf(a).getContainerClient(value.slice(0, slash));
   return { container: c, name: value.slice(slash + 1), display: `${c.url.replace(/\?.*$/, "")}/${value.slice(slash + 1)}` };
 }
 
@@ -176,9 +210,9 @@ async function output(run: OpsRun, a: ParsedArgs, io: Io): Promise<number> {
 
 /** Local limits and I/O failures (disk full, out of memory, too many open files) exit 5, not 4: the service is fine. */
 function localErrors(run: CommandDef["run"]): CommandDef["run"] {
-  return async (argv, io) => {
+  return async (a, io) => {
     try {
-      return await run(argv, io);
+      return await run(a, io);
     } catch (e) {
       if (!isLocalResourceError(e)) throw e;
       io.stderr(`azcse: ${localErrorMessage(e)}\n`);
@@ -187,107 +221,111 @@ function localErrors(run: CommandDef["run"]): CommandDef["run"] {
   };
 }
 
-function newKeyOf(a: ParsedArgs, keys: KeyEncryptionKey[], required: boolean): KeyEncryptionKey {
-  const file = a.get("new-key");
-  if (!file) {
-    if (required) throw new UsageError("--new-key FILE is required");
-    return keys[0]!;
-  }
-  return loadKeys([file])[0]!;
-}
-
 const opsCommands: CommandDef[] = [
-  {
+  defineCommand({
     path: ["scan"],
-    usage: `scan CONTAINER [--prefix P] [--shard K/N] [--json] ${SERVICE_USAGE}   (inventory from the listing: protocols, key ids, writers, sizes)`,
-    run: localErrors(async (argv, io) => {
-      const a = parseArgs(argv, { ...CONNECTION, prefix: { value: true }, json: {}, shard: { value: true } });
+    args: "CONTAINER",
+    summary: "Inventory from the listing (no content read): counts and bytes per protocol, key id, writer library; plaintext vs stored; unencrypted objects.",
+    flags: {
+      prefix: { value: true, arg: "P", help: "only blobs whose names start with P" },
+      shard: RUN_FLAGS.shard!,
+      json: { help: "JSON instead of a table" },
+      ...CONNECTION,
+    },
+    run: localErrors(async (a, io) => {
       const name = onePositional(a, "CONTAINER");
       const shard = shardOf(a);
       const report = await scanBlobs({ container: container(a, name), prefix: a.get("prefix"), select: blobSelector(shard), shard: shard && formatShard(shard) });
       io.stdout(a.has("json") ? JSON.stringify(report, null, 2) + "\n" : formatScan(report));
       return EXIT.ok;
     }),
-  },
-  {
+  }),
+  defineCommand({
     path: ["scan-table"],
-    usage: `scan-table TABLE [--partition-from A] [--partition-to B] [--shard K/N] [--json] ${SERVICE_USAGE}`,
-    run: localErrors(async (argv, io) => {
-      const a = parseArgs(argv, { ...CONNECTION, "partition-from": { value: true }, "partition-to": { value: true }, json: {}, shard: { value: true } });
+    args: "TABLE",
+    summary: "The same inventory for entities.",
+    flags: {
+      "partition-from": { value: true, arg: "A", help: "first PartitionKey (inclusive)" },
+      "partition-to": { value: true, arg: "B", help: "last PartitionKey (exclusive)" },
+      shard: RUN_FLAGS.shard!,
+      json: { help: "JSON instead of a table" },
+      ...CONNECTION,
+    },
+    run: localErrors(async (a, io) => {
       const name = onePositional(a, "TABLE");
       const shard = shardOf(a);
       const report = await scanTable({ table: table(a, name), partitionFrom: a.get("partition-from"), partitionTo: a.get("partition-to"), select: entitySelector(shard), shard: shard && formatShard(shard) });
       io.stdout(a.has("json") ? JSON.stringify(report, null, 2) + "\n" : formatScan(report));
       return EXIT.ok;
     }),
-  },
-  {
+  }),
+  defineCommand({
     path: ["migrate"],
-    usage:
-      `migrate CONTAINER [--prefix P] --key K... [--new-key K] [--to 2.0|2.1] [--region-size BYTES] ${RUN_USAGE} ${READ_USAGE} ${SERVICE_USAGE}   (exit 5: a local limit or I/O error)`,
-    run: localErrors(async (argv, io) => {
-      const a = parseArgs(argv, {
-        ...CONNECTION,
-        ...RUN_FLAGS,
-        ...READ_FLAGS,
-        prefix: { value: true },
-        key: { value: true, repeat: true, required: true },
-        "new-key": { value: true },
-        to: { value: true },
-        "region-size": { value: true },
-      });
+    args: "CONTAINER",
+    summary: "Re-encrypts every 1.0 blob (and every 2.x blob under an offered old key) as 2.x in place, If-Match the listed ETag (exit 5: a local limit or I/O error).",
+    flags: {
+      prefix: { value: true, arg: "P", help: "only blobs whose names start with P" },
+      key: { value: true, repeat: true, required: true, arg: "K", help: OLD_KEYS_HELP },
+      "new-key": { value: true, arg: "K", help: `${NEW_KEY_HELP}; default: the first --key` },
+      to: { value: true, arg: "2.0|2.1", help: "target protocol (default 2.0)" },
+      "region-size": { value: true, arg: "BYTES", help: "region size of --to 2.1" },
+      ...RUN_FLAGS,
+      ...READ_FLAGS,
+      ...KEY_VAULT_FLAGS,
+      ...CONNECTION,
+    },
+    run: localErrors(async (a, io) => {
       const name = onePositional(a, "CONTAINER");
       const to = a.get("to") ?? "2.0";
       if (to !== "2.0" && to !== "2.1") throw new UsageError("--to must be 2.0 or 2.1 (1.0 is never written by migrate)");
       const regionSize = a.int("region-size");
       if (regionSize !== undefined && to !== "2.1") throw new UsageError("--region-size needs --to 2.1");
-      const keys = loadKeys(a.all("key"));
-      const run = await migrateRun({
-        container: container(a, name),
-        prefix: a.get("prefix"),
-        keys,
-        newKey: newKeyOf(a, keys, false),
-        to,
-        regionSize,
-        ...runOptions(a, io),
-      });
+      checkReportPaths(a);
+      const options = runOptions(a, io);
+      const { keys, newKey } = await opsKeys(a, false);
+      const run = await migrateRun({ container: container(a, name), prefix: a.get("prefix"), keys, newKey, to, regionSize, ...options });
       return output(run, a, io);
     }),
-  },
-  {
+  }),
+  defineCommand({
     path: ["rotate-key"],
-    usage:
-      `rotate-key CONTAINER|--table TABLE --key OLD... --new-key NEW [--prefix P] [--partition-from A] [--partition-to B] [--verify] ${RUN_USAGE} ${READ_USAGE} ${SERVICE_USAGE}   (exit 5: a local limit or I/O error)`,
-    run: localErrors(async (argv, io) => {
-      const a = parseArgs(argv, {
-        ...CONNECTION,
-        ...RUN_FLAGS,
-        ...READ_FLAGS,
-        table: { value: true },
-        prefix: { value: true },
-        "partition-from": { value: true },
-        "partition-to": { value: true },
-        key: { value: true, repeat: true, required: true },
-        "new-key": { value: true, required: true },
-        verify: {},
-      });
-      const oldKeys = loadKeys(a.all("key"));
-      const newKey = newKeyOf(a, oldKeys, true);
-      if (oldKeys.every((k) => k.keyId === newKey.keyId)) throw new UsageError("--key must name the old key(s); it is the same as --new-key");
-      const common = { oldKeys, newKey, verify: a.has("verify"), ...runOptions(a, io) };
+    args: "[CONTAINER]",
+    summary: "Re-wraps content keys of a container (or of --table TABLE) with --new-key (metadata / _ClientEncryptionMetadata1 only; exit 5: a local limit or I/O error).",
+    flags: {
+      table: { value: true, arg: "TABLE", help: "rotate a table instead of CONTAINER" },
+      prefix: { value: true, arg: "P", help: "only blobs whose names start with P" },
+      "partition-from": { value: true, arg: "A", help: "tables: first PartitionKey (inclusive)" },
+      "partition-to": { value: true, arg: "B", help: "tables: last PartitionKey (exclusive)" },
+      key: { value: true, repeat: true, required: true, arg: "OLD", help: OLD_KEYS_HELP },
+      "new-key": { value: true, required: true, arg: "NEW", help: NEW_KEY_HELP },
+      verify: { help: "afterwards, check that every object opens with the new key and none names an old key" },
+      ...RUN_FLAGS,
+      ...READ_FLAGS,
+      ...KEY_VAULT_FLAGS,
+      ...CONNECTION,
+    },
+    run: localErrors(async (a, io) => {
+      checkReportPaths(a);
       const tableName = a.get("table");
       if (tableName !== undefined) {
         if (a.positionals.length > 0) throw new UsageError("give either CONTAINER or --table TABLE, not both");
         if (a.has("prefix")) throw new UsageError("--prefix is for containers; split tables with --partition-from/--partition-to");
+      } else {
+        if (a.has("partition-from") || a.has("partition-to")) throw new UsageError("--partition-from/--partition-to need --table");
+        onePositional(a, "CONTAINER or --table TABLE");
+      }
+      const options = runOptions(a, io);
+      const { keys: oldKeys, newKey } = await opsKeys(a, true);
+      if (oldKeys.every((k) => k.keyId === newKey.keyId)) throw new UsageError("--key must name the old key(s); it is the same as --new-key");
+      const common = { oldKeys, newKey, verify: a.has("verify"), ...options };
+      if (tableName !== undefined) {
         const run = await rotateTableRun({ table: table(a, tableName), partitionFrom: a.get("partition-from"), partitionTo: a.get("partition-to"), ...common });
         return output(run, a, io);
       }
-      if (a.has("partition-from") || a.has("partition-to")) throw new UsageError("--partition-from/--partition-to need --table");
-      const name = onePositional(a, "CONTAINER or --table TABLE");
-      const run = await rotateBlobsRun({ container: container(a, name), prefix: a.get("prefix"), ...common });
+      const run = await rotateBlobsRun({ container: container(a, a.positionals[0]!), prefix: a.get("prefix"), ...common });
       return output(run, a, io);
     }),
-  },
+  }),
 ];
 
 // `report merge` is registered with the ops commands (it reads their reports).

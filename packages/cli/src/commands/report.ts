@@ -1,8 +1,9 @@
 // azcse report merge: sums the reports of the shards (or disjoint scopes) of one migrate / rotate-key into
 // one summary, and checks that every shard K/N of the set is present and complete.
 import { readFileSync, statSync } from "node:fs";
-import { EXIT, parseArgs, UsageError, type CommandDef } from "../framework.js";
-import { exitCodeOfSummary, FAILED_SAMPLE, mergeSummaries, writeFileAtomic, type ObjectOutcome, type OpsReport, type RunSummary, type VerifyResult } from "../ops/index.js";
+import { defineCommand, EXIT, OVERWRITE_FLAG, UsageError, type CommandDef } from "../framework.js";
+import { StagedOutputs } from "../files.js";
+import { exitCodeOfSummary, FAILED_SAMPLE, mergeSummaries, type ObjectOutcome, type OpsReport, type RunSummary, type VerifyResult } from "../ops/index.js";
 
 /** Reports larger than this are refused (a full report of millions of objects: merge `--summary` reports). */
 const MAX_REPORT_BYTES = 512 * 1024 * 1024;
@@ -125,15 +126,25 @@ export function mergeReports(parts: Part[]): MergedReport {
 }
 
 export const commands: CommandDef[] = [
-  {
+  defineCommand({
     path: ["report", "merge"],
-    usage: "report merge REPORT.json... [--out FILE]   (sums the shards' reports of one migrate/rotate-key; exit 3 when a shard K/N is missing)",
-    async run(argv, io) {
-      const a = parseArgs(argv, { out: { value: true } });
-      const merged = mergeReports(a.positionals.map(load));
-      const text = JSON.stringify(merged, null, 2) + "\n";
+    args: "REPORT.json...",
+    summary: "Sums the shards' reports of one migrate/rotate-key into one summary (exit 3 when a shard K/N is missing).",
+    flags: { out: { value: true, arg: "FILE", help: "also write the merged report to FILE" }, ...OVERWRITE_FLAG },
+    async run(a, io) {
       const out = a.get("out");
-      if (out) writeFileAtomic(out, text);
+      const outputs = out ? new StagedOutputs([{ label: "--out", path: out }], { overwrite: a.has("overwrite") }) : undefined;
+      let merged: MergedReport;
+      let text: string;
+      try {
+        merged = mergeReports(a.positionals.map(load));
+        text = JSON.stringify(merged, null, 2) + "\n";
+        outputs?.writeFile(0, text);
+        outputs?.commit();
+      } catch (e) {
+        outputs?.abort();
+        throw e;
+      }
       io.stdout(text);
       if (merged.shards && merged.shards.missing.length > 0) io.stderr(`azcse: shards missing: ${merged.shards.missing.join(", ")} of ${merged.shards.count}\n`);
       const incomplete = merged.parts.filter((p) => !p.complete).map((p) => p.file);
@@ -143,5 +154,5 @@ export const commands: CommandDef[] = [
       // A shard without its report is "not found" (3) unless a failure says more.
       return code === EXIT.ok && merged.shards !== null && merged.shards.missing.length > 0 ? EXIT.notFound : code;
     },
-  },
+  }),
 ];

@@ -1,7 +1,7 @@
 // azcse table commands: put/get/query encrypted entities through the service, and offline
 // encrypt-entity/decrypt-entity on entities in OData JSON as on the wire.
 // Entities are always OData JSON: values plus `<name>@odata.type` annotations (either order).
-import { TableClient } from "@azure/data-tables";
+import type { TableClient } from "@azure/data-tables";
 import { EncryptedTableClient, decryptEntity, encryptEntity, entityFromODataJson, entityToODataJson, type EntityRecord } from "@azure-cse/data-tables";
 import { ClientSideEncryptionError } from "@azure-cse/core-envelope";
 import {
@@ -9,19 +9,17 @@ import {
   asStoredDataFailure,
   checkResourceName,
   decodingStoredData,
-  fromConnection,
-  parseArgs,
-  policyFromKeyFiles,
+  defineCommand,
+  OVERWRITE_FLAG,
   READ_FLAGS,
-  READ_USAGE,
   readPolicyOptions,
-  SERVICE_FLAGS,
-  SERVICE_USAGE,
-  tableClientOptions,
   UsageError,
   type CommandDef,
+  type FlagSpecs,
   type ParsedArgs,
 } from "../framework.js";
+import { SERVICE_FLAGS, tableOf as accountTable } from "../account.js";
+import { KEY_HELP, KEY_VAULT_FLAGS, policyFromKeys } from "../keys.js";
 import { readInputFile, StagedOutputs } from "../files.js";
 
 /**
@@ -96,10 +94,12 @@ function tableOf(a: ParsedArgs, count: number): { table: TableClient; args: stri
   if (!name) throw new UsageError("the TABLE name is required");
   if (rest.length !== count - 1) throw new UsageError(count === 1 ? `unexpected argument ${rest[0]}` : `expected TABLE PK RK (${count} arguments)`);
   checkResourceName("TABLE", name);
-  return { table: fromConnection(a, (cs) => TableClient.fromConnectionString(cs, name, tableClientOptions(a, cs))), args: rest };
+  return { table: accountTable(a, name), args: rest };
 }
 
 const serviceFlags = SERVICE_FLAGS;
+const KEY: FlagSpecs = { key: { value: true, repeat: true, required: true, arg: "KEY", help: KEY_HELP } };
+const ENCRYPT: FlagSpecs = { encrypt: { value: true, required: true, arg: "NAME[,NAME...]", help: "the properties to encrypt (each must be in the entity)" } };
 
 function httpStatusOf(e: unknown): number | undefined {
   for (let x: unknown = e, i = 0; x && i < 4; x = (x as { cause?: unknown }).cause, i++) {
@@ -117,38 +117,41 @@ function outputEntity(entity: EntityRecord): Record<string, unknown> {
 }
 
 export const commands: CommandDef[] = [
-  {
+  defineCommand({
     path: ["table", "put"],
-    usage: `table put TABLE --in ENTITY.json --key K --encrypt NAME[,NAME...] [--create-table] ${SERVICE_USAGE}`,
-    async run(argv, io) {
-      const a = parseArgs(argv, {
-        in: { value: true, required: true },
-        key: { value: true, repeat: true, required: true },
-        encrypt: { value: true, required: true },
-        "create-table": {},
-        ...serviceFlags,
-      });
+    args: "TABLE",
+    summary: "Encrypts the named properties and inserts/replaces the entity.",
+    flags: {
+      in: { value: true, required: true, arg: "ENTITY.json", help: "the entity in OData JSON (PartitionKey, RowKey, values, @odata.type annotations)" },
+      ...KEY,
+      ...ENCRYPT,
+      "create-table": { help: "create the table when it does not exist" },
+      ...KEY_VAULT_FLAGS,
+      ...serviceFlags,
+    },
+    async run(a, io) {
       const { table } = tableOf(a, 1);
       const entity = writableEntity(await readEntityFile(a.get("in")), a.get("in"));
       const names = encryptList(a, entity);
-      const client = new EncryptedTableClient(table, policyFromKeyFiles(a.all("key")));
+      const client = new EncryptedTableClient(table, policyFromKeys(a));
       if (a.has("create-table")) await table.createTable();
       const res = await callerValues(() => client.upsertEntity(entity, "Replace", { encryptedProperties: names }));
       io.stdout(json({ table: table.tableName, partitionKey: entity.partitionKey, rowKey: entity.rowKey, etag: res.etag, encrypted: names }) + "\n");
       return EXIT.ok;
     },
-  },
-  {
+  }),
+  defineCommand({
     path: ["table", "get"],
-    usage: `table get TABLE PK RK --key K [--out FILE] ${READ_USAGE} ${SERVICE_USAGE}`,
-    async run(argv, io) {
-      const a = parseArgs(argv, { key: { value: true, repeat: true, required: true }, out: { value: true }, ...READ_FLAGS, ...serviceFlags });
+    args: "TABLE PK RK",
+    summary: "Reads and decrypts one entity (OData JSON on stdout, or --out FILE).",
+    flags: { ...KEY, out: { value: true, arg: "FILE", help: "write the entity to FILE instead of stdout" }, ...READ_FLAGS, ...OVERWRITE_FLAG, ...KEY_VAULT_FLAGS, ...serviceFlags },
+    async run(a, io) {
       const { table, args } = tableOf(a, 3);
       checkKeyValue("PK", args[0]!);
       checkKeyValue("RK", args[1]!);
-      const client = new EncryptedTableClient(table, policyFromKeyFiles(a.all("key"), readPolicyOptions(a)));
+      const client = new EncryptedTableClient(table, policyFromKeys(a, readPolicyOptions(a)));
       // --out is checked and staged first; the entity file appears only once the entity decrypted.
-      const outputs = a.has("out") ? new StagedOutputs([{ label: "--out", path: a.get("out") }]) : undefined;
+      const outputs = a.has("out") ? new StagedOutputs([{ label: "--out", path: a.get("out") }], { overwrite: a.has("overwrite") }) : undefined;
       if (outputs) {
         await outputs.run(async (o) => {
           const entity = await decodingStoredData(() => client.getEntity(args[0]!, args[1]!, { disableTypeConversion: true }));
@@ -160,12 +163,20 @@ export const commands: CommandDef[] = [
       }
       return EXIT.ok;
     },
-  },
-  {
+  }),
+  defineCommand({
     path: ["table", "query"],
-    usage: `table query TABLE --key K [--filter F] [--select A,B] ${READ_USAGE} ${SERVICE_USAGE}   (one decrypted entity per output line)`,
-    async run(argv, io) {
-      const a = parseArgs(argv, { key: { value: true, repeat: true, required: true }, filter: { value: true }, select: { value: true }, ...READ_FLAGS, ...serviceFlags });
+    args: "TABLE",
+    summary: "Queries and decrypts entities: one entity per output line (nothing is printed when one fails).",
+    flags: {
+      ...KEY,
+      filter: { value: true, arg: "F", help: "OData filter, e.g. \"PartitionKey eq 'a'\"" },
+      select: { value: true, arg: "A,B", help: "properties to return" },
+      ...READ_FLAGS,
+      ...KEY_VAULT_FLAGS,
+      ...serviceFlags,
+    },
+    async run(a, io) {
       const { table } = tableOf(a, 1);
       const select = a.has("select")
         ? a
@@ -175,7 +186,7 @@ export const commands: CommandDef[] = [
             .filter((s) => s.length > 0)
         : undefined;
       if (select && select.length === 0) throw new UsageError("--select needs at least one property name");
-      const client = new EncryptedTableClient(table, policyFromKeyFiles(a.all("key"), readPolicyOptions(a)));
+      const client = new EncryptedTableClient(table, policyFromKeys(a, readPolicyOptions(a)));
       // Decrypt everything first so a failure prints no partial result.
       const lines: string[] = [];
       try {
@@ -193,21 +204,23 @@ export const commands: CommandDef[] = [
       for (const l of lines) io.stdout(l + "\n");
       return EXIT.ok;
     },
-  },
-  {
+  }),
+  defineCommand({
     path: ["table", "encrypt-entity"],
-    usage: "table encrypt-entity --in ENTITY.json --out WIRE.json --key K --encrypt NAME[,NAME...]",
+    summary: "Offline: the OData JSON of an encrypted entity as stored.",
     offline: "encrypt",
-    async run(argv, io) {
-      const a = parseArgs(argv, {
-        in: { value: true, required: true },
-        out: { value: true, required: true },
-        key: { value: true, repeat: true, required: true },
-        encrypt: { value: true, required: true },
-      });
+    flags: {
+      in: { value: true, required: true, arg: "ENTITY.json", help: "the entity in OData JSON" },
+      out: { value: true, required: true, arg: "WIRE.json", help: "the stored OData JSON" },
+      ...KEY,
+      ...ENCRYPT,
+      ...OVERWRITE_FLAG,
+      ...KEY_VAULT_FLAGS,
+    },
+    async run(a, io) {
       if (a.positionals.length) throw new UsageError(`unexpected argument ${a.positionals[0]}`);
-      const policy = policyFromKeyFiles(a.all("key"));
-      const outputs = new StagedOutputs([{ label: "--out", path: a.get("out") }]);
+      const policy = policyFromKeys(a);
+      const outputs = new StagedOutputs([{ label: "--out", path: a.get("out") }], { overwrite: a.has("overwrite") });
       const names = await outputs.run(async (o) => {
         const entity = writableEntity(await readEntityFile(a.get("in")), a.get("in"));
         const names = encryptList(a, entity);
@@ -218,16 +231,23 @@ export const commands: CommandDef[] = [
       io.stdout(json({ out: a.get("out"), encrypted: names }) + "\n");
       return EXIT.ok;
     },
-  },
-  {
+  }),
+  defineCommand({
     path: ["table", "decrypt-entity"],
-    usage: `table decrypt-entity --in WIRE.json --out ENTITY.json --key K ${READ_USAGE}`,
+    summary: "Offline: decrypts stored OData JSON.",
     offline: "decrypt",
-    async run(argv, io) {
-      const a = parseArgs(argv, { in: { value: true, required: true }, out: { value: true, required: true }, key: { value: true, repeat: true, required: true }, ...READ_FLAGS });
+    flags: {
+      in: { value: true, required: true, arg: "WIRE.json", help: "the stored OData JSON" },
+      out: { value: true, required: true, arg: "ENTITY.json", help: "the decrypted entity" },
+      ...KEY,
+      ...READ_FLAGS,
+      ...OVERWRITE_FLAG,
+      ...KEY_VAULT_FLAGS,
+    },
+    async run(a, io) {
       if (a.positionals.length) throw new UsageError(`unexpected argument ${a.positionals[0]}`);
-      const policy = policyFromKeyFiles(a.all("key"), readPolicyOptions(a));
-      const outputs = new StagedOutputs([{ label: "--out", path: a.get("out") }]);
+      const policy = policyFromKeys(a, readPolicyOptions(a));
+      const outputs = new StagedOutputs([{ label: "--out", path: a.get("out") }], { overwrite: a.has("overwrite") });
       await outputs.run(async (o) => {
         const stored = await readEntityFile(a.get("in"), true);
         const plain = await decodingStoredData(() => decryptEntity(stored, policy));
@@ -236,5 +256,5 @@ export const commands: CommandDef[] = [
       io.stdout(json({ out: a.get("out") }) + "\n");
       return EXIT.ok;
     },
-  },
+  }),
 ];

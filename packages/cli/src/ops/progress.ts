@@ -215,3 +215,65 @@ export class ProgressReporter {
     this.#write(`\r${renderBar(this.snapshot())}\x1b[K`);
   }
 }
+
+/** One frame of a single transfer, e.g. `[#######.................]  29% 3.00 MiB/10.0 MiB  1.50 MiB/s  ETA 5s`. */
+export function renderTransferBar(done: number, total: number | undefined, elapsedMs: number, width = 24): string {
+  const fraction = total !== undefined && total > 0 ? Math.min(1, done / total) : total === 0 ? 1 : undefined;
+  const filled = fraction === undefined ? 0 : Math.round(fraction * width);
+  const bar = `[${"#".repeat(filled)}${".".repeat(width - filled)}]`;
+  const pct = fraction === undefined ? " --%" : `${String(Math.floor(fraction * 100)).padStart(3)}%`;
+  const rate = elapsedMs > 0 ? (done * 1000) / elapsedMs : 0;
+  const eta = total !== undefined && rate > 0 ? (1000 * Math.max(0, total - done)) / rate : undefined;
+  return `${bar} ${pct} ${formatBytes(done)}/${total === undefined ? "?" : formatBytes(total)}  ${formatBytes(Math.round(rate))}/s  ETA ${eta === undefined ? "--" : formatDuration(eta)}`;
+}
+
+/**
+ * Progress of one long transfer (blob upload or download): a bar on stderr redrawn at most every 100 ms, in the
+ * same frame shape as the bulk commands' bar (counts and sizes only, never a name or stored value).
+ */
+export class TransferProgress {
+  readonly #write: (s: string) => void;
+  readonly #now: () => number;
+  readonly #start: number;
+  #total: number | undefined;
+  #done = 0;
+  #lastDraw = -Infinity;
+  #drawn = false;
+
+  constructor(write: (s: string) => void, total: number | undefined, now: () => number = Date.now) {
+    this.#write = write;
+    this.#now = now;
+    this.#start = now();
+    this.#total = total;
+  }
+
+  setTotal(total: number | undefined): void {
+    this.#total = total;
+  }
+
+  /** Bytes done so far (absolute). */
+  update(done: number): void {
+    this.#done = done;
+    const t = this.#now();
+    if (t - this.#lastDraw < 100) return;
+    this.#lastDraw = t;
+    this.#draw();
+  }
+
+  #draw(): void {
+    this.#drawn = true;
+    this.#write(`\r${renderTransferBar(this.#done, this.#total, this.#now() - this.#start)}\x1b[K`);
+  }
+
+  /** The final frame and a line break (success). */
+  finish(done = this.#done): void {
+    this.#done = done;
+    this.#draw();
+    this.#write("\n");
+  }
+
+  /** Clears the bar (failure: the error message follows on a clean line). */
+  clear(): void {
+    if (this.#drawn) this.#write("\r\x1b[K");
+  }
+}
