@@ -103,3 +103,14 @@ export function abortError(): ClientSideEncryptionError {
 export function throwIfAborted(signal: { aborted: boolean } | undefined): void {
   if (signal?.aborted) throw abortError();
 }
+
+/** What a caller passed, for an INVALID_ARGUMENT message (never the value: it could be a secret). */
+export function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (value === undefined) return "undefined";
+  if (Array.isArray(value)) return "an array";
+  if (value instanceof Uint8Array) return "a Uint8Array";
+  if (typeof value === "object" && typeof (value as { then?: unknown }).then === "function") return "a Promise";
+  if (typeof value === "object") return "an object";
+  return `a ${typeof value}`;
+}

@@ -6,6 +6,7 @@ export {
   decryptionFailed,
   sourceFailed,
   throwIfAborted,
+  describeValue,
   type ClientSideEncryptionErrorCode,
 } from "./errors.js";
 export { decodeBase64Strict, escapeForDisplay } from "./internal/bytes.js";
@@ -70,6 +71,13 @@ export {
   type WriteSettings,
   type DecryptOptions,
 } from "./envelope.js";
+export {
+  rewrapContentKey,
+  replaceWrappedContentKey,
+  nothingToRotate,
+  type RewrapContentKeyOptions,
+  type RewrapContentKeyResult,
+} from "./rotation.js";
 
 export {
   V2_REGION_OVERHEAD,

@@ -219,11 +219,6 @@ export class EncryptedBlobClient {
     return updateKeyEncryptionKey(this.#c, newKeyEncryptionKey, options);
   }
 
-  /** Alias of `updateKeyEncryptionKey`. */
-  async rotateKey(newKeyEncryptionKey: KeyEncryptionKey, options: UpdateKeyEncryptionKeyOptions = {}): Promise<UpdateKeyEncryptionKeyResponse> {
-    return this.updateKeyEncryptionKey(newKeyEncryptionKey, options);
-  }
-
   // ---------------------------------------------------------------- passthrough
 
   /** Whether the blob exists. */

@@ -4,13 +4,11 @@ import { ContainerClient } from "@azure/storage-blob";
 import {
   ClientSideEncryptionError,
   ENCRYPTION_DATA_METADATA_KEY,
-  contentKeyFromUnwrapped,
   findEncryptionDataInMetadata,
-  keyWrapInput,
   maxReadRegionSize,
+  nothingToRotate,
   parseEncryptionData,
-  serializeEncryptionData,
-  type EncryptionData,
+  rewrapContentKey,
   type KeyEncryptionKey,
 } from "@azure-cse/core-envelope";
 import type { BlobContext, PinnedBlob } from "./blob-context.js";
@@ -63,44 +61,17 @@ export async function updateKeyEncryptionKey(c: BlobContext, newKeyEncryptionKey
   }
   const pinned = await c.pinnedProperties(options);
   const raw = c.guardSync(() => findEncryptionDataInMetadata(pinned.metadata));
-  if (raw === undefined) {
-    throw new ClientSideEncryptionError("ENCRYPTION_REQUIRED", `Blob "${c.client.containerName}/${c.client.name}" is not client-side encrypted: there is no content key to rotate.`, {
-      details: c.ctx(),
-    });
-  }
+  if (raw === undefined) throw nothingToRotate(`Blob "${c.client.containerName}/${c.client.name}"`, c.ctx());
   const data = c.guardSync(() => parseEncryptionData(raw, { maxRegionSize: maxReadRegionSize(c.policy) }));
   const cek = await c.guard(c.contentKey(data, options.abortSignal));
-  const algorithm = options.keyWrapAlgorithm ?? newKeyEncryptionKey.defaultWrapAlgorithm;
-  const newKid = newKeyEncryptionKey.keyId;
   try {
-    let wrapped;
-    try {
-      wrapped = await newKeyEncryptionKey.wrapKey(algorithm, keyWrapInput(data.protocol, cek), { abortSignal: options.abortSignal });
-    } catch (e) {
-      if (ClientSideEncryptionError.is(e)) throw e;
-      throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `Wrapping the content key with the new key "${newKid}" failed; the blob was not changed.`, {
-        cause: e,
-        details: { ...c.ctx(), keyId: newKid },
-      });
-    }
-    let check: Uint8Array;
-    try {
-      check = contentKeyFromUnwrapped(data.protocol, await newKeyEncryptionKey.unwrapKey(algorithm, wrapped.encryptedKey, { abortSignal: options.abortSignal }));
-    } catch (e) {
-      if (ClientSideEncryptionError.is(e) && e.code !== "DECRYPTION_FAILED") throw e;
-      check = Buffer.alloc(0);
-    }
-    if (!Buffer.from(check).equals(cek)) {
-      throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `The new key "${newKid}" did not unwrap its own wrap of the content key; the blob was not changed.`, {
-        details: { ...c.ctx(), keyId: newKid },
-      });
-    }
-    const updated: EncryptionData = { ...data, wrappedContentKey: { keyId: wrapped.keyId || newKid, encryptedKey: wrapped.encryptedKey, algorithm } };
-    const json = serializeEncryptionData(updated, { includeEncryptionMode: true });
+    const r = await c.guard(
+      rewrapContentKey(raw, data.protocol, cek, newKeyEncryptionKey, { keyWrapAlgorithm: options.keyWrapAlgorithm, abortSignal: options.abortSignal, details: c.ctx() }),
+    );
     const others = withoutEncryptionData(await metadataPreservingCase(c, pinned));
     const res = await storageCall(c.ctx(), () =>
       c.client.setMetadata(
-        { ...others, [ENCRYPTION_DATA_METADATA_KEY]: json },
+        { ...others, [ENCRYPTION_DATA_METADATA_KEY]: r.encryptionDataJson },
         {
           conditions: c.pinned(options.conditions, pinned.etag),
           abortSignal: options.abortSignal,
@@ -108,7 +79,7 @@ export async function updateKeyEncryptionKey(c: BlobContext, newKeyEncryptionKey
         },
       ),
     );
-    return { etag: res.etag, lastModified: res.lastModified, previousKeyId: data.wrappedContentKey.keyId, keyId: updated.wrappedContentKey.keyId, keyWrapAlgorithm: algorithm };
+    return { etag: res.etag, lastModified: res.lastModified, previousKeyId: r.previousKeyId, keyId: r.keyId, keyWrapAlgorithm: r.keyWrapAlgorithm };
   } finally {
     cek.fill(0);
   }

@@ -183,7 +183,7 @@ describe("key rotation: updateKeyEncryptionKey re-wraps only the content key (§
     expect(data.keyWrappingMetadata?.EncryptionLibrary).toMatch(/^azsdk-js-azure-cse\//);
     // And back, finding the old key through a resolver.
     const back = new EncryptedBlobClient(c.blobClient, { keyResolver: createLocalKeyResolver([newKek]) });
-    await back.rotateKey(env.kek);
+    await back.updateKeyEncryptionKey(env.kek);
     expect((await c.downloadToBuffer()).equals(p)).toBe(true);
   });
 
