@@ -9,6 +9,17 @@ export {
   describeValue,
   type ClientSideEncryptionErrorCode,
 } from "./errors.js";
+export {
+  toTypedError,
+  serviceCall,
+  serviceErrorCode,
+  statusCodeOf,
+  isServiceFailure,
+  isNetworkErrorCode,
+  CONDITION_ERROR_CODES,
+  type TypedErrorOptions,
+  type ServiceErrorContext,
+} from "./service-errors.js";
 export { decodeBase64Strict, escapeForDisplay } from "./internal/bytes.js";
 export { defaultRandomSource, type RandomSource } from "./random.js";
 export type { ClientSideEncryptionPolicy, EncryptionVersion } from "./policy.js";

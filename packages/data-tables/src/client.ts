@@ -3,8 +3,11 @@
 import {
   ClientSideEncryptionError,
   decryptionFailed,
+  isServiceFailure,
   nothingToRotate,
   rewrapContentKey,
+  statusCodeOf,
+  toTypedError,
   type ClientSideEncryptionPolicy,
   type KeyEncryptionKey,
   type KeyOperationOptions,
@@ -81,9 +84,9 @@ export interface EncryptedEntityIterator<T extends object> extends AsyncIterable
   byPage(settings?: { continuationToken?: string; maxPageSize?: number }): AsyncIterableIterator<TableEntityResultPage<T>>;
 }
 
-function statusOf(e: unknown): number | undefined {
-  const s = (e as { statusCode?: unknown } | null)?.statusCode;
-  return typeof s === "number" ? s : undefined;
+/** A write refused on its condition, by core's rule for every client (HTTP 412 or a condition error code). */
+function conditionFailed(e: unknown): boolean {
+  return isServiceFailure(e) && toTypedError(e).code === "CONDITION_NOT_MET";
 }
 
 /**
@@ -225,7 +228,7 @@ export class EncryptedTableClient {
         return await this.#client.updateEntity(encrypted, "Replace", rest);
       } catch (e) {
         // Same typed conflict as Merge and key rotation: the entity changed since the caller's ETag.
-        if (statusOf(e) === 412) throw conditionNotMet(e);
+        if (conditionFailed(e)) throw conditionNotMet(e);
         throw e;
       }
     }
@@ -255,7 +258,7 @@ export class EncryptedTableClient {
         return (await this.#client.createEntity(await this.#encrypt(entity, extra, rest), rest)) as UpsertEntityResponse;
       } catch (e) {
         // Someone created or changed the entity in between: read again (bounded).
-        const raced = (ClientSideEncryptionError.hasCode(e, "CONDITION_NOT_MET") && stored) || (statusOf(e) === 409 && !stored);
+        const raced = (ClientSideEncryptionError.hasCode(e, "CONDITION_NOT_MET") && stored) || (statusCodeOf(e) === 409 && !stored);
         if (!raced || attempt >= 2) throw e;
       }
     }
@@ -278,7 +281,7 @@ export class EncryptedTableClient {
     try {
       stored = await this.#client.getEntity<EntityRecord>(partitionKey, rowKey, marked({ abortSignal: options.abortSignal, queryOptions: { select: [METADATA1, METADATA2] } }));
     } catch (e) {
-      if (statusOf(e) === 404) return undefined;
+      if (statusCodeOf(e) === 404) return undefined;
       throw e;
     }
     const m1 = getOwn(stored, METADATA1);
@@ -301,7 +304,7 @@ export class EncryptedTableClient {
     try {
       return await this.#client.updateEntity(toSdkEntity(entity), "Merge", { ...options, etag });
     } catch (e) {
-      if (statusOf(e) === 412) throw conditionNotMet(e);
+      if (conditionFailed(e)) throw conditionNotMet(e);
       throw e;
     }
   }
@@ -447,7 +450,7 @@ export class EncryptedTableClient {
         const res = await this.#client.updateEntity({ partitionKey, rowKey, [METADATA1]: r.encryptionDataJson }, "Merge", { etag: stored.etag, abortSignal: options.abortSignal });
         return { etag: res.etag, previousKeyId: r.previousKeyId, keyId: r.keyId, keyWrapAlgorithm: r.keyWrapAlgorithm };
       } catch (e) {
-        if (statusOf(e) === 412) throw conditionNotMet(e);
+        if (conditionFailed(e)) throw conditionNotMet(e);
         throw e;
       }
     } finally {
