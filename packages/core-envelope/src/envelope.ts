@@ -17,7 +17,7 @@ import {
 import { LIBRARY_ID } from "./version.js";
 import { misorderedRegionsAllowedByEnv } from "./content/nonce.js";
 import { decryptCbc, decryptGcmRegions, encryptCbc, encryptGcmRegions, encryptGcmRegionsRepeatable, RegionTagRecord, sliceBytes, type ByteSource } from "./content/streams.js";
-import { planRange, v1StoredLength, v2StoredLength, type PlaintextRange, type RangePlan } from "./content/sizes.js";
+import { v1StoredLength, v2StoredLength, type PlaintextRange, type RangePlan } from "./content/sizes.js";
 
 export const CEK_LENGTH = 32;
 
@@ -287,23 +287,4 @@ async function* verifiedNothing(body: AsyncGenerator<Buffer>): AsyncGenerator<Bu
   let next = await body.next();
   while (!next.done) next = await body.next(); // every region verified (or the padding checked), output discarded
   yield* [];
-}
-
-/** Convenience: plan + unwrap + decrypt over a function that fetches a stored byte range. */
-export async function decryptRange(
-  data: EncryptionData,
-  policy: ClientSideEncryptionPolicy,
-  storedLength: number,
-  fetch: (offset: number, count: number | undefined) => ByteSource | Promise<ByteSource>,
-  options: DecryptOptions = {},
-): Promise<AsyncGenerator<Buffer>> {
-  // Every read unwraps the key first (a forged KeyId or EncryptedKey fails even when nothing is stored).
-  const cek = await unwrapContentKey(data, policy, options);
-  const plan = planRange(data, options.range ?? { offset: 0 }, storedLength, { padded: options.padded ?? true });
-  if (plan.empty) {
-    wipe(cek);
-    return sliceBytes([], 0, 0);
-  }
-  const source = await fetch(plan.storedOffset, plan.storedCount);
-  return decryptPlanned(data, cek, plan, source, policy, options.padded ?? true);
 }

@@ -77,11 +77,18 @@ export {
   maxReadRegionSize,
   regionOrderCheckEnabled,
   decryptPlanned,
-  decryptRange,
   type ContentEncryption,
   type WriteSettings,
   type DecryptOptions,
 } from "./envelope.js";
+export {
+  openRangedRead,
+  decryptRange,
+  plaintextLengthOf,
+  type OpenRangedReadOptions,
+  type RangedRead,
+  type StoredRangeFetch,
+} from "./ranged-read.js";
 export {
   rewrapContentKey,
   replaceWrappedContentKey,

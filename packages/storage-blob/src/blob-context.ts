@@ -4,19 +4,15 @@ import type { Readable } from "node:stream";
 import type { BlobClient, BlobRequestConditions } from "@azure/storage-blob";
 import {
   ClientSideEncryptionError,
-  DECRYPTION_FAILED_MESSAGE,
-  collectBytes,
-  decryptCbc,
   decryptPlanned,
   findEncryptionDataInMetadata,
   maxReadRegionSize,
   parseEncryptionData,
+  plaintextLengthOf,
   unwrapContentKey,
-  v2PlaintextLength,
   type ByteSource,
   type ClientSideEncryptionPolicy,
   type EncryptionData,
-  type EncryptionDataV1,
   type RangePlan,
 } from "@azure-cse/core-envelope";
 import { storageCall, toTypedError } from "./errors.js";
@@ -131,13 +127,11 @@ export class BlobContext {
     return Buffer.from(await unwrapContentKey(data, this.policy, { abortSignal: signal }));
   }
 
-  /** 1.0: exact plaintext length from the last one or two CBC blocks (the padding tells). */
-  async v1PlaintextLength(data: EncryptionDataV1, cek: Uint8Array, stored: number, etag: string, options: EncryptedDownloadOptions): Promise<number> {
-    if (stored < 16 || stored % 16 !== 0) throw new ClientSideEncryptionError("DECRYPTION_FAILED", DECRYPTION_FAILED_MESSAGE, { details: this.ctx() });
-    const start = stored >= 32 ? stored - 32 : 0;
-    const body = await this.fetch(start, stored - start, etag, options);
-    const last = await this.guard(collectBytes(decryptCbc(body as AsyncIterable<Uint8Array>, cek, data.contentEncryptionIV, { unpad: true, ivFromStream: stored >= 32 })), { callerSignal: options.abortSignal });
-    return stored - 16 + last.length;
+  /** Exact plaintext length of an encrypted blob (core's plaintextLengthOf; 1.0 reads the last CBC blocks, pinned). */
+  async plaintextLength(state: BlobEncryptionState, cek: Uint8Array, stored: number, etag: string, options: EncryptedDownloadOptions): Promise<number> {
+    const fetchTail = async (offset: number, count: number | undefined): Promise<AsyncIterable<Uint8Array>> =>
+      (await this.fetch(offset, count ?? stored - offset, etag, options)) as AsyncIterable<Uint8Array>;
+    return this.guard(plaintextLengthOf(state.data, cek, stored, fetchTail, state.padded), { callerSignal: options.abortSignal });
   }
 
   async guard<T>(p: Promise<T>, abort?: { callerSignal: AbortSignalLike | undefined }): Promise<T> {
@@ -148,22 +142,17 @@ export class BlobContext {
     }
   }
 
-  /** Exact plaintext length of an encrypted blob. */
-  async plaintextLength(state: BlobEncryptionState, cek: Uint8Array, stored: number, etag: string, options: EncryptedDownloadOptions): Promise<number> {
-    const { data } = state;
-    if (data.protocol === "1.0") return state.padded ? this.v1PlaintextLength(data, cek, stored, etag, options) : stored;
-    const p = v2PlaintextLength(stored, data.encryptedRegionInfo.dataLength);
-    if (p === undefined) throw new ClientSideEncryptionError("DECRYPTION_FAILED", DECRYPTION_FAILED_MESSAGE, { details: this.ctx() });
-    return p;
-  }
-
   /** Decrypts a fetched range; errors become typed; progress in plaintext bytes. */
   decrypting(state: BlobEncryptionState, cek: Uint8Array, plan: RangePlan, source: ByteSource, callerSignal: AbortSignalLike | undefined, onChunk?: (n: number) => void): AsyncGenerator<Buffer> {
+    return this.typedStream(decryptPlanned(state.data, cek, plan, source, this.policy, state.padded), callerSignal, onChunk);
+  }
+
+  /** A plaintext stream whose failures become typed errors (with this blob's context); `onChunk` counts plaintext bytes. */
+  typedStream(source: AsyncIterable<Buffer>, callerSignal: AbortSignalLike | undefined, onChunk?: (n: number) => void): AsyncGenerator<Buffer> {
     const ctx = this.ctx();
-    const policy = this.policy;
     return (async function* () {
       try {
-        for await (const chunk of decryptPlanned(state.data, cek, plan, source, policy, state.padded)) {
+        for await (const chunk of source) {
           onChunk?.(chunk.length);
           yield chunk;
         }

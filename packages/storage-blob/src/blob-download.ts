@@ -8,9 +8,9 @@ import {
   ClientSideEncryptionError,
   DECRYPTION_FAILED_MESSAGE,
   collectBytes,
+  openRangedRead,
   planRange,
   throwIfAborted,
-  type RangePlan,
 } from "@azure-cse/core-envelope";
 import { guardBody, summarize, type BlobContext, type PinnedBlob } from "./blob-context.js";
 import { storageCall, toTypedError } from "./errors.js";
@@ -74,61 +74,32 @@ export async function download(c: BlobContext, offset = 0, count?: number, optio
       return { ...base, readableStreamBody: body, contentLength: pinned.storedLength, isClientSideEncrypted: false };
     }
     const encryption = summarize(state.data);
-    // Every read selects and unwraps the content key, even when no byte will be returned.
-    const cek = await c.contentKey(state.data, options.abortSignal);
-    let plan: RangePlan;
-    try {
-      plan = planRange(state.data, { offset, count }, pinned.storedLength, { padded: state.padded });
-    } catch (e) {
-      cek.fill(0);
-      throw e;
-    }
-    if (plan.empty || plan.take === 0) {
-      // No plaintext to return; any stored region is still authenticated before success.
-      try {
-        if (!plan.empty) {
-          if (!body) body = await c.fetch(plan.storedOffset, plan.storedCount ?? pinned.storedLength - plan.storedOffset, pinned.etag, options);
-          await c.guard(collectBytes(c.decrypting(state, cek, plan, body as AsyncIterable<Uint8Array>, options.abortSignal)), { callerSignal: options.abortSignal });
-        }
-      } finally {
-        cek.fill(0);
-      }
+    // Core's ranged-read façade: unwraps the key (every read), plans, finds the plaintext length and authenticates
+    // a read that returns nothing. A whole-blob GET's body serves the content read; any other read is a ranged GET
+    // pinned to the ETag.
+    const read = await openRangedRead(
+      state.data,
+      c.policy,
+      pinned.storedLength,
+      async (storedOffset, storedCount, purpose) => {
+        if (purpose === "content" && body) return body as AsyncIterable<Uint8Array>;
+        const fetched = await c.fetch(storedOffset, storedCount ?? pinned.storedLength - storedOffset, pinned.etag, options);
+        if (purpose === "content") body = fetched;
+        return fetched as AsyncIterable<Uint8Array>;
+      },
+      { range: { offset, count }, padded: state.padded, abortSignal: options.abortSignal },
+    );
+    if (read.contentLength === 0) {
       discard();
       return { ...base, readableStreamBody: Readable.from([]), contentLength: 0, isClientSideEncrypted: true, encryption };
     }
-    let contentLength: number;
-    if (state.data.protocol === "1.0" && plan.includesLastBlock) {
-      const total = await c.plaintextLength(state, cek, pinned.storedLength, pinned.etag, options);
-      contentLength = Math.max(0, Math.min(count === undefined ? total : offset + count, total) - offset);
-    } else if (state.data.protocol === "1.0") {
-      contentLength = plan.take!;
-    } else {
-      const total = await c.plaintextLength(state, cek, pinned.storedLength, pinned.etag, options);
-      contentLength = Math.max(0, Math.min(count === undefined ? total : offset + count, total) - offset);
-    }
-    if (contentLength === 0) {
-      cek.fill(0);
-      discard();
-      return { ...base, readableStreamBody: Readable.from([]), contentLength: 0, isClientSideEncrypted: true, encryption };
-    }
-    if (!body) body = await c.fetch(plan.storedOffset, plan.storedCount ?? pinned.storedLength - plan.storedOffset, pinned.etag, options);
     let delivered = 0;
     const onProgress = options.onProgress;
-    const gen = c.decrypting(state, cek, plan, body as AsyncIterable<Uint8Array>, options.abortSignal, (n) => {
+    const checked = c.typedStream(read.body, options.abortSignal, (n) => {
       delivered += n;
       onProgress?.({ loadedBytes: delivered });
     });
-    const ctx = c.ctx();
-    const expected = contentLength;
-    const checked = (async function* () {
-      try {
-        yield* gen;
-        if (delivered !== expected) throw new ClientSideEncryptionError("DECRYPTION_FAILED", DECRYPTION_FAILED_MESSAGE, { details: ctx });
-      } finally {
-        cek.fill(0);
-      }
-    })();
-    return { ...base, readableStreamBody: Readable.from(checked, { objectMode: false }), contentLength, isClientSideEncrypted: true, encryption };
+    return { ...base, readableStreamBody: Readable.from(checked, { objectMode: false }), contentLength: read.contentLength, isClientSideEncrypted: true, encryption };
   } catch (e) {
     discard();
     throw toTypedError(e, c.ctx(), { callerSignal: options.abortSignal });

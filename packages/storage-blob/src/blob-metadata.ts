@@ -56,7 +56,7 @@ export async function getProperties(c: BlobContext, options: EncryptedGetPropert
   } else if (options.computeV1PlaintextLength === true) {
     const cek = await c.guard(c.contentKey(state.data, options.abortSignal));
     try {
-      out.plaintextLength = await c.v1PlaintextLength(state.data, cek, stored, props.etag!, options);
+      out.plaintextLength = await c.plaintextLength(state, cek, stored, props.etag!, options);
     } finally {
       cek.fill(0);
     }

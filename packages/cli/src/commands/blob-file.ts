@@ -5,11 +5,9 @@ import { createReadStream } from "node:fs";
 import {
   ClientSideEncryptionError,
   createContentEncryption,
-  decryptPlanned,
   findEncryptionDataInMetadata,
+  openRangedRead,
   parseEncryptionData,
-  planRange,
-  unwrapContentKey,
 } from "@azure-cse/core-envelope";
 import { blobWriteFlags, decodingStoredData, EXIT, parseArgs, policyFromKeyFiles, READ_FLAGS, READ_USAGE, readPolicyOptions, UsageError, type CommandDef } from "../framework.js";
 import { inputFile, readInputFile, StagedOutputs } from "../files.js";
@@ -115,16 +113,19 @@ export const commands: CommandDef[] = [
         const stored = input.regular ? { path: input.path, size: input.size! } : await o.spool(0, "input", input.open() as AsyncIterable<Buffer>);
         const storedSize = stored.size;
         const padded = !(blobType === "PageBlob" && data.protocol === "1.0");
-        const plan = planRange(data, { offset, ...(count === undefined ? {} : { count }) }, storedSize, { padded });
-        const cek = await unwrapContentKey(data, policy);
+        // Core's ranged-read façade, the same path as the blob client's download: the key is unwrapped, the range
+        // planned, the plaintext length found, and a read that returns nothing still authenticates stored bytes.
+        const read = await openRangedRead(
+          data,
+          policy,
+          storedSize,
+          (start, n) => (n === 0 ? [] : createReadStream(stored.path, { highWaterMark: 1 << 20, start, ...(n === undefined ? {} : { end: start + n - 1 }) })),
+          { range: { offset, ...(count === undefined ? {} : { count }) }, padded },
+        );
         try {
-          const end = plan.storedCount === undefined ? undefined : plan.storedOffset + plan.storedCount;
-          const source: AsyncIterable<Uint8Array> | Uint8Array[] = plan.empty
-            ? []
-            : createReadStream(stored.path, { highWaterMark: 1 << 20, start: plan.storedOffset, ...(end === undefined ? {} : { end: end - 1 }) });
-          return { protocol: data.protocol, plaintextBytes: await o.writeStream(0, decryptPlanned(data, cek, plan, source, policy, padded)) };
+          return { protocol: data.protocol, plaintextBytes: await o.writeStream(0, read.body) };
         } finally {
-          cek.fill(0);
+          read.dispose();
         }
       }));
       io.stdout(JSON.stringify(r) + "\n");
