@@ -62,6 +62,7 @@ export {
   type LocalKeyAlgorithm,
   type JsonWebKeyInput,
 } from "./kek/local.js";
+export { TtlLruCache, type TtlLruCacheOptions, type CacheEvictionReason } from "./cache.js";
 export { createLocalKeyResolver, createCachingKeyResolver, type CachingKeyResolver, type CachingKeyResolverOptions } from "./kek/resolvers.js";
 
 export {
