@@ -8,6 +8,8 @@ const pkgs = ["core-envelope", "storage-blob", "storage-queue", "data-tables", "
 
 export function workspaceAliases() {
   return {
+    // Subpath entries first: an alias matches its prefix, so the package root would swallow them.
+    "@azure-cse/core-envelope/internal": path.join(root, "packages", "core-envelope", "src", "internal.ts"),
     ...Object.fromEntries(pkgs.map((p) => [`@azure-cse/${p}`, path.join(root, "packages", p, "src", "index.ts")])),
     "@azure-cse/testkit": path.join(root, "tools", "testkit", "index.mjs"),
   };

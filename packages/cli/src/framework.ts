@@ -4,7 +4,6 @@ import {
   ClientSideEncryptionError,
   createLocalKeyResolver,
   DECRYPTION_FAILED_MESSAGE,
-  isNetworkErrorCode,
   keyFromJwk,
   MAX_REGION_SIZE,
   MIN_REGION_SIZE,
@@ -13,6 +12,7 @@ import {
   type EncryptionProtocol,
   type KeyEncryptionKey,
 } from "@azure-cse/core-envelope";
+import { isNetworkErrorCode } from "@azure-cse/core-envelope/internal";
 import { UsageError } from "./errors.js";
 import { StagedOutputs } from "./files.js";
 import { escapeMessage } from "./terminal.js";

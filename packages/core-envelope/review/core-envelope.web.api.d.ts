@@ -47,13 +47,11 @@ type ClientSideEncryptionErrorCode =
  | "ABORTED"
 /** The caller's data source (a stream or file being uploaded) failed while it was read; its error is the `cause`. */
  | "SOURCE_ERROR";
-declare const MARKER: unique symbol;
 /** Base error of every `@azure-cse` package. Check `code`, not the message. */
 declare class ClientSideEncryptionError extends Error {
     readonly code: ClientSideEncryptionErrorCode;
     /** Extra, non-secret context (key id, blob name, message id, HTTP status...). */
     readonly details: Readonly<Record<string, string | number | boolean | undefined>>;
-    readonly [MARKER] = true;
     constructor(code: ClientSideEncryptionErrorCode, message: string, options?: {
         cause?: unknown;
         details?: Record<string, string | number | boolean | undefined>;

@@ -3,31 +3,15 @@ export { VERSION, LIBRARY_ID } from "./version.js";
 export {
   ClientSideEncryptionError,
   DECRYPTION_FAILED_MESSAGE,
-  decryptionFailed,
-  sourceFailed,
-  throwIfAborted,
-  describeValue,
   type ClientSideEncryptionErrorCode,
 } from "./errors.js";
-export {
-  toTypedError,
-  serviceCall,
-  serviceErrorCode,
-  statusCodeOf,
-  isServiceFailure,
-  isNetworkErrorCode,
-  CONDITION_ERROR_CODES,
-  type TypedErrorOptions,
-  type ServiceErrorContext,
-} from "./service-errors.js";
-export { decodeBase64Strict, escapeForDisplay } from "./internal/bytes.js";
+export { toTypedError, type TypedErrorOptions, type ServiceErrorContext } from "./service-errors.js";
 export { defaultRandomSource, type RandomSource } from "./random.js";
 export type { ClientSideEncryptionPolicy, EncryptionVersion } from "./policy.js";
 
 export {
   parseEncryptionData,
   serializeEncryptionData,
-  asciiJson,
   encryptionDataToJson,
   findEncryptionDataInMetadata,
   isLegacyJavaWriter,
@@ -62,7 +46,6 @@ export {
   type LocalKeyAlgorithm,
   type JsonWebKeyInput,
 } from "./kek/local.js";
-export { TtlLruCache, type TtlLruCacheOptions, type CacheEvictionReason } from "./cache.js";
 export { createLocalKeyResolver, createCachingKeyResolver, type CachingKeyResolver, type CachingKeyResolverOptions } from "./kek/resolvers.js";
 
 export {
@@ -92,8 +75,6 @@ export {
 } from "./ranged-read.js";
 export {
   rewrapContentKey,
-  replaceWrappedContentKey,
-  nothingToRotate,
   type RewrapContentKeyOptions,
   type RewrapContentKeyResult,
 } from "./rotation.js";
@@ -132,4 +113,5 @@ export {
   type GcmDecryptOptions,
   type CbcDecryptOptions,
 } from "./content/streams.js";
-export { encryptCbcBuffer, decryptCbcBuffer, encryptGcmBuffer, decryptGcmBuffer, sha256 } from "./content/buffers.js";
+// Helpers shared only by the @azure-cse packages (buffer ciphers, hashing, strict base64, ASCII JSON, error
+// builders, the TTL/LRU cache) are in "@azure-cse/core-envelope/internal" (src/internal.ts), not here.

@@ -1,7 +1,7 @@
 // The one bounded TTL/LRU cache (TtlLruCache) behind the caching key resolver, the Key Vault resolver and the
 // content-key cache.
 import { describe, expect, it } from "vitest";
-import { TtlLruCache, type CacheEvictionReason } from "../src/index.js";
+import { TtlLruCache, type CacheEvictionReason } from "../src/internal.js";
 
 describe("TtlLruCache", () => {
   it("serves until the TTL, evicts the least recently used over the cap, and reports every eviction with its reason", () => {

@@ -5,12 +5,12 @@ import {
   ClientSideEncryptionError,
   createContentEncryption,
   parseEncryptionData,
-  replaceWrappedContentKey,
   rewrapContentKey,
   serializeEncryptionData,
   unwrapContentKey,
   type KeyEncryptionKey,
 } from "../src/index.js";
+import { replaceWrappedContentKey } from "../src/internal.js";
 
 async function written(protocol: "2.0" | "2.1" | "1.0") {
   const kek = AesKeyWrapKey.generate("local:old");

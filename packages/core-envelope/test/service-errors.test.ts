@@ -1,6 +1,7 @@
 // Typed service errors (toTypedError): the one mapping the blob, queue and table clients and the CLI share.
 import { describe, expect, it } from "vitest";
-import { ClientSideEncryptionError, isNetworkErrorCode, isServiceFailure, serviceCall, toTypedError } from "../src/index.js";
+import { ClientSideEncryptionError, toTypedError } from "../src/index.js";
+import { isNetworkErrorCode, isServiceFailure, serviceCall } from "../src/internal.js";
 
 const rest = (statusCode: number, errorCode?: string) => Object.assign(new Error(`HTTP ${statusCode}`), { name: "RestError", statusCode, details: errorCode ? { errorCode } : undefined });
 

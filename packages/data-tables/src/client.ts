@@ -2,16 +2,13 @@
 // properties in the legacy SDKs' format. Spec: queue-table-keys-format.md §2.
 import {
   ClientSideEncryptionError,
-  decryptionFailed,
-  isServiceFailure,
-  nothingToRotate,
   rewrapContentKey,
-  statusCodeOf,
   toTypedError,
   type ClientSideEncryptionPolicy,
   type KeyEncryptionKey,
   type KeyOperationOptions,
 } from "@azure-cse/core-envelope";
+import { decryptionFailed, isServiceFailure, nothingToRotate, statusCodeOf } from "@azure-cse/core-envelope/internal";
 import type {
   CreateTableEntityResponse,
   DeleteTableEntityOptions,

@@ -3,8 +3,6 @@
 import {
   ClientSideEncryptionError,
   createContentEncryption,
-  decryptCbcBuffer,
-  encryptCbcBuffer,
   isLegacyJavaWriter,
   parseEncryptionData,
   unwrapContentKey,
@@ -12,9 +10,8 @@ import {
   type EncryptionData,
   type EncryptionDataV1,
   type KeyOperationOptions,
-  decodeBase64Strict,
-  decryptionFailed,
 } from "@azure-cse/core-envelope";
+import { decryptCbcBuffer, encryptCbcBuffer, decodeBase64Strict, decryptionFailed } from "@azure-cse/core-envelope/internal";
 import { copyRecord, getOwn, newRecord } from "./entity-names.js";
 import { checkOptionsObject, describeValue, guardPolicy, quote, safely } from "./safety.js";
 import {

@@ -2,7 +2,7 @@
 // annotations, in either order) and the shape @azure/data-tables uses. Used by the CLI and for
 // working with entities captured from other SDKs.
 import { ClientSideEncryptionError } from "@azure-cse/core-envelope";
-import { decodeBase64Strict } from "@azure-cse/core-envelope";
+import { decodeBase64Strict } from "@azure-cse/core-envelope/internal";
 import { isTypedValue } from "./format.js";
 import type { EntityRecord } from "./entity-crypto.js";
 import { getOwn, newRecord } from "./entity-names.js";

@@ -7,11 +7,11 @@ import {
   ClientSideEncryptionError,
   DECRYPTION_FAILED_MESSAGE,
   createLocalKeyResolver,
-  encryptCbcBuffer,
   type ClientSideEncryptionPolicy,
   type ClientSideEncryptionErrorCode,
   type KeyEncryptionKey,
 } from "@azure-cse/core-envelope";
+import { encryptCbcBuffer } from "@azure-cse/core-envelope/internal";
 import {
   EncryptedTableClient,
   EncryptedTableServiceClient,

@@ -1,4 +1,5 @@
-import { ClientSideEncryptionError, TtlLruCache } from "@azure-cse/core-envelope";
+import { ClientSideEncryptionError } from "@azure-cse/core-envelope";
+import { TtlLruCache } from "@azure-cse/core-envelope/internal";
 import type { KeyEncryptionKey, KeyOperationOptions, WrapKeyResult } from "@azure-cse/core-envelope";
 
 export interface ContentKeyCacheOptions {

@@ -1,4 +1,5 @@
-import { ClientSideEncryptionError, TtlLruCache } from "@azure-cse/core-envelope";
+import { ClientSideEncryptionError } from "@azure-cse/core-envelope";
+import { TtlLruCache } from "@azure-cse/core-envelope/internal";
 import type { KeyOperationOptions } from "@azure-cse/core-envelope";
 import type { CryptographyClientOptions } from "@azure/keyvault-keys";
 import type { KeyVaultWrapAlgorithm } from "./algorithms.js";

@@ -4,14 +4,8 @@ import { randomBytes } from "node:crypto";
 import { open, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
-import {
-  ClientSideEncryptionError,
-  DECRYPTION_FAILED_MESSAGE,
-  collectBytes,
-  openRangedRead,
-  planRange,
-  throwIfAborted,
-} from "@azure-cse/core-envelope";
+import { ClientSideEncryptionError, DECRYPTION_FAILED_MESSAGE, collectBytes, openRangedRead, planRange } from "@azure-cse/core-envelope";
+import { throwIfAborted } from "@azure-cse/core-envelope/internal";
 import { guardBody, summarize, type BlobContext, type PinnedBlob } from "./blob-context.js";
 import { storageCall, toTypedError } from "./errors.js";
 import { checkNonNegative, checkPositive, checkString, linkedController, optionsOf, runPool } from "./internal.js";

@@ -6,11 +6,11 @@ import {
   ENCRYPTION_DATA_METADATA_KEY,
   findEncryptionDataInMetadata,
   maxReadRegionSize,
-  nothingToRotate,
   parseEncryptionData,
   rewrapContentKey,
   type KeyEncryptionKey,
 } from "@azure-cse/core-envelope";
+import { nothingToRotate } from "@azure-cse/core-envelope/internal";
 import type { BlobContext, PinnedBlob } from "./blob-context.js";
 import { storageCall } from "./errors.js";
 import { optionsOf, withoutEncryptionData } from "./internal.js";

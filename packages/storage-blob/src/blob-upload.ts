@@ -6,11 +6,10 @@ import {
   ClientSideEncryptionError,
   ENCRYPTION_DATA_METADATA_KEY,
   createContentEncryption,
-  sourceFailed,
-  throwIfAborted,
   type ByteSource,
   type ContentEncryption,
 } from "@azure-cse/core-envelope";
+import { sourceFailed, throwIfAborted } from "@azure-cse/core-envelope/internal";
 import { summarize, type BlobContext } from "./blob-context.js";
 import { toTypedError } from "./errors.js";
 import { blockIdFactory, checkPositive, copyUserMetadata, linkedController, plaintextProgress } from "./internal.js";

@@ -2,7 +2,8 @@
 // store (e.g. an encrypted blob container), and a small encrypted pointer message is sent instead. This
 // package does not depend on any blob package: callers implement `ClaimCheckStore`.
 import { createHash, randomUUID } from "node:crypto";
-import { ClientSideEncryptionError, DECRYPTION_FAILED_MESSAGE, isServiceFailure, toTypedError } from "@azure-cse/core-envelope";
+import { ClientSideEncryptionError, DECRYPTION_FAILED_MESSAGE, toTypedError } from "@azure-cse/core-envelope";
+import { isServiceFailure } from "@azure-cse/core-envelope/internal";
 import type { QueueSendMessageOptions } from "@azure/storage-queue";
 import { describeValue, quote } from "./safety.js";
 

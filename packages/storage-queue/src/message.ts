@@ -6,10 +6,6 @@ import {
   V2_NONCE_LENGTH,
   V2_TAG_LENGTH,
   createContentEncryption,
-  decryptCbcBuffer,
-  decryptGcmBuffer,
-  encryptCbcBuffer,
-  encryptGcmBuffer,
   parseEncryptionData,
   regionNonce,
   regionOrderCheckEnabled,
@@ -18,10 +14,16 @@ import {
   type ClientSideEncryptionPolicy,
   type EncryptionData,
   type EncryptionProtocol,
-  decodeBase64Strict,
-  decryptionFailed,
   DEFAULT_MAX_ENCRYPTION_DATA_LENGTH,
 } from "@azure-cse/core-envelope";
+import {
+  decryptCbcBuffer,
+  decryptGcmBuffer,
+  encryptCbcBuffer,
+  encryptGcmBuffer,
+  decodeBase64Strict,
+  decryptionFailed,
+} from "@azure-cse/core-envelope/internal";
 import { checkOptionsObject, describeValue, guardPolicy, invalidArgument, safely } from "./safety.js";
 import type { ClaimCheckReference } from "./claim-check.js";
 import {
