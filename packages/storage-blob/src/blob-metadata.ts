@@ -145,7 +145,7 @@ export async function copyFromBlob(c: BlobContext, src: BlobClient, options: Enc
       conditions: options.conditions,
       sourceConditions: { ifMatch: props.etag },
       abortSignal: options.abortSignal,
-      intervalInMs: options.pollIntervalMs ?? 500,
+      intervalInMs: options.pollIntervalInMs ?? 500,
       tracingOptions: options.tracingOptions,
     });
     return poller.pollUntilDone();

@@ -129,14 +129,14 @@ describe("snapshots, copies and listing keep the key metadata", () => {
     const p = plaintext(70_000);
     await src.uploadData(p, { metadata: { from: "source" } });
     const dst = client();
-    const r = await dst.copyFromBlob(src, { metadata: { copied: "1" }, pollIntervalMs: 50 });
+    const r = await dst.copyFromBlob(src, { metadata: { copied: "1" }, pollIntervalInMs: 50 });
     expect(r.isClientSideEncrypted).toBe(true);
     expect((await dst.downloadToBuffer()).equals(p)).toBe(true);
     const meta = (await dst.getProperties()).metadata!;
     expect(meta.copied).toBe("1");
     expect(meta.from).toBeUndefined();
     const dst2 = client();
-    await dst2.copyFromBlob(src.blobClient, { pollIntervalMs: 50 });
+    await dst2.copyFromBlob(src.blobClient, { pollIntervalInMs: 50 });
     expect((await dst2.getProperties()).metadata?.from).toBe("source");
     expect((await dst2.downloadToBuffer()).equals(p)).toBe(true);
   });
