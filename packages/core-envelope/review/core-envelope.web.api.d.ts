@@ -165,7 +165,6 @@ declare const ENCRYPTION_DATA_METADATA_KEY = "encryptiondata";
 /** Finds `encryptiondata` in a metadata map, whatever its letter case. Two spellings → INVALID_ENCRYPTION_DATA. */
 declare function findEncryptionDataInMetadata(metadata: Record<string, string> | undefined): string | undefined;
 
-type EncryptionVersion = "2.0" | "2.1" | "1.0";
 /**
  * One client-side encryption policy, accepted unchanged by the blob, queue and table clients.
  */
@@ -177,7 +176,7 @@ interface ClientSideEncryptionPolicy {
     /** Wrap algorithm passed to `keyEncryptionKey.wrapKey`; default its `defaultWrapAlgorithm`. */
     keyWrapAlgorithm?: string;
     /** Protocol written: "2.0" (default, 4 MiB regions), "2.1" (with `regionSize`), or "1.0" with `allowDeprecatedV1Encryption`. */
-    encryptionVersion?: EncryptionVersion;
+    encryptionVersion?: EncryptionProtocol;
     /** Plaintext bytes per GCM region for "2.1" (16 B … 1 GiB); default 4 MiB. */
     regionSize?: number;
     /** Opt-in to write the deprecated, unauthenticated 1.0 format (CVE-2022-30187). Reading 1.0 needs no opt-in. */
@@ -468,4 +467,4 @@ interface WebDecryptOptions extends KeyOperationOptions {
  */
 declare function decryptWebRange(data: EncryptionData, policy: ClientSideEncryptionPolicy, storedLength: number, fetch: (offset: number, count: number | undefined) => WebByteInput | Promise<WebByteInput>, options?: WebDecryptOptions): Promise<AsyncGenerator<Uint8Array>>;
 
-export { type AbortSignalLike, type BlobLike, ClientSideEncryptionError, type ClientSideEncryptionErrorCode, type ClientSideEncryptionPolicy, DECRYPTION_FAILED_MESSAGE, DEFAULT_MAX_READ_REGION_SIZE, ENCRYPTION_DATA_METADATA_KEY, type EncryptionData, type EncryptionDataV1, type EncryptionDataV2, type EncryptionProtocol, type EncryptionVersion, type FetchLike, type FetchResponseLike, type KeyEncryptionKey, type KeyOperationOptions, type KeyResolver, LIBRARY_ID, type ParseEncryptionDataOptions, type PlaintextRange, type RangePlan, type ReadableStreamLike, type ReadableStreamReaderLike, RemoteKeyEncryptionKey, type RemoteKeyEncryptionKeyOptions, V2_DEFAULT_REGION_SIZE, V2_REGION_OVERHEAD, VERSION, type WebAesKeyWrapAlgorithm, WebAesKeyWrapKey, type WebByteInput, type WebContentEncryption, type WebCryptoKey, type WebDecryptOptions, type WebGcmDecryptOptions, type WebKeyImportOptions, WebRsaKey, type WebRsaWrapAlgorithm, type WrapKeyResult, type WrappedContentKey, base64DecodeStrict, base64Encode, base64UrlDecode, base64UrlEncode, collectWebBytes, createWebContentEncryption, decryptWebCbc, decryptWebGcmRegions, decryptWebPlanned, decryptWebRange, encryptWebGcmRegions, encryptionDataToJson, findEncryptionDataInMetadata, parseEncryptionData, planRange, selectWebKeyEncryptionKey, serializeEncryptionData, sliceWebBytes, toReadableStream, unwrapWebContentKey, v2PlaintextLength, v2StoredLength, webByteSource, webContentKeyFromUnwrapped, webKeyFromJwk, webRandomBytes, webRegionNonce };
+export { type AbortSignalLike, type BlobLike, ClientSideEncryptionError, type ClientSideEncryptionErrorCode, type ClientSideEncryptionPolicy, DECRYPTION_FAILED_MESSAGE, DEFAULT_MAX_READ_REGION_SIZE, ENCRYPTION_DATA_METADATA_KEY, type EncryptionData, type EncryptionDataV1, type EncryptionDataV2, type EncryptionProtocol, type FetchLike, type FetchResponseLike, type KeyEncryptionKey, type KeyOperationOptions, type KeyResolver, LIBRARY_ID, type ParseEncryptionDataOptions, type PlaintextRange, type RangePlan, type ReadableStreamLike, type ReadableStreamReaderLike, RemoteKeyEncryptionKey, type RemoteKeyEncryptionKeyOptions, V2_DEFAULT_REGION_SIZE, V2_REGION_OVERHEAD, VERSION, type WebAesKeyWrapAlgorithm, WebAesKeyWrapKey, type WebByteInput, type WebContentEncryption, type WebCryptoKey, type WebDecryptOptions, type WebGcmDecryptOptions, type WebKeyImportOptions, WebRsaKey, type WebRsaWrapAlgorithm, type WrapKeyResult, type WrappedContentKey, base64DecodeStrict, base64Encode, base64UrlDecode, base64UrlEncode, collectWebBytes, createWebContentEncryption, decryptWebCbc, decryptWebGcmRegions, decryptWebPlanned, decryptWebRange, encryptWebGcmRegions, encryptionDataToJson, findEncryptionDataInMetadata, parseEncryptionData, planRange, selectWebKeyEncryptionKey, serializeEncryptionData, sliceWebBytes, toReadableStream, unwrapWebContentKey, v2PlaintextLength, v2StoredLength, webByteSource, webContentKeyFromUnwrapped, webKeyFromJwk, webRandomBytes, webRegionNonce };

@@ -7,7 +7,7 @@ export {
 } from "./errors.js";
 export { toTypedError, type TypedErrorOptions, type ServiceErrorContext } from "./service-errors.js";
 export { defaultRandomSource, type RandomSource } from "./random.js";
-export type { ClientSideEncryptionPolicy, EncryptionVersion } from "./policy.js";
+export type { ClientSideEncryptionPolicy } from "./policy.js";
 
 export {
   parseEncryptionData,

@@ -141,7 +141,7 @@ interface EncryptedCopyOptions extends EncryptedOperationOptions {
     /** Conditions on reading the source; the copy is then pinned to the source ETag that was read. */
     sourceConditions?: ModifiedAccessConditions;
     /** Poll interval while the service copies; default 500 ms. */
-    pollIntervalMs?: number;
+    pollIntervalInMs?: number;
 }
 interface EncryptedCopyResponse {
     etag?: string;
@@ -177,16 +177,6 @@ declare class EncryptedBlobClient {
     withSnapshot(snapshot: string): EncryptedBlobClient;
     /** The same blob at a version (read-only). */
     withVersion(versionId: string): EncryptedBlobClient;
-    /** Raw block staging would bypass encryption, so it is not offered. */
-    getBlockBlobClient(): never;
-    /** Page blobs cannot be written with client-side encryption (no SDK writes 2.x page blobs). */
-    getPageBlobClient(): never;
-    /** Append blobs cannot be written with client-side encryption. */
-    getAppendBlobClient(): never;
-    /** Always fails: page writes cannot be encrypted. */
-    uploadPages(): Promise<never>;
-    /** Always fails: appends cannot be encrypted. */
-    appendBlock(): Promise<never>;
     /** Encrypts and uploads a buffer (one Put Blob while the encrypted size fits `maxSingleShotSize`). */
     uploadData(data: UploadableData, options?: EncryptedUploadOptions): Promise<EncryptedUploadResponse>;
     /**
@@ -286,12 +276,6 @@ declare class EncryptedContainerClient {
     get url(): string;
     /** An encrypted client for one blob, sharing this container's policy. */
     getBlobClient(blobName: string): EncryptedBlobClient;
-    /** Page blobs cannot be written with client-side encryption. */
-    getPageBlobClient(_blobName?: string): never;
-    /** Append blobs cannot be written with client-side encryption. */
-    getAppendBlobClient(_blobName?: string): never;
-    /** Raw block operations would bypass encryption. */
-    getBlockBlobClient(_blobName?: string): never;
     /**
      * Lists blobs (metadata always included) with their encryption state from the listing alone:
      * protocol, key id and, for 2.x, the plaintext length. No blob is read.

@@ -82,31 +82,6 @@ export class EncryptedBlobClient {
     return new EncryptedBlobClient(this.#client.withVersion(versionId), this.#policy);
   }
 
-  /** Raw block staging would bypass encryption, so it is not offered. */
-  getBlockBlobClient(): never {
-    throw this.#unsupported("Raw block blob operations (stageBlock, commitBlockList) would bypass encryption; use uploadData, uploadStream or uploadFile.");
-  }
-  /** Page blobs cannot be written with client-side encryption (no SDK writes 2.x page blobs). */
-  getPageBlobClient(): never {
-    throw this.#unsupported("Page blobs cannot be written with client-side encryption; only block blobs are written (legacy 1.0 page blobs can still be read).");
-  }
-  /** Append blobs cannot be written with client-side encryption. */
-  getAppendBlobClient(): never {
-    throw this.#unsupported("Append blobs cannot be written with client-side encryption: an encrypted body cannot be appended to.");
-  }
-  /** Always fails: page writes cannot be encrypted. */
-  async uploadPages(): Promise<never> {
-    return this.getPageBlobClient();
-  }
-  /** Always fails: appends cannot be encrypted. */
-  async appendBlock(): Promise<never> {
-    return this.getAppendBlobClient();
-  }
-
-  #unsupported(message: string): ClientSideEncryptionError {
-    return new ClientSideEncryptionError("UNSUPPORTED_OPERATION", message, { details: this.#c.ctx() });
-  }
-
   // ---------------------------------------------------------------- upload (blob-upload.ts)
 
   /** Encrypts and uploads a buffer (one Put Blob while the encrypted size fits `maxSingleShotSize`). */
