@@ -313,6 +313,15 @@ interface CachingKeyResolver extends KeyResolver {
  */
 declare function createCachingKeyResolver(inner: KeyResolver, options?: CachingKeyResolverOptions): CachingKeyResolver;
 
+declare function checkKeyEncryptionKey(kek: unknown, what: string): asserts kek is KeyEncryptionKey;
+/**
+ * Key selection on read (documented in docs/format.md):
+ * 1. the configured keyEncryptionKey when its keyId equals the stored KeyId exactly;
+ * 2. otherwise the keyResolver, whose key must report exactly the stored KeyId;
+ * 3. otherwise KID_MISMATCH (a key is configured but for another id) or KEY_NOT_FOUND (no key at all).
+ */
+declare function selectKeyEncryptionKey(keyId: string, policy: ClientSideEncryptionPolicy, options?: KeyOperationOptions): Promise<KeyEncryptionKey>;
+
 type NonceScheme = "python" | "java" | "dotnet";
 declare const NONCE_SCHEMES: readonly NonceScheme[];
 /** Nonce of region `index` under a scheme. `python`: BE96(i); `java`: BE64(i) ‖ 0⁴; `dotnet`: 0⁴ ‖ LE64(i+1). */
@@ -494,15 +503,7 @@ interface ContentEncryption {
 }
 /** Generates a CEK (and IV for 1.0), wraps it and describes it, per the policy. */
 declare function createContentEncryption(policy: ClientSideEncryptionPolicy, options?: KeyOperationOptions): Promise<ContentEncryption>;
-/** A KEK given by a caller (or returned by a resolver) must have the shape of one: INVALID_ARGUMENT naming `what` otherwise. */
-declare function checkKeyEncryptionKey(kek: unknown, what: string): asserts kek is KeyEncryptionKey;
-/**
- * Key selection on read (documented in docs/format.md):
- * 1. the configured keyEncryptionKey when its keyId equals the stored KeyId exactly;
- * 2. otherwise the keyResolver, whose key must report exactly the stored KeyId;
- * 3. otherwise KID_MISMATCH (a key is configured but for another id) or KEY_NOT_FOUND (no key at all).
- */
-declare function selectKeyEncryptionKey(keyId: string, policy: ClientSideEncryptionPolicy, options?: KeyOperationOptions): Promise<KeyEncryptionKey>;
+
 /** Selects the key, unwraps and checks the CEK (length and, for 2.x, the protocol prefix). */
 declare function unwrapContentKey(data: EncryptionData, policy: ClientSideEncryptionPolicy, options?: KeyOperationOptions): Promise<Buffer>;
 interface DecryptOptions extends KeyOperationOptions {

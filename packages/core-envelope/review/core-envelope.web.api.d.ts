@@ -444,9 +444,12 @@ interface WebContentEncryption {
  * The web backend writes 2.0 (default) or 2.1 only: "1.0" is refused with UNSUPPORTED_OPERATION.
  */
 declare function createWebContentEncryption(policy: ClientSideEncryptionPolicy, options?: KeyOperationOptions): Promise<WebContentEncryption>;
-/** Key selection on read, exactly as the Node backend's `selectKeyEncryptionKey` (docs/format.md). */
-declare function selectWebKeyEncryptionKey(keyId: string, policy: ClientSideEncryptionPolicy, options?: KeyOperationOptions): Promise<KeyEncryptionKey>;
-/** Selects the key, unwraps and checks the CEK (length and, for 2.x, the protocol prefix). */
+/** Key selection on read, the Node backend's `selectKeyEncryptionKey` (docs/format.md; one implementation, kek/select.ts). */
+declare const selectWebKeyEncryptionKey: (keyId: string, policy: ClientSideEncryptionPolicy, options?: KeyOperationOptions) => Promise<KeyEncryptionKey>;
+/**
+ * Selects the key, unwraps and checks the CEK (length and, for 2.x, the protocol prefix). A key that reports the
+ * stored algorithm UNSUPPORTED_OPERATION (Web Crypto has no RSA1_5) is KEY_OPERATION_FAILED, like an unusable key.
+ */
 declare function unwrapWebContentKey(data: EncryptionData, policy: ClientSideEncryptionPolicy, options?: KeyOperationOptions): Promise<Uint8Array>;
 /**
  * Decrypts stored bytes fetched according to `plan` (from `planRange`) with an unwrapped CEK. A plan with
