@@ -31,9 +31,12 @@ const probes = {
   "@azure-cse/cli": "main",
 };
 
-// Subpath entries: [subpath, one value export] (core-envelope's Web Crypto backend, issue 17).
+// Subpath entries: [subpath, one value export] (core-envelope's Web Crypto backend, issue 17; its @internal helpers, issue 15).
 const subpathProbes = {
-  "@azure-cse/core-envelope": [["web", "createWebContentEncryption"]],
+  "@azure-cse/core-envelope": [
+    ["web", "createWebContentEncryption"],
+    ["internal", "asciiJson"],
+  ],
 };
 
 const pkgs = readdirSync(path.join(root, "packages"))

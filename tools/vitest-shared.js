@@ -12,6 +12,8 @@ const testkitEntries = { assertions: "assertions.mjs", random: "random.mjs", fuz
 
 export function workspaceAliases() {
   return {
+    // Subpath entries first: an alias matches its prefix, so the package root would swallow them.
+    "@azure-cse/core-envelope/internal": path.join(root, "packages", "core-envelope", "src", "internal.ts"),
     ...Object.fromEntries(pkgs.map((p) => [`@azure-cse/${p}`, path.join(root, "packages", p, "src", "index.ts")])),
     ...Object.fromEntries(Object.entries(testkitEntries).map(([sub, file]) => [`@azure-cse/testkit/${sub}`, path.join(testkit, file)])),
     "@azure-cse/testkit": path.join(testkit, "index.mjs"),

@@ -6,9 +6,11 @@ import {
   DECRYPTION_FAILED_MESSAGE,
   MAX_REGION_SIZE,
   MIN_REGION_SIZE,
+  toTypedError,
   type ClientSideEncryptionPolicy,
   type EncryptionProtocol,
 } from "@azure-cse/core-envelope";
+import { isNetworkErrorCode } from "@azure-cse/core-envelope/internal";
 import { UsageError } from "./errors.js";
 import { StagedOutputs } from "./files.js";
 import { escapeMessage } from "./terminal.js";
@@ -196,7 +198,6 @@ export function commandHelp(cmd: CommandDef): string {
 
 const NOT_FOUND_CODES = new Set(["NOT_FOUND"]);
 const SERVICE_CODES = new Set(["SERVICE_ERROR", "CONDITION_NOT_MET"]);
-const NETWORK_CODES = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|EPIPE|ENETUNREACH|EHOSTUNREACH|ECONNABORTED|REQUEST_SEND_ERROR)$/;
 const LOCAL_FILE_CODES = /^(EACCES|EPERM|EROFS|ENOTDIR|ENAMETOOLONG|ELOOP|EEXIST|EBUSY|ETXTBSY|EINVAL)$/;
 
 /** How reportError treats errors that carry no typed code. */
@@ -277,14 +278,9 @@ export function reportError(e: unknown, io: Io, context: ReportContext = {}): nu
     return EXIT.crypto;
   }
   const err = e as { statusCode?: number; code?: string; message?: string } | null | undefined;
-  if (err && typeof err.statusCode === "number") {
-    if (err.statusCode === 404) {
-      say(`NOT_FOUND: ${notFoundText(serviceErrorCode(err) ?? err.code)}`);
-      return EXIT.notFound;
-    }
-    say(`SERVICE_ERROR: HTTP ${err.statusCode} ${err.code ?? ""}`);
-    return EXIT.service;
-  }
+  // A service answer or a socket failure: the same typed code the libraries throw (core's toTypedError:
+  // 404 → NOT_FOUND, 412 → CONDITION_NOT_MET, others SERVICE_ERROR).
+  if (err && (typeof err.statusCode === "number" || isNetworkErrorCode(err.code))) return reportError(toTypedError(e), io, context);
   if (err && (err.code === "ENOENT" || err.code === "EISDIR")) {
     say(`NOT_FOUND: ${err.message ?? "file not found"}`);
     return EXIT.notFound;
@@ -292,10 +288,6 @@ export function reportError(e: unknown, io: Io, context: ReportContext = {}): nu
   if (err && typeof err.code === "string" && LOCAL_FILE_CODES.test(err.code)) {
     say(`${err.message ?? err.code}`);
     return EXIT.usage;
-  }
-  if (err && typeof err.code === "string" && NETWORK_CODES.test(err.code)) {
-    say(`SERVICE_ERROR: ${err.code}`);
-    return EXIT.service;
   }
   if (context.offline === "decrypt") {
     // Offline there is no service: whatever the stored bytes did to the decoder, it is a decryption failure.

@@ -49,13 +49,11 @@ type ClientSideEncryptionErrorCode =
  | "ABORTED"
 /** The caller's data source (a stream or file being uploaded) failed while it was read; its error is the `cause`. */
  | "SOURCE_ERROR";
-declare const MARKER: unique symbol;
 /** Base error of every `@azure-cse` package. Check `code`, not the message. */
 declare class ClientSideEncryptionError extends Error {
     readonly code: ClientSideEncryptionErrorCode;
     /** Extra, non-secret context (key id, blob name, message id, HTTP status...). */
     readonly details: Readonly<Record<string, string | number | boolean | undefined>>;
-    readonly [MARKER] = true;
     constructor(code: ClientSideEncryptionErrorCode, message: string, options?: {
         cause?: unknown;
         details?: Record<string, string | number | boolean | undefined>;
@@ -66,45 +64,30 @@ declare class ClientSideEncryptionError extends Error {
 }
 /** The one message used for every decryption failure. */
 declare const DECRYPTION_FAILED_MESSAGE = "Decryption failed: the data or its wrapped key could not be authenticated with the key-encryption key.";
-/**
- * The single, deliberately uninformative decryption failure: same code, message and (empty) details for
- * a GCM tag, CBC padding, key unwrap or CEK prefix failure. The cause is never attached.
- */
-declare function decryptionFailed(): ClientSideEncryptionError;
-/** The caller's source failed while being read: its own error is the cause (the message is never the data). */
-declare function sourceFailed(cause: unknown): ClientSideEncryptionError;
-/** Throws an ABORTED error when the signal has fired. */
-declare function throwIfAborted(signal: {
-    aborted: boolean;
-} | undefined): void;
 
+/** Who could have aborted: with `callerSignal` given (even undefined), an AbortError counts as ABORTED only if that signal fired. */
+interface TypedErrorOptions {
+    callerSignal?: {
+        readonly aborted: boolean;
+    } | undefined;
+}
+/** Context placed in the error's details (container/blob, queue, table, partitionKey/rowKey...), never a secret. */
+type ServiceErrorContext = Record<string, string | number | undefined>;
 /**
- * Strict standard base64 (RFC 4648 §4, padded). Returns undefined for anything else. One linear pass with
- * no regular expression (a backtracking pattern overflows its stack on multi-megabyte inputs).
+ * Converts anything thrown by an Azure SDK (RestError, AbortError, socket errors) into a typed error:
+ * 404 → NOT_FOUND, 412 and the condition error codes (CONDITION_ERROR_CODES, whatever the status) → CONDITION_NOT_MET,
+ * other HTTP statuses and transport failures → SERVICE_ERROR (with `statusCode` and `errorCode` in details),
+ * aborts → ABORTED. Typed errors pass through unchanged.
+ *
+ * The Azure SDK also raises an AbortError, without retrying, when a response body ends early (the
+ * connection dropped mid-body). When `options.callerSignal` is given, such an AbortError is ABORTED only
+ * if the caller's own signal fired; otherwise it is a retryable SERVICE_ERROR (`errorCode` "ResponseIncomplete").
  */
-declare function decodeBase64Strict(s: string): Buffer | undefined;
-/**
- * A value that came from stored data (a key id, a protocol name, a property name), made safe to place in a
- * message shown on a terminal or in a log: control characters (C0, DEL, C1), line and paragraph separators
- * and bidirectional overrides become \\uXXXX escapes, a backslash is doubled, and the result is cut to
- * `max` characters. Values without such characters or backslashes are returned unchanged.
- */
-declare function escapeForDisplay(value: unknown, max?: number): string;
+declare function toTypedError(e: unknown, context?: ServiceErrorContext, options?: TypedErrorOptions): ClientSideEncryptionError;
 
-/**
- * Text that is already formed (a message, JSON) with every display-unsafe character written as `\uXXXX`;
- * nothing else changes (no quoting, no cut). Text without such characters is returned unchanged.
- *
- * @internal Shared by the @azure-cse service packages; not part of the supported API.
- */
-declare function escapeUnsafeCharacters(s: string): string;
-/**
- * `"value"` as a JSON string literal (so quotes, backslashes and C0 controls are escaped the JSON way) with the
- * display-unsafe characters JSON leaves raw escaped too; cut to `max` characters (then `…`) first.
- *
- * @internal Shared by the @azure-cse service packages; not part of the supported API.
- */
-declare function quoteForDisplay(value: unknown, max?: number): string;
+/** Source of random bytes. The default is the platform CSPRNG; tests may inject a fixed one. */
+type RandomSource = (length: number) => Uint8Array;
+declare const defaultRandomSource: RandomSource;
 
 /** Anything with an `aborted` flag, e.g. an AbortSignal or @azure/abort-controller's AbortSignalLike. */
 interface AbortSignalLike {
@@ -141,10 +124,6 @@ interface KeyEncryptionKey {
 }
 /** Resolves a stored key id to a key-encryption key; returns undefined when the id is unknown. */
 type KeyResolver = (keyId: string, options?: KeyOperationOptions) => Promise<KeyEncryptionKey | undefined> | KeyEncryptionKey | undefined;
-
-/** Source of random bytes. The default is the platform CSPRNG; tests may inject a fixed one. */
-type RandomSource = (length: number) => Uint8Array;
-declare const defaultRandomSource: RandomSource;
 
 type EncryptionProtocol = "1.0" | "2.0" | "2.1";
 declare const SUPPORTED_PROTOCOLS: readonly EncryptionProtocol[];
@@ -209,8 +188,6 @@ interface SerializeEncryptionDataOptions {
     /** Blobs write `"EncryptionMode":"FullBlob"`; queue messages and table entities do not. */
     includeEncryptionMode: boolean;
 }
-/** JSON with every non-ASCII character escaped as \uXXXX, so the result is safe as an HTTP header value. */
-declare function asciiJson(value: unknown): string;
 /** The object form written by this library: exact names and casing, .NET/Java order, no extra fields. */
 declare function encryptionDataToJson(data: EncryptionData, options: SerializeEncryptionDataOptions): Record<string, unknown>;
 /** Compact JSON, ASCII only. */
@@ -222,7 +199,6 @@ declare function findEncryptionDataInMetadata(metadata: Record<string, string> |
 /** Whether readers will treat the writer as legacy Java (table IV order): no KeyWrappingMetadata, or a library id containing "Java". */
 declare function isLegacyJavaWriter(data: EncryptionData): boolean;
 
-type EncryptionVersion = "2.0" | "2.1" | "1.0";
 /**
  * One client-side encryption policy, accepted unchanged by the blob, queue and table clients.
  */
@@ -234,7 +210,7 @@ interface ClientSideEncryptionPolicy {
     /** Wrap algorithm passed to `keyEncryptionKey.wrapKey`; default its `defaultWrapAlgorithm`. */
     keyWrapAlgorithm?: string;
     /** Protocol written: "2.0" (default, 4 MiB regions), "2.1" (with `regionSize`), or "1.0" with `allowDeprecatedV1Encryption`. */
-    encryptionVersion?: EncryptionVersion;
+    encryptionVersion?: EncryptionProtocol;
     /** Plaintext bytes per GCM region for "2.1" (16 B … 1 GiB); default 4 MiB. */
     regionSize?: number;
     /** Opt-in to write the deprecated, unauthenticated 1.0 format (CVE-2022-30187). Reading 1.0 needs no opt-in. */
@@ -259,53 +235,6 @@ interface ClientSideEncryptionPolicy {
     /** Random source for content keys and IVs; default the platform CSPRNG. For tests only. */
     random?: RandomSource;
 }
-
-/**
- * An INVALID_ARGUMENT error with `message` (the core's own constructor of it).
- *
- * @internal Shared by the @azure-cse service packages; not part of the supported API.
- */
-declare const invalidArgument: (message: string) => ClientSideEncryptionError;
-/**
- * What a caller passed, for an INVALID_ARGUMENT message (never the value: it could be a secret).
- *
- * @internal Shared by the @azure-cse service packages; not part of the supported API.
- */
-declare function describeValue(value: unknown): string;
-/**
- * The same error with any display-unsafe character of its message escaped. Core errors quote stored key ids
- * (KEY_NOT_FOUND, KID_MISMATCH); this keeps them from writing raw terminal controls. Errors whose message is
- * already clean are returned unchanged (same object).
- *
- * @internal Shared by the @azure-cse service packages; not part of the supported API.
- */
-declare function safeError<E>(e: E): E;
-/**
- * Awaits `p`, rethrowing failures through `safeError`.
- *
- * @internal Shared by the @azure-cse service packages; not part of the supported API.
- */
-declare function safely<T>(p: Promise<T>): Promise<T>;
-/**
- * INVALID_ARGUMENT unless `options` is undefined or a plain object.
- *
- * @internal Shared by the @azure-cse service packages; not part of the supported API.
- */
-declare function checkOptionsObject(options: unknown, name?: string): void;
-/**
- * Validates a ClientSideEncryptionPolicy when a client is made or a function is called (INVALID_ARGUMENT naming
- * the option) and returns a shallow copy. What keys and resolvers return is checked by the core on every use
- * (a resolver returning a non-key, a wrapKey or unwrapKey resolving to the wrong type: INVALID_ARGUMENT).
- *
- * @internal Shared by the @azure-cse service packages; not part of the supported API.
- */
-declare function guardPolicy(policy: unknown, name?: string): ClientSideEncryptionPolicy;
-/**
- * A key-encryption key argument (e.g. the new key of a rotation), checked like the policy's.
- *
- * @internal Shared by the @azure-cse service packages; not part of the supported API.
- */
-declare function guardKek(kek: unknown, name: string): KeyEncryptionKey;
 
 type AesKeyWrapAlgorithm = "A128KW" | "A192KW" | "A256KW";
 type RsaWrapAlgorithm = "RSA-OAEP" | "RSA-OAEP-256" | "RSA1_5";
@@ -383,6 +312,15 @@ interface CachingKeyResolver extends KeyResolver {
  * lookup. Unknown ids (undefined) and failures are not cached.
  */
 declare function createCachingKeyResolver(inner: KeyResolver, options?: CachingKeyResolverOptions): CachingKeyResolver;
+
+declare function checkKeyEncryptionKey(kek: unknown, what: string): asserts kek is KeyEncryptionKey;
+/**
+ * Key selection on read (documented in docs/format.md):
+ * 1. the configured keyEncryptionKey when its keyId equals the stored KeyId exactly;
+ * 2. otherwise the keyResolver, whose key must report exactly the stored KeyId;
+ * 3. otherwise KID_MISMATCH (a key is configured but for another id) or KEY_NOT_FOUND (no key at all).
+ */
+declare function selectKeyEncryptionKey(keyId: string, policy: ClientSideEncryptionPolicy, options?: KeyOperationOptions): Promise<KeyEncryptionKey>;
 
 type NonceScheme = "python" | "java" | "dotnet";
 declare const NONCE_SCHEMES: readonly NonceScheme[];
@@ -565,15 +503,7 @@ interface ContentEncryption {
 }
 /** Generates a CEK (and IV for 1.0), wraps it and describes it, per the policy. */
 declare function createContentEncryption(policy: ClientSideEncryptionPolicy, options?: KeyOperationOptions): Promise<ContentEncryption>;
-/** A KEK given by a caller (or returned by a resolver) must have the shape of one: INVALID_ARGUMENT naming `what` otherwise. */
-declare function checkKeyEncryptionKey(kek: unknown, what: string): asserts kek is KeyEncryptionKey;
-/**
- * Key selection on read (documented in docs/format.md):
- * 1. the configured keyEncryptionKey when its keyId equals the stored KeyId exactly;
- * 2. otherwise the keyResolver, whose key must report exactly the stored KeyId;
- * 3. otherwise KID_MISMATCH (a key is configured but for another id) or KEY_NOT_FOUND (no key at all).
- */
-declare function selectKeyEncryptionKey(keyId: string, policy: ClientSideEncryptionPolicy, options?: KeyOperationOptions): Promise<KeyEncryptionKey>;
+
 /** Selects the key, unwraps and checks the CEK (length and, for 2.x, the protocol prefix). */
 declare function unwrapContentKey(data: EncryptionData, policy: ClientSideEncryptionPolicy, options?: KeyOperationOptions): Promise<Buffer>;
 interface DecryptOptions extends KeyOperationOptions {
@@ -592,17 +522,81 @@ declare function regionOrderCheckEnabled(policy: ClientSideEncryptionPolicy): bo
  * wanted from a non-empty body) still reads and verifies all its stored bytes, then yields nothing.
  */
 declare function decryptPlanned(data: EncryptionData, cek: Uint8Array, plan: RangePlan, source: ByteSource, policy?: ClientSideEncryptionPolicy, padded?: boolean): AsyncGenerator<Buffer>;
-/** Convenience: plan + unwrap + decrypt over a function that fetches a stored byte range. */
+
+/**
+ * Fetches stored bytes [offset, offset + count) (`count` undefined: to the end). `purpose` "length" is the 1.0
+ * plaintext-length read of the last one or two CBC blocks; "content" is the read whose bytes are decrypted (a
+ * caller that already holds the whole body, e.g. from a whole-blob GET, may return it for "content").
+ */
+type StoredRangeFetch = (offset: number, count: number | undefined, purpose: "content" | "length") => ByteSource | Promise<ByteSource>;
+interface OpenRangedReadOptions extends KeyOperationOptions {
+    /** Plaintext range; default the whole body. */
+    range?: PlaintextRange;
+    /** 1.0 legacy page blobs carry no padding; default true. */
+    padded?: boolean;
+    /**
+     * A known content key (already unwrapped for this EncryptionData); the read then uses, and wipes, a copy. Without
+     * it the key is unwrapped through the policy (every read authenticates its key).
+     */
+    contentKey?: Uint8Array;
+}
+interface RangedRead {
+    /** Exact plaintext bytes `body` yields. */
+    readonly contentLength: number;
+    /** The plan the read follows (stored bytes fetched, bytes skipped and kept). */
+    readonly plan: RangePlan;
+    /**
+     * The authenticated plaintext. It ends with DECRYPTION_FAILED when the stored bytes give fewer bytes than
+     * `contentLength`. The content key is wiped when it ends, fails or is returned early.
+     */
+    readonly body: AsyncGenerator<Buffer>;
+    /** Wipes the content key without reading (a read that is abandoned before `body` is iterated). */
+    dispose(): void;
+}
+/**
+ * Exact plaintext length of a stored body: 2.x from the stored length (a length no plaintext maps to is
+ * DECRYPTION_FAILED); 1.0 unpadded page blobs: the stored length; 1.0 padded: from the last CBC blocks.
+ */
+declare function plaintextLengthOf(data: EncryptionData, cek: Uint8Array, storedLength: number, fetch: StoredRangeFetch, padded?: boolean): Promise<number>;
+/**
+ * Opens a read of a plaintext range of a stored body: unwraps the content key (always), plans the range, finds the
+ * exact plaintext length, and returns the authenticated stream. Reads that return no plaintext authenticate first
+ * (the plan's stored region is fetched and verified; 1.0: the padding) and return an empty body.
+ */
+declare function openRangedRead(data: EncryptionData, policy: ClientSideEncryptionPolicy, storedLength: number, fetch: StoredRangeFetch, options?: OpenRangedReadOptions): Promise<RangedRead>;
+/**
+ * Convenience: unwrap + plan + authenticated decrypt over a function that fetches a stored byte range, without the
+ * plaintext-length step of `openRangedRead` (one fetch: the planned range). A plan with `take` 0 still verifies its
+ * stored bytes.
+ */
 declare function decryptRange(data: EncryptionData, policy: ClientSideEncryptionPolicy, storedLength: number, fetch: (offset: number, count: number | undefined) => ByteSource | Promise<ByteSource>, options?: DecryptOptions): Promise<AsyncGenerator<Buffer>>;
 
-/** AES-256-CBC + PKCS#7 of a whole buffer. */
-declare function encryptCbcBuffer(cek: Uint8Array, iv: Uint8Array, plaintext: Uint8Array): Buffer;
-/** AES-256-CBC + PKCS#7 decryption; any failure is DECRYPTION_FAILED. */
-declare function decryptCbcBuffer(cek: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array): Buffer;
-/** One GCM region: `nonce(12) ‖ ciphertext ‖ tag(16)`. */
-declare function encryptGcmBuffer(cek: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array): Buffer;
-/** Decrypts one `nonce ‖ ciphertext ‖ tag` region (any nonce); any failure is DECRYPTION_FAILED. */
-declare function decryptGcmBuffer(cek: Uint8Array, region: Uint8Array): Buffer;
-declare function sha256(...parts: Uint8Array[]): Buffer;
+type Details = Record<string, string | number | boolean | undefined>;
+interface RewrapContentKeyOptions extends KeyOperationOptions {
+    /** Wrap algorithm for the new key; default the new key's `defaultWrapAlgorithm`. */
+    keyWrapAlgorithm?: string;
+    /** Non-secret context added to errors (container and blob, partition and row key). */
+    details?: Details;
+    /** How the new key is named in INVALID_ARGUMENT messages; default "newKeyEncryptionKey". */
+    argumentName?: string;
+}
+interface RewrapContentKeyResult {
+    /** The stored JSON with only WrappedContentKey's KeyId, EncryptedKey and Algorithm replaced. */
+    encryptionDataJson: string;
+    /** KeyId stored before the rotation. */
+    previousKeyId: string;
+    /** KeyId now stored (the new key's wrap result, else its `keyId`). */
+    keyId: string;
+    keyWrapAlgorithm: string;
+}
+/**
+ * Re-wraps `contentKey` (already unwrapped from `storedJson` with the old key) under `newKek`, unwraps the new wrap
+ * back and compares it, and returns the stored JSON with only the wrapped key replaced. Nothing is written here:
+ * the caller stores the JSON conditionally on the version it read. Errors:
+ * INVALID_ARGUMENT (a key that is not a KeyEncryptionKey, a bad algorithm, wrapKey/unwrapKey resolving to the wrong
+ * type), KEY_OPERATION_FAILED (the new key's wrap or unwrap failed, or it did not give the content key back), typed
+ * errors of the new key (KEY_NOT_FOUND, ABORTED...) unchanged, INVALID_ENCRYPTION_DATA for stored JSON that is not an object.
+ */
+declare function rewrapContentKey(storedJson: string, protocol: EncryptionProtocol, contentKey: Uint8Array, newKek: KeyEncryptionKey, options?: RewrapContentKeyOptions): Promise<RewrapContentKeyResult>;
 
-export { ALLOW_MISORDERED_ENV, type AbortSignalLike, type AesKeyWrapAlgorithm, AesKeyWrapKey, type ByteSource, CBC_BLOCK, CEK_LENGTH, type CachingKeyResolver, type CachingKeyResolverOptions, type CbcDecryptOptions, ClientSideEncryptionError, type ClientSideEncryptionErrorCode, type ClientSideEncryptionPolicy, type ContentEncryption, DECRYPTION_FAILED_MESSAGE, DEFAULT_MAX_ENCRYPTION_DATA_LENGTH, DEFAULT_MAX_READ_REGION_SIZE, type DecryptOptions, ENCRYPTION_DATA_METADATA_KEY, type EncryptionData, type EncryptionDataV1, type EncryptionDataV2, type EncryptionProtocol, type EncryptionVersion, type GcmDecryptOptions, type GcmEncryptOptions, type JsonWebKeyInput, type KeyEncryptionKey, type KeyOperationOptions, type KeyResolver, LIBRARY_ID, type LocalKeyAlgorithm, MAX_REGION_SIZE, MIN_REGION_SIZE, NONCE_SCHEMES, type NonceScheme, type ParseEncryptionDataOptions, type PlaintextRange, type RandomSource, type RangePlan, RegionOrderValidator, RsaKey, type RsaWrapAlgorithm, SUPPORTED_PROTOCOLS, type SerializeEncryptionDataOptions, V1_ALGORITHM, V2_ALGORITHM, V2_DEFAULT_REGION_SIZE, V2_NONCE_LENGTH, V2_REGION_OVERHEAD, V2_TAG_LENGTH, VERSION, WRITE_NONCE_SCHEME, type WrapKeyResult, type WrappedContentKey, type WriteSettings, asciiJson, checkKeyEncryptionKey, checkOptionsObject, checkedByteSource, collectBytes, contentKeyFromUnwrapped, createCachingKeyResolver, createContentEncryption, createLocalKeyResolver, decodeBase64Strict, decryptCbc, decryptCbcBuffer, decryptGcmBuffer, decryptGcmRegions, decryptPlanned, decryptRange, decryptionFailed, defaultRandomSource, describeValue, encryptCbc, encryptCbcBuffer, encryptGcmBuffer, encryptGcmRegions, encryptionDataToJson, escapeForDisplay, escapeUnsafeCharacters, findEncryptionDataInMetadata, guardKek, guardPolicy, invalidArgument, isLegacyJavaWriter, keyFromJwk, keyFromRawBytes, keyWrapInput, maxReadRegionSize, parseEncryptionData, planRange, planV1Range, planV2Range, protocolPrefix, quoteForDisplay, regionNonce, regionOrderCheckEnabled, resolveWriteSettings, safeError, safely, selectKeyEncryptionKey, serializeEncryptionData, sha256, sliceBytes, sourceFailed, storedLength, throwIfAborted, unwrapContentKey, v1StoredLength, v2PlaintextLength, v2StoredLength };
+export { ALLOW_MISORDERED_ENV, type AbortSignalLike, type AesKeyWrapAlgorithm, AesKeyWrapKey, type ByteSource, CBC_BLOCK, CEK_LENGTH, type CachingKeyResolver, type CachingKeyResolverOptions, type CbcDecryptOptions, ClientSideEncryptionError, type ClientSideEncryptionErrorCode, type ClientSideEncryptionPolicy, type ContentEncryption, DECRYPTION_FAILED_MESSAGE, DEFAULT_MAX_ENCRYPTION_DATA_LENGTH, DEFAULT_MAX_READ_REGION_SIZE, type DecryptOptions, ENCRYPTION_DATA_METADATA_KEY, type EncryptionData, type EncryptionDataV1, type EncryptionDataV2, type EncryptionProtocol, type GcmDecryptOptions, type GcmEncryptOptions, type JsonWebKeyInput, type KeyEncryptionKey, type KeyOperationOptions, type KeyResolver, LIBRARY_ID, type LocalKeyAlgorithm, MAX_REGION_SIZE, MIN_REGION_SIZE, NONCE_SCHEMES, type NonceScheme, type OpenRangedReadOptions, type ParseEncryptionDataOptions, type PlaintextRange, type RandomSource, type RangePlan, type RangedRead, RegionOrderValidator, type RewrapContentKeyOptions, type RewrapContentKeyResult, RsaKey, type RsaWrapAlgorithm, SUPPORTED_PROTOCOLS, type SerializeEncryptionDataOptions, type ServiceErrorContext, type StoredRangeFetch, type TypedErrorOptions, V1_ALGORITHM, V2_ALGORITHM, V2_DEFAULT_REGION_SIZE, V2_NONCE_LENGTH, V2_REGION_OVERHEAD, V2_TAG_LENGTH, VERSION, WRITE_NONCE_SCHEME, type WrapKeyResult, type WrappedContentKey, type WriteSettings, checkKeyEncryptionKey, checkedByteSource, collectBytes, contentKeyFromUnwrapped, createCachingKeyResolver, createContentEncryption, createLocalKeyResolver, decryptCbc, decryptGcmRegions, decryptPlanned, decryptRange, defaultRandomSource, encryptCbc, encryptGcmRegions, encryptionDataToJson, findEncryptionDataInMetadata, isLegacyJavaWriter, keyFromJwk, keyFromRawBytes, keyWrapInput, maxReadRegionSize, openRangedRead, parseEncryptionData, plaintextLengthOf, planRange, planV1Range, planV2Range, protocolPrefix, regionNonce, regionOrderCheckEnabled, resolveWriteSettings, rewrapContentKey, selectKeyEncryptionKey, serializeEncryptionData, sliceBytes, storedLength, toTypedError, unwrapContentKey, v1StoredLength, v2PlaintextLength, v2StoredLength };

@@ -47,13 +47,11 @@ type ClientSideEncryptionErrorCode =
  | "ABORTED"
 /** The caller's data source (a stream or file being uploaded) failed while it was read; its error is the `cause`. */
  | "SOURCE_ERROR";
-declare const MARKER: unique symbol;
 /** Base error of every `@azure-cse` package. Check `code`, not the message. */
 declare class ClientSideEncryptionError extends Error {
     readonly code: ClientSideEncryptionErrorCode;
     /** Extra, non-secret context (key id, blob name, message id, HTTP status...). */
     readonly details: Readonly<Record<string, string | number | boolean | undefined>>;
-    readonly [MARKER] = true;
     constructor(code: ClientSideEncryptionErrorCode, message: string, options?: {
         cause?: unknown;
         details?: Record<string, string | number | boolean | undefined>;
@@ -167,7 +165,6 @@ declare const ENCRYPTION_DATA_METADATA_KEY = "encryptiondata";
 /** Finds `encryptiondata` in a metadata map, whatever its letter case. Two spellings → INVALID_ENCRYPTION_DATA. */
 declare function findEncryptionDataInMetadata(metadata: Record<string, string> | undefined): string | undefined;
 
-type EncryptionVersion = "2.0" | "2.1" | "1.0";
 /**
  * One client-side encryption policy, accepted unchanged by the blob, queue and table clients.
  */
@@ -179,7 +176,7 @@ interface ClientSideEncryptionPolicy {
     /** Wrap algorithm passed to `keyEncryptionKey.wrapKey`; default its `defaultWrapAlgorithm`. */
     keyWrapAlgorithm?: string;
     /** Protocol written: "2.0" (default, 4 MiB regions), "2.1" (with `regionSize`), or "1.0" with `allowDeprecatedV1Encryption`. */
-    encryptionVersion?: EncryptionVersion;
+    encryptionVersion?: EncryptionProtocol;
     /** Plaintext bytes per GCM region for "2.1" (16 B … 1 GiB); default 4 MiB. */
     regionSize?: number;
     /** Opt-in to write the deprecated, unauthenticated 1.0 format (CVE-2022-30187). Reading 1.0 needs no opt-in. */
@@ -447,9 +444,12 @@ interface WebContentEncryption {
  * The web backend writes 2.0 (default) or 2.1 only: "1.0" is refused with UNSUPPORTED_OPERATION.
  */
 declare function createWebContentEncryption(policy: ClientSideEncryptionPolicy, options?: KeyOperationOptions): Promise<WebContentEncryption>;
-/** Key selection on read, exactly as the Node backend's `selectKeyEncryptionKey` (docs/format.md). */
-declare function selectWebKeyEncryptionKey(keyId: string, policy: ClientSideEncryptionPolicy, options?: KeyOperationOptions): Promise<KeyEncryptionKey>;
-/** Selects the key, unwraps and checks the CEK (length and, for 2.x, the protocol prefix). */
+/** Key selection on read, the Node backend's `selectKeyEncryptionKey` (docs/format.md; one implementation, kek/select.ts). */
+declare const selectWebKeyEncryptionKey: (keyId: string, policy: ClientSideEncryptionPolicy, options?: KeyOperationOptions) => Promise<KeyEncryptionKey>;
+/**
+ * Selects the key, unwraps and checks the CEK (length and, for 2.x, the protocol prefix). A key that reports the
+ * stored algorithm UNSUPPORTED_OPERATION (Web Crypto has no RSA1_5) is KEY_OPERATION_FAILED, like an unusable key.
+ */
 declare function unwrapWebContentKey(data: EncryptionData, policy: ClientSideEncryptionPolicy, options?: KeyOperationOptions): Promise<Uint8Array>;
 /**
  * Decrypts stored bytes fetched according to `plan` (from `planRange`) with an unwrapped CEK. A plan with
@@ -470,4 +470,4 @@ interface WebDecryptOptions extends KeyOperationOptions {
  */
 declare function decryptWebRange(data: EncryptionData, policy: ClientSideEncryptionPolicy, storedLength: number, fetch: (offset: number, count: number | undefined) => WebByteInput | Promise<WebByteInput>, options?: WebDecryptOptions): Promise<AsyncGenerator<Uint8Array>>;
 
-export { type AbortSignalLike, type BlobLike, ClientSideEncryptionError, type ClientSideEncryptionErrorCode, type ClientSideEncryptionPolicy, DECRYPTION_FAILED_MESSAGE, DEFAULT_MAX_READ_REGION_SIZE, ENCRYPTION_DATA_METADATA_KEY, type EncryptionData, type EncryptionDataV1, type EncryptionDataV2, type EncryptionProtocol, type EncryptionVersion, type FetchLike, type FetchResponseLike, type KeyEncryptionKey, type KeyOperationOptions, type KeyResolver, LIBRARY_ID, type ParseEncryptionDataOptions, type PlaintextRange, type RangePlan, type ReadableStreamLike, type ReadableStreamReaderLike, RemoteKeyEncryptionKey, type RemoteKeyEncryptionKeyOptions, V2_DEFAULT_REGION_SIZE, V2_REGION_OVERHEAD, VERSION, type WebAesKeyWrapAlgorithm, WebAesKeyWrapKey, type WebByteInput, type WebContentEncryption, type WebCryptoKey, type WebDecryptOptions, type WebGcmDecryptOptions, type WebKeyImportOptions, WebRsaKey, type WebRsaWrapAlgorithm, type WrapKeyResult, type WrappedContentKey, base64DecodeStrict, base64Encode, base64UrlDecode, base64UrlEncode, collectWebBytes, createWebContentEncryption, decryptWebCbc, decryptWebGcmRegions, decryptWebPlanned, decryptWebRange, encryptWebGcmRegions, encryptionDataToJson, findEncryptionDataInMetadata, parseEncryptionData, planRange, selectWebKeyEncryptionKey, serializeEncryptionData, sliceWebBytes, toReadableStream, unwrapWebContentKey, v2PlaintextLength, v2StoredLength, webByteSource, webContentKeyFromUnwrapped, webKeyFromJwk, webRandomBytes, webRegionNonce };
+export { type AbortSignalLike, type BlobLike, ClientSideEncryptionError, type ClientSideEncryptionErrorCode, type ClientSideEncryptionPolicy, DECRYPTION_FAILED_MESSAGE, DEFAULT_MAX_READ_REGION_SIZE, ENCRYPTION_DATA_METADATA_KEY, type EncryptionData, type EncryptionDataV1, type EncryptionDataV2, type EncryptionProtocol, type FetchLike, type FetchResponseLike, type KeyEncryptionKey, type KeyOperationOptions, type KeyResolver, LIBRARY_ID, type ParseEncryptionDataOptions, type PlaintextRange, type RangePlan, type ReadableStreamLike, type ReadableStreamReaderLike, RemoteKeyEncryptionKey, type RemoteKeyEncryptionKeyOptions, V2_DEFAULT_REGION_SIZE, V2_REGION_OVERHEAD, VERSION, type WebAesKeyWrapAlgorithm, WebAesKeyWrapKey, type WebByteInput, type WebContentEncryption, type WebCryptoKey, type WebDecryptOptions, type WebGcmDecryptOptions, type WebKeyImportOptions, WebRsaKey, type WebRsaWrapAlgorithm, type WrapKeyResult, type WrappedContentKey, base64DecodeStrict, base64Encode, base64UrlDecode, base64UrlEncode, collectWebBytes, createWebContentEncryption, decryptWebCbc, decryptWebGcmRegions, decryptWebPlanned, decryptWebRange, encryptWebGcmRegions, encryptionDataToJson, findEncryptionDataInMetadata, parseEncryptionData, planRange, selectWebKeyEncryptionKey, serializeEncryptionData, sliceWebBytes, toReadableStream, unwrapWebContentKey, v2PlaintextLength, v2StoredLength, webByteSource, webContentKeyFromUnwrapped, webKeyFromJwk, webRandomBytes, webRegionNonce };

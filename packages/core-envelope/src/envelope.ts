@@ -1,7 +1,8 @@
 // Content-key lifecycle: generate, wrap (with the protocol prefix), select the key on read, unwrap
 // and check. Plus the high-level encrypt/decrypt entry points the service packages use.
 import { ClientSideEncryptionError, decryptionFailed, invalidArgument } from "./errors.js";
-import { escapeForDisplay, wipe } from "./internal/bytes.js";
+import { wipe } from "./internal/bytes.js";
+import { checkKeyEncryptionKey, selectKeyEncryptionKey, shownKeyId, unwrapWithSelectedKey } from "./kek/select.js";
 import type { KeyEncryptionKey, KeyOperationOptions } from "./kek/types.js";
 import type { ClientSideEncryptionPolicy } from "./policy.js";
 import { defaultRandomSource } from "./random.js";
@@ -17,7 +18,7 @@ import {
 import { LIBRARY_ID } from "./version.js";
 import { misorderedRegionsAllowedByEnv } from "./content/nonce.js";
 import { decryptCbc, decryptGcmRegions, encryptCbc, encryptGcmRegions, encryptGcmRegionsRepeatable, RegionTagRecord, sliceBytes, type ByteSource } from "./content/streams.js";
-import { planRange, v1StoredLength, v2StoredLength, type PlaintextRange, type RangePlan } from "./content/sizes.js";
+import { v1StoredLength, v2StoredLength, type PlaintextRange, type RangePlan } from "./content/sizes.js";
 
 export const CEK_LENGTH = 32;
 
@@ -170,85 +171,11 @@ export async function createContentEncryption(policy: ClientSideEncryptionPolicy
 }
 
 /** A KEK given by a caller (or returned by a resolver) must have the shape of one: INVALID_ARGUMENT naming `what` otherwise. */
-export function checkKeyEncryptionKey(kek: unknown, what: string): asserts kek is KeyEncryptionKey {
-  const k = kek as Partial<KeyEncryptionKey> | null;
-  if (typeof k !== "object" || k === null || typeof k.keyId !== "string" || k.keyId.length === 0 || typeof k.wrapKey !== "function" || typeof k.unwrapKey !== "function") {
-    throw invalidArgument(`${what} must be a KeyEncryptionKey: an object with a non-empty string keyId and wrapKey/unwrapKey functions.`);
-  }
-}
-
-/** Stored key ids are attacker-controlled and unbounded (queue envelopes): messages show at most 128 characters, escaped. */
-function shownKeyId(keyId: string): string {
-  return escapeForDisplay(keyId, 128);
-}
-
-/**
- * Key selection on read (documented in docs/format.md):
- * 1. the configured keyEncryptionKey when its keyId equals the stored KeyId exactly;
- * 2. otherwise the keyResolver, whose key must report exactly the stored KeyId;
- * 3. otherwise KID_MISMATCH (a key is configured but for another id) or KEY_NOT_FOUND (no key at all).
- */
-export async function selectKeyEncryptionKey(keyId: string, policy: ClientSideEncryptionPolicy, options: KeyOperationOptions = {}): Promise<KeyEncryptionKey> {
-  if (typeof policy !== "object" || policy === null) throw invalidArgument("The encryption policy must be an object (ClientSideEncryptionPolicy).");
-  const configured = policy.keyEncryptionKey;
-  if (configured) checkKeyEncryptionKey(configured, "keyEncryptionKey");
-  if (configured && configured.keyId === keyId) return configured;
-  if (policy.keyResolver !== undefined && typeof policy.keyResolver !== "function") throw invalidArgument("keyResolver must be a function (keyId) => KeyEncryptionKey | undefined.");
-  if (policy.keyResolver) {
-    let resolved: KeyEncryptionKey | undefined;
-    try {
-      resolved = await policy.keyResolver(keyId, options);
-    } catch (e) {
-      if (ClientSideEncryptionError.is(e)) throw e;
-      throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `The key resolver failed for key "${shownKeyId(keyId)}".`, { cause: e, details: { keyId } });
-    }
-    if (resolved !== undefined && resolved !== null) checkKeyEncryptionKey(resolved, "The value returned by keyResolver");
-    if (!resolved) {
-      throw new ClientSideEncryptionError("KEY_NOT_FOUND", `The key resolver has no key "${shownKeyId(keyId)}", which encrypted this data.`, { details: { keyId } });
-    }
-    if (resolved.keyId !== keyId) {
-      throw new ClientSideEncryptionError("KID_MISMATCH", `The resolver returned key "${shownKeyId(resolved.keyId)}" for stored key id "${shownKeyId(keyId)}".`, { details: { keyId, resolvedKeyId: resolved.keyId } });
-    }
-    return resolved;
-  }
-  if (configured) {
-    throw new ClientSideEncryptionError(
-      "KID_MISMATCH",
-      `The data was encrypted with key "${shownKeyId(keyId)}" but the configured key is "${shownKeyId(configured.keyId)}"; configure that key or a keyResolver.`,
-      { details: { keyId, configuredKeyId: configured.keyId } },
-    );
-  }
-  throw new ClientSideEncryptionError("KEY_NOT_FOUND", `No keyEncryptionKey or keyResolver is configured to decrypt data encrypted with key "${shownKeyId(keyId)}".`, { details: { keyId } });
-}
+export { checkKeyEncryptionKey, selectKeyEncryptionKey };
 
 /** Selects the key, unwraps and checks the CEK (length and, for 2.x, the protocol prefix). */
 export async function unwrapContentKey(data: EncryptionData, policy: ClientSideEncryptionPolicy, options: KeyOperationOptions = {}): Promise<Buffer> {
-  const { keyId, encryptedKey, algorithm } = data.wrappedContentKey;
-  const allowed = policy.allowedReadProtocols;
-  if (allowed && !allowed.includes(data.protocol)) {
-    throw new ClientSideEncryptionError(
-      "UNSUPPORTED_PROTOCOL",
-      `Protocol ${data.protocol} data is refused by this policy (allowedReadProtocols: ${allowed.join(", ") || "none"}); it was not decrypted.`,
-      { details: { protocol: data.protocol } },
-    );
-  }
-  const kek = await selectKeyEncryptionKey(keyId, policy, options);
-  let unwrapped: unknown;
-  try {
-    unwrapped = await kek.unwrapKey(algorithm, encryptedKey, options);
-  } catch (e) {
-    // Typed operational errors from KEK adapters (Key Vault throttling, permissions, aborts) pass through.
-    // A key that cannot be used for this stored data (its Algorithm, a public-only key) is a key error
-    // about the data (KEY_OPERATION_FAILED), never a caller error; anything else is an unwrap failure,
-    // reported exactly like any other decryption failure.
-    if (ClientSideEncryptionError.is(e) && e.code === "INVALID_ARGUMENT") {
-      throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `Key "${shownKeyId(kek.keyId)}" cannot unwrap this data's content key: ${e.message}`, { cause: e, details: { keyId: kek.keyId } });
-    }
-    if (ClientSideEncryptionError.is(e) && e.code !== "DECRYPTION_FAILED") throw e;
-    throw decryptionFailed();
-  }
-  if (!(unwrapped instanceof Uint8Array)) throw invalidArgument(`The unwrapKey of key "${shownKeyId(kek.keyId)}" must resolve to a Uint8Array.`);
-  return contentKeyFromUnwrapped(data.protocol, unwrapped);
+  return contentKeyFromUnwrapped(data.protocol, await unwrapWithSelectedKey(data, policy, options, ["INVALID_ARGUMENT"]));
 }
 
 export interface DecryptOptions extends KeyOperationOptions {
@@ -287,23 +214,4 @@ async function* verifiedNothing(body: AsyncGenerator<Buffer>): AsyncGenerator<Bu
   let next = await body.next();
   while (!next.done) next = await body.next(); // every region verified (or the padding checked), output discarded
   yield* [];
-}
-
-/** Convenience: plan + unwrap + decrypt over a function that fetches a stored byte range. */
-export async function decryptRange(
-  data: EncryptionData,
-  policy: ClientSideEncryptionPolicy,
-  storedLength: number,
-  fetch: (offset: number, count: number | undefined) => ByteSource | Promise<ByteSource>,
-  options: DecryptOptions = {},
-): Promise<AsyncGenerator<Buffer>> {
-  // Every read unwraps the key first (a forged KeyId or EncryptedKey fails even when nothing is stored).
-  const cek = await unwrapContentKey(data, policy, options);
-  const plan = planRange(data, options.range ?? { offset: 0 }, storedLength, { padded: options.padded ?? true });
-  if (plan.empty) {
-    wipe(cek);
-    return sliceBytes([], 0, 0);
-  }
-  const source = await fetch(plan.storedOffset, plan.storedCount);
-  return decryptPlanned(data, cek, plan, source, policy, options.padded ?? true);
 }

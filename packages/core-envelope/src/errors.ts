@@ -46,7 +46,6 @@ export class ClientSideEncryptionError extends Error {
   readonly code: ClientSideEncryptionErrorCode;
   /** Extra, non-secret context (key id, blob name, message id, HTTP status...). */
   readonly details: Readonly<Record<string, string | number | boolean | undefined>>;
-  readonly [MARKER] = true;
 
   constructor(
     code: ClientSideEncryptionErrorCode,
@@ -57,6 +56,9 @@ export class ClientSideEncryptionError extends Error {
     this.name = "ClientSideEncryptionError";
     this.code = code;
     this.details = Object.freeze({ ...(options.details ?? {}) });
+    // The cross-copy marker `is()` checks. Set here rather than declared as a field, so the class's declaration
+    // carries no unique-symbol member and the copies in the package's entry points (root, /internal) are one type.
+    (this as unknown as Record<symbol, boolean>)[MARKER] = true;
   }
 
   /** True for errors thrown by any copy of this library (works across duplicate installs). */
@@ -102,4 +104,15 @@ export function abortError(): ClientSideEncryptionError {
 /** Throws an ABORTED error when the signal has fired. */
 export function throwIfAborted(signal: { aborted: boolean } | undefined): void {
   if (signal?.aborted) throw abortError();
+}
+
+/** What a caller passed, for an INVALID_ARGUMENT message (never the value: it could be a secret). */
+export function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (value === undefined) return "undefined";
+  if (Array.isArray(value)) return "an array";
+  if (value instanceof Uint8Array) return "a Uint8Array";
+  if (typeof value === "object" && typeof (value as { then?: unknown }).then === "function") return "a Promise";
+  if (typeof value === "object") return "an object";
+  return `a ${typeof value}`;
 }

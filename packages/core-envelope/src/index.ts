@@ -3,23 +3,15 @@ export { VERSION, LIBRARY_ID } from "./version.js";
 export {
   ClientSideEncryptionError,
   DECRYPTION_FAILED_MESSAGE,
-  decryptionFailed,
-  sourceFailed,
-  throwIfAborted,
   type ClientSideEncryptionErrorCode,
 } from "./errors.js";
-export { decodeBase64Strict, escapeForDisplay } from "./internal/bytes.js";
-// @internal: display and caller-value helpers shared by the service packages (storage-queue, data-tables,
-// keyvault). Each declaration carries an @internal tag: not part of the supported API, may change in any release.
-export { escapeUnsafeCharacters, quoteForDisplay } from "./internal/display.js";
-export { checkOptionsObject, describeValue, guardKek, guardPolicy, invalidArgument, safeError, safely } from "./internal/service-safety.js";
+export { toTypedError, type TypedErrorOptions, type ServiceErrorContext } from "./service-errors.js";
 export { defaultRandomSource, type RandomSource } from "./random.js";
-export type { ClientSideEncryptionPolicy, EncryptionVersion } from "./policy.js";
+export type { ClientSideEncryptionPolicy } from "./policy.js";
 
 export {
   parseEncryptionData,
   serializeEncryptionData,
-  asciiJson,
   encryptionDataToJson,
   findEncryptionDataInMetadata,
   isLegacyJavaWriter,
@@ -69,11 +61,23 @@ export {
   maxReadRegionSize,
   regionOrderCheckEnabled,
   decryptPlanned,
-  decryptRange,
   type ContentEncryption,
   type WriteSettings,
   type DecryptOptions,
 } from "./envelope.js";
+export {
+  openRangedRead,
+  decryptRange,
+  plaintextLengthOf,
+  type OpenRangedReadOptions,
+  type RangedRead,
+  type StoredRangeFetch,
+} from "./ranged-read.js";
+export {
+  rewrapContentKey,
+  type RewrapContentKeyOptions,
+  type RewrapContentKeyResult,
+} from "./rotation.js";
 
 export {
   V2_REGION_OVERHEAD,
@@ -109,4 +113,5 @@ export {
   type GcmDecryptOptions,
   type CbcDecryptOptions,
 } from "./content/streams.js";
-export { encryptCbcBuffer, decryptCbcBuffer, encryptGcmBuffer, decryptGcmBuffer, sha256 } from "./content/buffers.js";
+// Helpers shared only by the @azure-cse packages (buffer ciphers, hashing, strict base64, ASCII JSON, error
+// builders, the TTL/LRU cache) are in "@azure-cse/core-envelope/internal" (src/internal.ts), not here.

@@ -2,8 +2,6 @@ import type { KeyEncryptionKey, KeyResolver } from "./kek/types.js";
 import type { RandomSource } from "./random.js";
 import type { EncryptionProtocol } from "./schema/encryption-data.js";
 
-export type EncryptionVersion = "2.0" | "2.1" | "1.0";
-
 /**
  * One client-side encryption policy, accepted unchanged by the blob, queue and table clients.
  */
@@ -15,7 +13,7 @@ export interface ClientSideEncryptionPolicy {
   /** Wrap algorithm passed to `keyEncryptionKey.wrapKey`; default its `defaultWrapAlgorithm`. */
   keyWrapAlgorithm?: string;
   /** Protocol written: "2.0" (default, 4 MiB regions), "2.1" (with `regionSize`), or "1.0" with `allowDeprecatedV1Encryption`. */
-  encryptionVersion?: EncryptionVersion;
+  encryptionVersion?: EncryptionProtocol;
   /** Plaintext bytes per GCM region for "2.1" (16 B … 1 GiB); default 4 MiB. */
   regionSize?: number;
   /** Opt-in to write the deprecated, unauthenticated 1.0 format (CVE-2022-30187). Reading 1.0 needs no opt-in. */

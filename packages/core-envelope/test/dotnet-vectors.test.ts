@@ -10,8 +10,6 @@ import { describe, expect, it } from "vitest";
 import {
   collectBytes,
   createLocalKeyResolver,
-  decryptCbcBuffer,
-  decryptGcmBuffer,
   decryptPlanned,
   findEncryptionDataInMetadata,
   isLegacyJavaWriter,
@@ -25,6 +23,7 @@ import {
   type ClientSideEncryptionPolicy,
   type EncryptionData,
 } from "@azure-cse/core-envelope";
+import { decryptCbcBuffer, decryptGcmBuffer } from "@azure-cse/core-envelope/internal";
 
 const dir = fileURLToPath(new URL("../../../tools/dotnet-sdk-vectors", import.meta.url));
 interface Base { id: string; kind: string; library: "v12" | "legacy"; protocol: "1.0" | "2.0"; kek_kid: string }

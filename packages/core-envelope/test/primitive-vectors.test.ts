@@ -2,7 +2,8 @@
 // RFC 3394 AES key wrap (through AesKeyWrapKey) and AES-256-GCM with 96-bit IVs (through the
 // one-region helpers, whose layout is nonce ‖ ciphertext ‖ tag).
 import { describe, expect, it } from "vitest";
-import { AesKeyWrapKey, decryptGcmBuffer, encryptGcmBuffer } from "@azure-cse/core-envelope";
+import { AesKeyWrapKey } from "@azure-cse/core-envelope";
+import { decryptGcmBuffer, encryptGcmBuffer } from "@azure-cse/core-envelope/internal";
 import { expectCode } from "./helpers.js";
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ""), "hex");

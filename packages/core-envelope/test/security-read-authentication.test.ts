@@ -10,10 +10,8 @@ import {
   DECRYPTION_FAILED_MESSAGE,
   collectBytes,
   createContentEncryption,
-  decodeBase64Strict,
   decryptPlanned,
   decryptRange,
-  escapeForDisplay,
   parseEncryptionData,
   planRange,
   unwrapContentKey,
@@ -22,6 +20,7 @@ import {
   type KeyEncryptionKey,
   type PlaintextRange,
 } from "@azure-cse/core-envelope";
+import { decodeBase64Strict, escapeForDisplay } from "@azure-cse/core-envelope/internal";
 import { caught, expectCode, patternBytes } from "./helpers.js";
 
 const kek = AesKeyWrapKey.generate("local:sec", 32);

@@ -9,12 +9,9 @@ import {
   RsaKey,
   collectBytes,
   createContentEncryption,
-  decryptCbcBuffer,
-  decryptGcmBuffer,
   decryptGcmRegions,
   decryptPlanned,
   decryptRange,
-  encryptGcmBuffer,
   encryptGcmRegions,
   parseEncryptionData,
   planRange,
@@ -26,6 +23,7 @@ import {
   type EncryptionData,
   type NonceScheme,
 } from "@azure-cse/core-envelope";
+import { decryptCbcBuffer, decryptGcmBuffer, encryptGcmBuffer } from "@azure-cse/core-envelope/internal";
 import { caught, expectCode, expectNoSecrets, fixedRandom, patternBytes } from "./helpers.js";
 
 const L = 64;

@@ -67,15 +67,19 @@ interface EncryptedWriteOptions extends OperationOptions {
     encryptedProperties?: readonly string[];
 }
 type EncryptedUpdateOptions = UpdateTableEntityOptions & EncryptedWriteOptions;
-interface RotateKeyOptions extends OperationOptions {
+interface UpdateKeyEncryptionKeyOptions extends OperationOptions {
     /** Wrap algorithm for the new key; default its defaultWrapAlgorithm. */
     keyWrapAlgorithm?: string;
 }
-interface RotateKeyResult {
+interface UpdateKeyEncryptionKeyResponse {
     /** ETag of the entity after the metadata update. */
     etag: string | undefined;
+    /** Key id stored in `_ClientEncryptionMetadata1` before the rotation. */
+    previousKeyId: string;
     /** Key id now stored in `_ClientEncryptionMetadata1`. */
     keyId: string;
+    /** Algorithm of the new wrap. */
+    keyWrapAlgorithm: string;
 }
 /** Iterates decrypted entities; `byPage()` yields decrypted pages with their continuation tokens. */
 interface EncryptedEntityIterator<T extends object> extends AsyncIterableIterator<TableEntityResult<T>> {
@@ -132,7 +136,7 @@ declare class EncryptedTableClient {
         partitionKey: string;
         rowKey: string;
         etag?: string;
-    }, newKek: KeyEncryptionKey, options?: RotateKeyOptions): Promise<RotateKeyResult>;
+    }, newKek: KeyEncryptionKey, options?: UpdateKeyEncryptionKeyOptions): Promise<UpdateKeyEncryptionKeyResponse>;
 }
 
 /** Options of `EncryptedTableServiceClient`: table defaults plus how table clients are made. */
@@ -217,4 +221,4 @@ declare function entityFromODataJson(wire: unknown): EntityRecord;
  */
 declare function entityToODataJson(entity: EntityRecord): Record<string, unknown>;
 
-export { type DecryptEntityOptions, type EncryptedEntity, type EncryptedEntityIterator, EncryptedTableClient, type EncryptedTableClientOptions, EncryptedTableServiceClient, type EncryptedTableServiceClientOptions, type EncryptedUpdateOptions, type EncryptedWriteOptions, type EncryptionResolver, type EntityRecord, MAX_ENTITY_SIZE, MAX_PROPERTY_VALUE_SIZE, MAX_USER_PROPERTIES, METADATA1, METADATA2, type PropertySelection, type RotateKeyOptions, type RotateKeyResult, decryptEntity, derivePropertyIv, encryptEntity, entityFromODataJson, entityToODataJson, estimateEntitySize, formatNameList, isEncryptableName, parseNameList, selectProperties };
+export { type DecryptEntityOptions, type EncryptedEntity, type EncryptedEntityIterator, EncryptedTableClient, type EncryptedTableClientOptions, EncryptedTableServiceClient, type EncryptedTableServiceClientOptions, type EncryptedUpdateOptions, type EncryptedWriteOptions, type EncryptionResolver, type EntityRecord, MAX_ENTITY_SIZE, MAX_PROPERTY_VALUE_SIZE, MAX_USER_PROPERTIES, METADATA1, METADATA2, type PropertySelection, type UpdateKeyEncryptionKeyOptions, type UpdateKeyEncryptionKeyResponse, decryptEntity, derivePropertyIv, encryptEntity, entityFromODataJson, entityToODataJson, estimateEntitySize, formatNameList, isEncryptableName, parseNameList, selectProperties };

@@ -2,13 +2,13 @@
 // properties in the legacy SDKs' format. Spec: queue-table-keys-format.md §2.
 import {
   ClientSideEncryptionError,
-  decryptionFailed,
-  keyWrapInput,
+  rewrapContentKey,
+  toTypedError,
   type ClientSideEncryptionPolicy,
   type KeyEncryptionKey,
   type KeyOperationOptions,
-  type WrapKeyResult,
 } from "@azure-cse/core-envelope";
+import { decryptionFailed, isServiceFailure, nothingToRotate, statusCodeOf } from "@azure-cse/core-envelope/internal";
 import type {
   CreateTableEntityResponse,
   DeleteTableEntityOptions,
@@ -40,8 +40,7 @@ import {
 } from "./entity-crypto.js";
 import { copyRecord, fromSdkEntity, getOwn, installEntityNamesPolicy, marked, toSdkEntity } from "./entity-names.js";
 import { METADATA1, METADATA2, stringValue } from "./format.js";
-import { checkOptionsObject, describeValue, guardKek, guardPolicy, invalidArgument, quoteForDisplay as quote } from "@azure-cse/core-envelope";
-import { replaceWrappedContentKey } from "./rotation.js";
+import { checkOptionsObject, describeValue, guardKek, guardPolicy, invalidArgument, quoteForDisplay as quote } from "@azure-cse/core-envelope/internal";
 
 type OperationOptions = NonNullable<Parameters<TableClient["createEntity"]>[1]>;
 
@@ -61,16 +60,20 @@ export interface EncryptedWriteOptions extends OperationOptions {
 
 export type EncryptedUpdateOptions = UpdateTableEntityOptions & EncryptedWriteOptions;
 
-export interface RotateKeyOptions extends OperationOptions {
+export interface UpdateKeyEncryptionKeyOptions extends OperationOptions {
   /** Wrap algorithm for the new key; default its defaultWrapAlgorithm. */
   keyWrapAlgorithm?: string;
 }
 
-export interface RotateKeyResult {
+export interface UpdateKeyEncryptionKeyResponse {
   /** ETag of the entity after the metadata update. */
   etag: string | undefined;
+  /** Key id stored in `_ClientEncryptionMetadata1` before the rotation. */
+  previousKeyId: string;
   /** Key id now stored in `_ClientEncryptionMetadata1`. */
   keyId: string;
+  /** Algorithm of the new wrap. */
+  keyWrapAlgorithm: string;
 }
 
 /** Iterates decrypted entities; `byPage()` yields decrypted pages with their continuation tokens. */
@@ -78,9 +81,9 @@ export interface EncryptedEntityIterator<T extends object> extends AsyncIterable
   byPage(settings?: { continuationToken?: string; maxPageSize?: number }): AsyncIterableIterator<TableEntityResultPage<T>>;
 }
 
-function statusOf(e: unknown): number | undefined {
-  const s = (e as { statusCode?: unknown } | null)?.statusCode;
-  return typeof s === "number" ? s : undefined;
+/** A write refused on its condition, by core's rule for every client (HTTP 412 or a condition error code). */
+function conditionFailed(e: unknown): boolean {
+  return isServiceFailure(e) && toTypedError(e).code === "CONDITION_NOT_MET";
 }
 
 /**
@@ -222,7 +225,7 @@ export class EncryptedTableClient {
         return await this.#client.updateEntity(encrypted, "Replace", rest);
       } catch (e) {
         // Same typed conflict as Merge and key rotation: the entity changed since the caller's ETag.
-        if (statusOf(e) === 412) throw conditionNotMet(e);
+        if (conditionFailed(e)) throw conditionNotMet(e);
         throw e;
       }
     }
@@ -252,7 +255,7 @@ export class EncryptedTableClient {
         return (await this.#client.createEntity(await this.#encrypt(entity, extra, rest), rest)) as UpsertEntityResponse;
       } catch (e) {
         // Someone created or changed the entity in between: read again (bounded).
-        const raced = (ClientSideEncryptionError.hasCode(e, "CONDITION_NOT_MET") && stored) || (statusOf(e) === 409 && !stored);
+        const raced = (ClientSideEncryptionError.hasCode(e, "CONDITION_NOT_MET") && stored) || (statusCodeOf(e) === 409 && !stored);
         if (!raced || attempt >= 2) throw e;
       }
     }
@@ -275,7 +278,7 @@ export class EncryptedTableClient {
     try {
       stored = await this.#client.getEntity<EntityRecord>(partitionKey, rowKey, marked({ abortSignal: options.abortSignal, queryOptions: { select: [METADATA1, METADATA2] } }));
     } catch (e) {
-      if (statusOf(e) === 404) return undefined;
+      if (statusCodeOf(e) === 404) return undefined;
       throw e;
     }
     const m1 = getOwn(stored, METADATA1);
@@ -298,7 +301,7 @@ export class EncryptedTableClient {
     try {
       return await this.#client.updateEntity(toSdkEntity(entity), "Merge", { ...options, etag });
     } catch (e) {
-      if (statusOf(e) === 412) throw conditionNotMet(e);
+      if (conditionFailed(e)) throw conditionNotMet(e);
       throw e;
     }
   }
@@ -409,7 +412,7 @@ export class EncryptedTableClient {
    * `_ClientEncryptionMetadata1`, conditional on the ETag read (or the `etag` given). Ciphertexts, the entity IV
    * and KeyWrappingMetadata stay as stored, so entities from every writer stay readable.
    */
-  async updateKeyEncryptionKey(entity: { partitionKey: string; rowKey: string; etag?: string }, newKek: KeyEncryptionKey, options: RotateKeyOptions = {}): Promise<RotateKeyResult> {
+  async updateKeyEncryptionKey(entity: { partitionKey: string; rowKey: string; etag?: string }, newKek: KeyEncryptionKey, options: UpdateKeyEncryptionKeyOptions = {}): Promise<UpdateKeyEncryptionKeyResponse> {
     const { partitionKey, rowKey } = entityKeys(entity as EntityRecord);
     guardKek(newKek, "newKek");
     checkOptionsObject(options);
@@ -421,7 +424,7 @@ export class EncryptedTableClient {
     const m1 = stringValue(getOwn(stored, METADATA1));
     const m2 = getOwn(stored, METADATA2);
     if (m1 === undefined || m2 === undefined || m2 === null) {
-      throw new ClientSideEncryptionError("INVALID_ARGUMENT", "The entity has no client-side encryption metadata, so there is no key to rotate.");
+      throw nothingToRotate(`Entity (${quote(partitionKey)}, ${quote(rowKey)})`, { partitionKey, rowKey });
     }
     // The rewritten metadata keeps the stored entity IV verbatim and CBC has no integrity: a bit flipped in
     // transit would be persisted and make every property unreadable. Decrypting the name list above catches
@@ -438,33 +441,13 @@ export class EncryptedTableClient {
     const opened = await openEntity(m1, m2, partitionKey, rowKey, this.#policy, keyOptions);
     const cek = opened.contentKey;
     try {
-      const algorithm = options.keyWrapAlgorithm ?? newKek.defaultWrapAlgorithm;
-      if (typeof algorithm !== "string" || algorithm.length === 0) throw invalidArgument("newKek.defaultWrapAlgorithm (or options.keyWrapAlgorithm) must name the wrap algorithm.");
-      let wrapped: WrapKeyResult;
-      let check: unknown;
+      // Table metadata is always wrapped the 1.0 way (no protocol prefix), whatever the stored protocol says.
+      const r = await rewrapContentKey(m1, "1.0", cek, newKek, { keyWrapAlgorithm: options.keyWrapAlgorithm, abortSignal: options.abortSignal, argumentName: "newKek", details: { partitionKey, rowKey } });
       try {
-        const w = (await newKek.wrapKey(algorithm, keyWrapInput("1.0", cek), keyOptions)) as unknown;
-        const r = w as Partial<WrapKeyResult> | null;
-        if (typeof r !== "object" || r === null || !(r.encryptedKey instanceof Uint8Array) || r.encryptedKey.length === 0 || (r.keyId !== undefined && typeof r.keyId !== "string")) {
-          throw invalidArgument(`newKek.wrapKey must resolve to { encryptedKey: Uint8Array, keyId: string }; it resolved to ${describeValue(w)}.`);
-        }
-        wrapped = r as WrapKeyResult;
-        check = await newKek.unwrapKey(algorithm, wrapped.encryptedKey, keyOptions);
-        if (!(check instanceof Uint8Array)) throw invalidArgument(`newKek.unwrapKey must resolve to a Uint8Array; it resolved to ${describeValue(check)}.`);
+        const res = await this.#client.updateEntity({ partitionKey, rowKey, [METADATA1]: r.encryptionDataJson }, "Merge", { etag: stored.etag, abortSignal: options.abortSignal });
+        return { etag: res.etag, previousKeyId: r.previousKeyId, keyId: r.keyId, keyWrapAlgorithm: r.keyWrapAlgorithm };
       } catch (e) {
-        if (ClientSideEncryptionError.is(e)) throw e;
-        throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `Wrapping the content key with the new key ${quote(newKek.keyId)} failed; nothing was changed.`, { cause: e, details: { keyId: newKek.keyId } });
-      }
-      if (!Buffer.from(check).equals(cek)) {
-        throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `The new key ${quote(newKek.keyId)} did not unwrap what it wrapped; nothing was changed.`, { details: { keyId: newKek.keyId } });
-      }
-      const keyId = wrapped.keyId || newKek.keyId;
-      const json = replaceWrappedContentKey(m1, { keyId, encryptedKey: wrapped.encryptedKey, algorithm });
-      try {
-        const res = await this.#client.updateEntity({ partitionKey, rowKey, [METADATA1]: json }, "Merge", { etag: stored.etag, abortSignal: options.abortSignal });
-        return { etag: res.etag, keyId };
-      } catch (e) {
-        if (statusOf(e) === 412) throw conditionNotMet(e);
+        if (conditionFailed(e)) throw conditionNotMet(e);
         throw e;
       }
     } finally {

@@ -3,8 +3,6 @@
 import {
   ClientSideEncryptionError,
   createContentEncryption,
-  decryptCbcBuffer,
-  encryptCbcBuffer,
   isLegacyJavaWriter,
   parseEncryptionData,
   unwrapContentKey,
@@ -12,11 +10,10 @@ import {
   type EncryptionData,
   type EncryptionDataV1,
   type KeyOperationOptions,
-  decodeBase64Strict,
-  decryptionFailed,
 } from "@azure-cse/core-envelope";
+import { decryptCbcBuffer, encryptCbcBuffer, decodeBase64Strict, decryptionFailed } from "@azure-cse/core-envelope/internal";
 import { copyRecord, getOwn, newRecord } from "./entity-names.js";
-import { checkOptionsObject, describeValue, guardPolicy, quoteForDisplay as quote, safely } from "@azure-cse/core-envelope";
+import { checkOptionsObject, describeValue, guardPolicy, quoteForDisplay as quote, safely } from "@azure-cse/core-envelope/internal";
 import {
   MAX_ENTITY_SIZE,
   MAX_PROPERTY_VALUE_SIZE,

@@ -1,7 +1,7 @@
 // The legacy table-entity encryption format (protocol 1.0), as written by WindowsAzure.Storage 9.x,
 // azure-storage-java v8 and azure-cosmosdb-table. Pure format code: no I/O.
 // Spec: queue-table-keys-format.md §2.2–§2.3, §2.6.
-import { decodeBase64Strict, decryptionFailed, sha256 } from "@azure-cse/core-envelope";
+import { decodeBase64Strict, decryptionFailed, sha256 } from "@azure-cse/core-envelope/internal";
 
 /** Holds the key-wrapping JSON (`EncryptionData` without EncryptionMode), as an Edm.String. */
 export const METADATA1 = "_ClientEncryptionMetadata1";

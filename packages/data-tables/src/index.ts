@@ -5,8 +5,8 @@ export {
   type EncryptedWriteOptions,
   type EncryptedUpdateOptions,
   type EncryptedEntityIterator,
-  type RotateKeyOptions,
-  type RotateKeyResult,
+  type UpdateKeyEncryptionKeyOptions,
+  type UpdateKeyEncryptionKeyResponse,
 } from "./client.js";
 export { EncryptedTableServiceClient, type EncryptedTableServiceClientOptions } from "./service-client.js";
 export {

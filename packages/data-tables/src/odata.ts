@@ -2,11 +2,11 @@
 // annotations, in either order) and the shape @azure/data-tables uses. Used by the CLI and for
 // working with entities captured from other SDKs.
 import { ClientSideEncryptionError } from "@azure-cse/core-envelope";
-import { decodeBase64Strict } from "@azure-cse/core-envelope";
+import { decodeBase64Strict } from "@azure-cse/core-envelope/internal";
 import { isTypedValue } from "./format.js";
 import type { EntityRecord } from "./entity-crypto.js";
 import { getOwn, newRecord } from "./entity-names.js";
-import { quoteForDisplay as quote } from "@azure-cse/core-envelope";
+import { quoteForDisplay as quote } from "@azure-cse/core-envelope/internal";
 
 const ANNOTATION = "@odata.type";
 // Maps, not object literals: a property named "constructor" must not find Object's constructor.

@@ -3,7 +3,7 @@ import { ClientSideEncryptionError, type ClientSideEncryptionPolicy } from "@azu
 import { TableClient, TableServiceClient, type TableServiceClientOptions } from "@azure/data-tables";
 import { EncryptedTableClient, type EncryptedTableClientOptions } from "./client.js";
 import { checkPropertyList, checkResolver } from "./entity-crypto.js";
-import { checkOptionsObject, describeValue, guardPolicy, invalidArgument } from "@azure-cse/core-envelope";
+import { checkOptionsObject, describeValue, guardPolicy, invalidArgument } from "@azure-cse/core-envelope/internal";
 
 /** Options of `EncryptedTableServiceClient`: table defaults plus how table clients are made. */
 export interface EncryptedTableServiceClientOptions extends EncryptedTableClientOptions {

@@ -7,10 +7,10 @@ import {
   type ClientSideEncryptionError,
   DECRYPTION_FAILED_MESSAGE,
   createLocalKeyResolver,
-  encryptCbcBuffer,
   type ClientSideEncryptionPolicy,
   type KeyEncryptionKey,
 } from "@azure-cse/core-envelope";
+import { encryptCbcBuffer } from "@azure-cse/core-envelope/internal";
 import {
   EncryptedTableClient,
   EncryptedTableServiceClient,

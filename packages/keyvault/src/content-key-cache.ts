@@ -1,4 +1,5 @@
 import { ClientSideEncryptionError } from "@azure-cse/core-envelope";
+import { TtlLruCache } from "@azure-cse/core-envelope/internal";
 import type { KeyEncryptionKey, KeyOperationOptions, WrapKeyResult } from "@azure-cse/core-envelope";
 
 export interface ContentKeyCacheOptions {
@@ -10,10 +11,6 @@ export interface ContentKeyCacheOptions {
   now?: () => number;
 }
 
-interface Entry {
-  key: Buffer;
-  expires: number;
-}
 
 /**
  * A bounded cache of unwrapped content keys, keyed by (key id, algorithm, wrapped key bytes). Off unless
@@ -26,18 +23,26 @@ export class ContentKeyCache {
   readonly ttlInMs: number;
   /** Unwraps served from the cache, unwraps performed, and keys evicted (size cap or expiry). */
   readonly stats = { hits: 0, misses: 0, evictions: 0 };
-  readonly #now: () => number;
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries: TtlLruCache<string, Buffer>;
   readonly #pending = new Map<string, Promise<Buffer>>();
 
   constructor(options: ContentKeyCacheOptions = {}) {
     if (typeof options !== "object" || options === null) throw new ClientSideEncryptionError("INVALID_ARGUMENT", "ContentKeyCache: options must be an object.");
     this.maxEntries = options.maxEntries ?? 1000;
     this.ttlInMs = options.ttlInMs ?? 5 * 60_000;
-    this.#now = options.now ?? Date.now;
     if (!(Number.isInteger(this.maxEntries) && this.maxEntries > 0) || !(this.ttlInMs > 0)) {
       throw new ClientSideEncryptionError("INVALID_ARGUMENT", "ContentKeyCache: maxEntries must be a positive integer and ttlInMs positive.");
     }
+    // Every key that leaves the cache is zeroed; expired and pushed-out keys count as evictions.
+    this.#entries = new TtlLruCache<string, Buffer>({
+      maxEntries: this.maxEntries,
+      ttlInMs: this.ttlInMs,
+      now: options.now,
+      onEvict: (key, reason) => {
+        key.fill(0);
+        if (reason === "expired" || reason === "capacity") this.stats.evictions++;
+      },
+    });
   }
 
   /** Number of content keys held. */
@@ -53,13 +58,8 @@ export class ContentKeyCache {
     const id = `${keyId}\u0000${algorithm}\u0000${Buffer.from(encryptedKey).toString("base64")}`;
     const hit = this.#entries.get(id);
     if (hit) {
-      this.#entries.delete(id);
-      if (hit.expires > this.#now()) {
-        this.#entries.set(id, hit); // LRU refresh
-        this.stats.hits++;
-        return Buffer.from(hit.key);
-      }
-      this.#drop(hit);
+      this.stats.hits++;
+      return Buffer.from(hit);
     }
     let pending = this.#pending.get(id);
     if (pending) {
@@ -73,17 +73,7 @@ export class ContentKeyCache {
           if (!(result instanceof Uint8Array)) throw new ClientSideEncryptionError("INVALID_ARGUMENT", "The key's unwrapKey must return a Uint8Array.");
           const owned = Buffer.isBuffer(result) ? result : Buffer.from(result);
           const plain = Buffer.from(owned);
-          const previous = this.#entries.get(id);
-          if (previous) {
-            previous.key.fill(0);
-            this.#entries.delete(id);
-          }
-          this.#entries.set(id, { key: owned, expires: this.#now() + this.ttlInMs });
-          while (this.#entries.size > this.maxEntries) {
-            const oldest = this.#entries.keys().next().value as string;
-            this.#drop(this.#entries.get(oldest));
-            this.#entries.delete(oldest);
-          }
+          this.#entries.set(id, owned);
           return plain;
         } finally {
           this.#pending.delete(id);
@@ -96,14 +86,7 @@ export class ContentKeyCache {
 
   /** Zeroes and drops every cached content key. */
   clear(): void {
-    for (const e of this.#entries.values()) e.key.fill(0);
     this.#entries.clear();
-  }
-
-  #drop(e: Entry | undefined): void {
-    if (!e) return;
-    e.key.fill(0);
-    this.stats.evictions++;
   }
 }
 

@@ -1,4 +1,5 @@
-import { ClientSideEncryptionError, decryptionFailed } from "@azure-cse/core-envelope";
+import { ClientSideEncryptionError } from "@azure-cse/core-envelope";
+import { decryptionFailed } from "@azure-cse/core-envelope/internal";
 import { clean, quote } from "./text.js";
 
 export type KeyVaultOperation = "wrapKey" | "unwrapKey";

@@ -1,4 +1,5 @@
 import { ClientSideEncryptionError } from "@azure-cse/core-envelope";
+import { TtlLruCache } from "@azure-cse/core-envelope/internal";
 import type { KeyOperationOptions } from "@azure-cse/core-envelope";
 import type { CryptographyClientOptions } from "@azure/keyvault-keys";
 import type { KeyVaultWrapAlgorithm } from "./algorithms.js";
@@ -100,8 +101,16 @@ export function createKeyVaultKeyResolver(credential: TokenCredential, options: 
   const cekOption = options.contentKeyCache;
   const contentKeyCache =
     cekOption instanceof ContentKeyCache ? cekOption : cekOption === true ? new ContentKeyCache() : cekOption ? new ContentKeyCache(cekOption) : undefined;
-  const cache = new Map<string, { kek: KeyVaultKeyEncryptionKey; expires: number }>();
   const stats = { lookups: 0, hits: 0, evictions: 0 };
+  // Expired and pushed-out keys count as evictions (a cleared cache does not).
+  const cache = new TtlLruCache<string, KeyVaultKeyEncryptionKey>({
+    maxEntries: max,
+    ttlInMs: ttl,
+    now,
+    onEvict: (_kek, reason) => {
+      if (reason === "expired" || reason === "capacity") stats.evictions++;
+    },
+  });
 
   function isAllowed(keyId: string): boolean {
     const parsed = parseKeyId(keyId);
@@ -112,13 +121,8 @@ export function createKeyVaultKeyResolver(credential: TokenCredential, options: 
   function get(keyId: string): KeyVaultKeyEncryptionKey {
     const hit = cache.get(keyId);
     if (hit) {
-      cache.delete(keyId);
-      if (hit.expires > now()) {
-        cache.set(keyId, hit); // LRU refresh
-        stats.hits++;
-        return hit.kek;
-      }
-      stats.evictions++;
+      stats.hits++;
+      return hit;
     }
     stats.lookups++;
     const kek = new KeyVaultKeyEncryptionKey(keyId, credential, {
@@ -128,11 +132,7 @@ export function createKeyVaultKeyResolver(credential: TokenCredential, options: 
       keyRefreshIntervalInMs: ttl,
       now,
     });
-    cache.set(keyId, { kek, expires: now() + ttl });
-    while (cache.size > max) {
-      cache.delete(cache.keys().next().value as string);
-      stats.evictions++;
-    }
+    cache.set(keyId, kek);
     return kek;
   }
 

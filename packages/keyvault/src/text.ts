@@ -1,7 +1,7 @@
 // Values that may come from stored data or Key Vault (key ids, algorithm names, service codes and messages)
 // are escaped with the core's display helpers before they reach an error message, so that no raw control
 // character (C0, DEL, C1), line separator or bidirectional control reaches a terminal.
-import { escapeForDisplay, quoteForDisplay } from "@azure-cse/core-envelope";
+import { escapeForDisplay, quoteForDisplay } from "@azure-cse/core-envelope/internal";
 
 /** `"value"` as a JSON string literal with the display-unsafe characters escaped; cut to `max` characters first. */
 export const quote: (value: unknown, max?: number) => string = quoteForDisplay;

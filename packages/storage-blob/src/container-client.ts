@@ -75,18 +75,7 @@ export class EncryptedContainerClient {
     return new EncryptedBlobClient(this.#client.getBlobClient(blobName), this.#policy);
   }
 
-  /** Page blobs cannot be written with client-side encryption. */
-  getPageBlobClient(_blobName?: string): never {
-    throw new ClientSideEncryptionError("UNSUPPORTED_OPERATION", "Page blobs cannot be written with client-side encryption; use getBlobClient (block blobs).");
-  }
-  /** Append blobs cannot be written with client-side encryption. */
-  getAppendBlobClient(_blobName?: string): never {
-    throw new ClientSideEncryptionError("UNSUPPORTED_OPERATION", "Append blobs cannot be written with client-side encryption; use getBlobClient (block blobs).");
-  }
-  /** Raw block operations would bypass encryption. */
-  getBlockBlobClient(_blobName?: string): never {
-    throw new ClientSideEncryptionError("UNSUPPORTED_OPERATION", "Raw block blob operations would bypass encryption; use getBlobClient and its upload methods.");
-  }
+
 
   /**
    * Lists blobs (metadata always included) with their encryption state from the listing alone:

@@ -161,7 +161,7 @@ export interface EncryptedCopyOptions extends EncryptedOperationOptions {
   /** Conditions on reading the source; the copy is then pinned to the source ETag that was read. */
   sourceConditions?: ModifiedAccessConditions;
   /** Poll interval while the service copies; default 500 ms. */
-  pollIntervalMs?: number;
+  pollIntervalInMs?: number;
 }
 
 export interface EncryptedCopyResponse {

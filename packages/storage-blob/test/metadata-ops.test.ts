@@ -129,14 +129,14 @@ describe("snapshots, copies and listing keep the key metadata", () => {
     const p = plaintext(70_000);
     await src.uploadData(p, { metadata: { from: "source" } });
     const dst = client();
-    const r = await dst.copyFromBlob(src, { metadata: { copied: "1" }, pollIntervalMs: 50 });
+    const r = await dst.copyFromBlob(src, { metadata: { copied: "1" }, pollIntervalInMs: 50 });
     expect(r.isClientSideEncrypted).toBe(true);
     expect((await dst.downloadToBuffer()).equals(p)).toBe(true);
     const meta = (await dst.getProperties()).metadata!;
     expect(meta.copied).toBe("1");
     expect(meta.from).toBeUndefined();
     const dst2 = client();
-    await dst2.copyFromBlob(src.blobClient, { pollIntervalMs: 50 });
+    await dst2.copyFromBlob(src.blobClient, { pollIntervalInMs: 50 });
     expect((await dst2.getProperties()).metadata?.from).toBe("source");
     expect((await dst2.downloadToBuffer()).equals(p)).toBe(true);
   });
@@ -183,7 +183,7 @@ describe("key rotation: updateKeyEncryptionKey re-wraps only the content key (§
     expect(data.keyWrappingMetadata?.EncryptionLibrary).toMatch(/^azsdk-js-azure-cse\//);
     // And back, finding the old key through a resolver.
     const back = new EncryptedBlobClient(c.blobClient, { keyResolver: createLocalKeyResolver([newKek]) });
-    await back.rotateKey(env.kek);
+    await back.updateKeyEncryptionKey(env.kek);
     expect((await c.downloadToBuffer()).equals(p)).toBe(true);
   });
 

@@ -254,8 +254,8 @@ declare class EncryptedQueueClient {
 
 /**
  * A storage account's queues under one client-side encryption policy. Composes an `@azure/storage-queue`
- * `QueueServiceClient` (any credential); account operations (list, create, delete queues, properties) are on
- * `queueServiceClient`.
+ * `QueueServiceClient` (any credential); `createQueueIfNotExists` creates a queue, other account operations (list,
+ * delete queues, properties) are on `queueServiceClient`.
  */
 declare class EncryptedQueueServiceClient {
     #private;
@@ -266,6 +266,11 @@ declare class EncryptedQueueServiceClient {
     get url(): string;
     /** An encrypted client for one queue: this client's policy, and its options overridden by `options`. */
     getQueueClient(queueName: string, options?: EncryptedQueueClientOptions): EncryptedQueueClient;
+    /**
+     * Creates the queue if it does not exist (like the blob and table service clients' createContainerIfNotExists /
+     * createTableIfNotExists) and returns its encrypted client. Service failures are typed (core's toTypedError).
+     */
+    createQueueIfNotExists(queueName: string, options?: EncryptedQueueClientOptions): Promise<EncryptedQueueClient>;
 }
 
 export { CLAIM_CHECK_POINTER_KEY, CLAIM_CHECK_POINTER_VERSION, type ClaimCheckOptions, type ClaimCheckReference, type ClaimCheckStore, type ClaimCheckStoreOptions, type DecryptedPeekedMessageItem, type DecryptedQueueMessage, type DecryptedReceivedMessageItem, ENCRYPTED_MESSAGE_CONTENTS_KEY, ENCRYPTION_DATA_KEY, EncryptedQueueClient, type EncryptedQueueClientOptions, type EncryptedQueueDeleteMessageOptions, type EncryptedQueuePeekMessagesResponse, type EncryptedQueueReceiveMessageResponse, type EncryptedQueueSendMessageResponse, EncryptedQueueServiceClient, type EncryptedQueueUpdateMessageOptions, type EncryptedQueueUpdateMessageResponse, type MessageEncoding, QUEUE_MESSAGE_MAX_LENGTH, QUEUE_V2_NONCE, type QueueMessageDecryptOptions, type QueueMessageEncryptOptions, type QueueMessageFailure, decryptQueueMessage, encryptQueueMessage, isEncryptedMessageText, plaintextBudget };

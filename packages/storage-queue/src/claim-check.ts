@@ -2,9 +2,10 @@
 // store (e.g. an encrypted blob container), and a small encrypted pointer message is sent instead. This
 // package does not depend on any blob package: callers implement `ClaimCheckStore`.
 import { createHash, randomUUID } from "node:crypto";
-import { ClientSideEncryptionError, DECRYPTION_FAILED_MESSAGE } from "@azure-cse/core-envelope";
+import { ClientSideEncryptionError, DECRYPTION_FAILED_MESSAGE, toTypedError } from "@azure-cse/core-envelope";
+import { isServiceFailure } from "@azure-cse/core-envelope/internal";
 import type { QueueSendMessageOptions } from "@azure/storage-queue";
-import { describeValue, quoteForDisplay as quote } from "@azure-cse/core-envelope";
+import { describeValue, quoteForDisplay as quote } from "@azure-cse/core-envelope/internal";
 
 /** Options passed to every store call. */
 export interface ClaimCheckStoreOptions {
@@ -149,8 +150,10 @@ function storeError(e: unknown, what: string, name: string): ClientSideEncryptio
     if (e.details.claimCheckName !== undefined) return e;
     return new ClientSideEncryptionError(e.code, e.message, { cause: e.cause, details: { ...e.details, claimCheckName: name } });
   }
-  const aborted = (e as { name?: unknown } | null)?.name === "AbortError";
-  return new ClientSideEncryptionError(aborted ? "ABORTED" : "SERVICE_ERROR", aborted ? "The operation was aborted." : `The claim-check store failed to ${what} payload ${quote(name)}.`, {
+  // A service answer or transport failure (RestError-like, AbortError): core's one mapping (404 → NOT_FOUND,
+  // 412 → CONDITION_NOT_MET, aborts → ABORTED, ...), as for blobs and tables.
+  if (isServiceFailure(e)) return toTypedError(e, { claimCheckName: name });
+  return new ClientSideEncryptionError("SERVICE_ERROR", `The claim-check store failed to ${what} payload ${quote(name)}.`, {
     cause: e,
     details: { claimCheckName: name },
   });
@@ -193,8 +196,9 @@ export async function resolvePointer(cc: ResolvedClaimCheck | undefined, pointer
   try {
     stored = await cc.store.get(pointer.name, options);
   } catch (e) {
-    if (ClientSideEncryptionError.hasCode(e, "NOT_FOUND")) throw missingPayload(pointer.name, e);
-    throw storeError(e, "read", pointer.name);
+    const typed = storeError(e, "read", pointer.name);
+    if (typed.code === "NOT_FOUND") throw missingPayload(pointer.name, e);
+    throw typed;
   }
   if (stored === undefined || stored === null) throw missingPayload(pointer.name);
   if (!(stored instanceof Uint8Array)) {

@@ -28,7 +28,7 @@ import {
   type ResolvedClaimCheck,
 } from "./claim-check.js";
 import { plaintextBudget, type MessageEncoding } from "./envelope.js";
-import { checkOptionsObject, describeValue, guardPolicy, invalidArgument } from "@azure-cse/core-envelope";
+import { checkOptionsObject, describeValue, guardPolicy, invalidArgument } from "@azure-cse/core-envelope/internal";
 import {
   checkMaxMessageLength,
   checkMessageEncoding,

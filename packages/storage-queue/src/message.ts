@@ -6,10 +6,6 @@ import {
   V2_NONCE_LENGTH,
   V2_TAG_LENGTH,
   createContentEncryption,
-  decryptCbcBuffer,
-  decryptGcmBuffer,
-  encryptCbcBuffer,
-  encryptGcmBuffer,
   parseEncryptionData,
   regionNonce,
   regionOrderCheckEnabled,
@@ -18,11 +14,21 @@ import {
   type ClientSideEncryptionPolicy,
   type EncryptionData,
   type EncryptionProtocol,
-  decodeBase64Strict,
-  decryptionFailed,
   DEFAULT_MAX_ENCRYPTION_DATA_LENGTH,
 } from "@azure-cse/core-envelope";
-import { checkOptionsObject, describeValue, guardPolicy, invalidArgument, safely } from "@azure-cse/core-envelope";
+import {
+  checkOptionsObject,
+  describeValue,
+  guardPolicy,
+  invalidArgument,
+  safely,
+  decryptCbcBuffer,
+  decryptGcmBuffer,
+  encryptCbcBuffer,
+  encryptGcmBuffer,
+  decodeBase64Strict,
+  decryptionFailed,
+} from "@azure-cse/core-envelope/internal";
 import type { ClaimCheckReference } from "./claim-check.js";
 import {
   MESSAGE_ENCODINGS,

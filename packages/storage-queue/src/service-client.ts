@@ -1,15 +1,16 @@
 // EncryptedQueueServiceClient: hands the one shared policy (and queue options) down to every queue.
 import { ClientSideEncryptionError, type ClientSideEncryptionPolicy } from "@azure-cse/core-envelope";
+import { serviceCall } from "@azure-cse/core-envelope/internal";
 import type { QueueServiceClient } from "@azure/storage-queue";
 import { checkClaimCheckOptions } from "./claim-check.js";
 import { EncryptedQueueClient, type EncryptedQueueClientOptions } from "./client.js";
 import { checkMaxMessageLength, checkMessageEncoding } from "./message.js";
-import { checkOptionsObject, describeValue, guardPolicy, invalidArgument } from "@azure-cse/core-envelope";
+import { checkOptionsObject, describeValue, guardPolicy, invalidArgument } from "@azure-cse/core-envelope/internal";
 
 /**
  * A storage account's queues under one client-side encryption policy. Composes an `@azure/storage-queue`
- * `QueueServiceClient` (any credential); account operations (list, create, delete queues, properties) are on
- * `queueServiceClient`.
+ * `QueueServiceClient` (any credential); `createQueueIfNotExists` creates a queue, other account operations (list,
+ * delete queues, properties) are on `queueServiceClient`.
  */
 export class EncryptedQueueServiceClient {
   readonly queueServiceClient: QueueServiceClient;
@@ -41,5 +42,15 @@ export class EncryptedQueueServiceClient {
     if (typeof queueName !== "string" || queueName.length === 0) throw invalidArgument(`queueName must be a non-empty string; it is ${describeValue(queueName)}.`);
     checkOptionsObject(options);
     return new EncryptedQueueClient(this.queueServiceClient.getQueueClient(queueName), this.policy, { ...this.#options, ...options });
+  }
+
+  /**
+   * Creates the queue if it does not exist (like the blob and table service clients' createContainerIfNotExists /
+   * createTableIfNotExists) and returns its encrypted client. Service failures are typed (core's toTypedError).
+   */
+  async createQueueIfNotExists(queueName: string, options: EncryptedQueueClientOptions = {}): Promise<EncryptedQueueClient> {
+    const client = this.getQueueClient(queueName, options);
+    await serviceCall({ queue: queueName }, () => client.queueClient.createIfNotExists());
+    return client;
   }
 }

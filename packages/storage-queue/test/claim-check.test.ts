@@ -228,6 +228,17 @@ describe("claim check: oversized payloads go to the store, a small encrypted poi
     expect(m!.messageBytes.equals(payload)).toBe(true);
     expect(service.getQueueClient(q.name, { claimCheck: undefined }).claimCheckEnabled).toBe(false);
   });
+
+  it("EncryptedQueueServiceClient.createQueueIfNotExists creates the queue (again: no error) and returns its encrypted client; a bad name is typed", async () => {
+    const service = new EncryptedQueueServiceClient(QueueServiceClient.fromConnectionString(azurite.connectionString), policy);
+    const name = `svc-create-${process.pid}`;
+    const q = await service.createQueueIfNotExists(name);
+    expect(await q.queueClient.exists()).toBe(true);
+    await q.sendMessage("hello");
+    const again = await service.createQueueIfNotExists(name);
+    expect((await again.receiveMessages()).receivedMessageItems[0]!.messageText).toBe("hello");
+    await expect(service.createQueueIfNotExists("Bad_Name")).rejects.toMatchObject({ code: "SERVICE_ERROR", details: { statusCode: 400, queue: "Bad_Name" } });
+  });
 });
 
 describe("claim check: typed errors when the pointed-to payload is not the one sent", () => {

@@ -1,15 +1,8 @@
 // Wire-format rules of encrypted queue messages (spec queue-table-keys-format §1), each test named after its rule.
 import { createCipheriv } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import {
-  AesKeyWrapKey,
-  LIBRARY_ID,
-  RsaKey,
-  createContentEncryption,
-  encryptGcmBuffer,
-  regionNonce,
-  type ClientSideEncryptionPolicy,
-} from "@azure-cse/core-envelope";
+import { AesKeyWrapKey, LIBRARY_ID, RsaKey, createContentEncryption, regionNonce, type ClientSideEncryptionPolicy } from "@azure-cse/core-envelope";
+import { encryptGcmBuffer } from "@azure-cse/core-envelope/internal";
 import {
   QUEUE_MESSAGE_MAX_LENGTH,
   QUEUE_V2_NONCE,

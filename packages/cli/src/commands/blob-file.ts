@@ -5,11 +5,9 @@ import { createReadStream } from "node:fs";
 import {
   ClientSideEncryptionError,
   createContentEncryption,
-  decryptPlanned,
   findEncryptionDataInMetadata,
+  openRangedRead,
   parseEncryptionData,
-  planRange,
-  unwrapContentKey,
 } from "@azure-cse/core-envelope";
 import { BLOB_WRITE_FLAGS, blobWriteFlags, decodingStoredData, defineCommand, EXIT, OVERWRITE_FLAG, READ_FLAGS, readPolicyOptions, UsageError, type CommandDef } from "../framework.js";
 import { KEY_HELP, KEY_VAULT_FLAGS, policyFromKeys } from "../keys.js";
@@ -143,22 +141,30 @@ export const commands: CommandDef[] = [
         const stored = input.regular ? { path: input.path, size: input.size! } : await o.spool(0, "input", input.open() as AsyncIterable<Buffer>);
         const storedSize = stored.size;
         const padded = !(blobType === "PageBlob" && data.protocol === "1.0");
-        const plan = planRange(data, { offset, ...(count === undefined ? {} : { count }) }, storedSize, { padded });
-        const cek = await unwrapContentKey(data, policy);
+        // Core's ranged-read façade, the same path as the blob client's download: the key is unwrapped, the range
+        // planned, the plaintext length found, and a read that returns nothing still authenticates stored bytes.
+        const openStored = (start: number, n: number | undefined) =>
+          n === 0 ? [] : createReadStream(stored.path, { highWaterMark: 1 << 20, start, ...(n === undefined ? {} : { end: start + n - 1 }) });
+        const readOptions = { range: { offset, ...(count === undefined ? {} : { count }) }, padded };
+        const read = await openRangedRead(data, policy, storedSize, openStored, readOptions);
         try {
-          const end = plan.storedCount === undefined ? undefined : plan.storedOffset + plan.storedCount;
-          const source = (): AsyncIterable<Uint8Array> | Uint8Array[] =>
-            plan.empty ? [] : createReadStream(stored.path, { highWaterMark: 1 << 20, start: plan.storedOffset, ...(end === undefined ? {} : { end: end - 1 }) });
           try {
-            return { protocol: data.protocol, plaintextBytes: await o.writeStream(0, decryptPlanned(data, cek, plan, source(), policy, padded)) };
+            return { protocol: data.protocol, plaintextBytes: await o.writeStream(0, read.body) };
           } catch (e) {
             if (!ClientSideEncryptionError.is(e) || e.code !== "REGION_OUT_OF_ORDER" || policy.allowMisorderedRegions) throw e;
+            // Tell reordered-but-authentic regions (the recovery switch helps) from bytes that are not this
+            // metadata's data at all (it cannot): a second pass without the order check decides.
             throw await explainOutOfOrder(e, a.get("in")!, async () => {
-              for await (const chunk of decryptPlanned(data, cek, plan, source(), { ...policy, allowMisorderedRegions: true }, padded)) void chunk;
+              const probe = await openRangedRead(data, { ...policy, allowMisorderedRegions: true }, storedSize, openStored, readOptions);
+              try {
+                for await (const chunk of probe.body) void chunk;
+              } finally {
+                probe.dispose();
+              }
             });
           }
         } finally {
-          cek.fill(0);
+          read.dispose();
         }
       }));
       io.stdout(JSON.stringify(r) + "\n");

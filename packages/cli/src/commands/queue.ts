@@ -1,7 +1,7 @@
 // azcse queue commands: send/receive encrypted messages through the service, and offline
 // encrypt-message/decrypt-message for messages moved through other channels.
 import type { QueueClient } from "@azure/storage-queue";
-import { ClientSideEncryptionError, type EncryptionVersion } from "@azure-cse/core-envelope";
+import { ClientSideEncryptionError, type EncryptionProtocol } from "@azure-cse/core-envelope";
 import { EncryptedQueueClient, decryptQueueMessage, encryptQueueMessage, type MessageEncoding } from "@azure-cse/storage-queue";
 import {
   EXIT,
@@ -22,7 +22,7 @@ import { queueOf as accountQueue, SERVICE_FLAGS } from "../account.js";
 import { KEY_HELP, KEY_VAULT_FLAGS, policyFromKeys } from "../keys.js";
 import { readInputFile, StagedOutputs } from "../files.js";
 
-function protocolOf(a: ParsedArgs, io: Io): EncryptionVersion {
+function protocolOf(a: ParsedArgs, io: Io): EncryptionProtocol {
   const p = a.get("protocol") ?? "2.0";
   if (p !== "2.0" && p !== "1.0") throw new UsageError("--protocol must be 2.0 or 1.0 (queue messages are never written as 2.1)");
   if (p === "1.0") io.stderr("azcse: warning: protocol 1.0 is deprecated and unauthenticated (CVE-2022-30187); use 2.0\n");

@@ -5,18 +5,17 @@ import { createHash } from "node:crypto";
 import type { BlobClient, BlobGetPropertiesResponse, BlobHTTPHeaders, BlobItem, ContainerClient, ContainerListBlobFlatSegmentResponse } from "@azure/storage-blob";
 import {
   ClientSideEncryptionError,
-  contentKeyFromUnwrapped,
   ENCRYPTION_DATA_METADATA_KEY,
   findEncryptionDataInMetadata,
-  keyWrapInput,
   parseEncryptionData,
-  serializeEncryptionData,
+  rewrapContentKey,
   unwrapContentKey,
   type ClientSideEncryptionPolicy,
   type EncryptionProtocol,
   type KeyEncryptionKey,
 } from "@azure-cse/core-envelope";
-import { describeEncryption, EncryptedBlobClient, toTypedError } from "@azure-cse/storage-blob";
+import { toTypedError } from "@azure-cse/core-envelope";
+import { describeEncryption, EncryptedBlobClient } from "@azure-cse/storage-blob";
 import { chooseBlockSize, reencryptedStoredUpperBound, type BlockSizeOptions } from "./blocks.js";
 import type { ListedPage, StepContext } from "./runner.js";
 import { emptyVerify, verifyNote, type ObjectOutcome, type SkipReason, type VerifyResult } from "./report.js";
@@ -340,8 +339,8 @@ export async function rotateBlob(item: BlobItem, s: RotateSettings, ctx: StepCon
 /**
  * Re-wraps the content key of a listed blob with the new key: Get Blob Properties pinned to the listed ETag
  * supplies the values (the listing only the letter case of the metadata names, and both must agree), the
- * content key is unwrapped with the old keys, wrapped with the new key, unwrapped again and compared, and
- * Set Blob Metadata (If-Match the ETag) replaces only `WrappedContentKey` in `encryptiondata`. Two requests,
+ * content key is unwrapped with the old keys, re-wrapped and checked by core's rewrapContentKey (the same code as
+ * updateKeyEncryptionKey), and Set Blob Metadata (If-Match the ETag) replaces only `WrappedContentKey` in `encryptiondata`. Two requests,
  * where updateKeyEncryptionKey also lists the blob for the names' case. Returns the new key id.
  */
 async function rewrapFromListing(raw: BlobClient, item: BlobItem, etag: string, s: RotateSettings): Promise<string> {
@@ -353,30 +352,10 @@ async function rewrapFromListing(raw: BlobClient, item: BlobItem, etag: string, 
   }
   const data = parseEncryptionData(pinned);
   const cek = await unwrapContentKey(data, s.readPolicy);
-  const newKey = s.newKey;
   try {
-    const algorithm = newKey.defaultWrapAlgorithm;
-    let wrapped: Awaited<ReturnType<KeyEncryptionKey["wrapKey"]>>;
-    try {
-      wrapped = await newKey.wrapKey(algorithm, keyWrapInput(data.protocol, cek));
-    } catch (e) {
-      if (ClientSideEncryptionError.is(e)) throw e;
-      throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `Wrapping the content key with the new key "${newKey.keyId}" failed; the blob was not changed.`, { cause: e });
-    }
-    let check: Uint8Array;
-    try {
-      check = contentKeyFromUnwrapped(data.protocol, await newKey.unwrapKey(algorithm, wrapped.encryptedKey));
-    } catch (e) {
-      if (ClientSideEncryptionError.is(e) && e.code !== "DECRYPTION_FAILED") throw e;
-      check = Buffer.alloc(0);
-    }
-    if (!Buffer.from(check).equals(cek)) {
-      throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `The new key "${newKey.keyId}" did not unwrap its own wrap of the content key; the blob was not changed.`);
-    }
-    const keyId = wrapped.keyId || newKey.keyId;
-    const json = serializeEncryptionData({ ...data, wrappedContentKey: { keyId, encryptedKey: wrapped.encryptedKey, algorithm } }, { includeEncryptionMode: true });
-    await raw.setMetadata({ ...userMetadataOf(item), [ENCRYPTION_DATA_METADATA_KEY]: json }, { conditions: { ifMatch: etag } });
-    return keyId;
+    const r = await rewrapContentKey(pinned, data.protocol, cek, s.newKey, { details: { blob: item.name } });
+    await raw.setMetadata({ ...userMetadataOf(item), [ENCRYPTION_DATA_METADATA_KEY]: r.encryptionDataJson }, { conditions: { ifMatch: etag } });
+    return r.keyId;
   } finally {
     cek.fill(0);
   }

@@ -13,8 +13,7 @@
 // than the one recorded, and are reported "recovered".
 import { randomUUID } from "node:crypto";
 import type { AppendBlobClient, BlobLeaseClient, BlockBlobClient, ContainerClient } from "@azure/storage-blob";
-import { ClientSideEncryptionError } from "@azure-cse/core-envelope";
-import { toTypedError } from "./service-errors.js";
+import { ClientSideEncryptionError, toTypedError } from "@azure-cse/core-envelope";
 import { emptySummary, type ObjectOutcome } from "./report.js";
 import { freshCheckpoint, linesOf, outcomesOfLines, parseCheckpoint, RunState, type Checkpoint, type JournalSegment, type RunIdentity } from "./state.js";
 

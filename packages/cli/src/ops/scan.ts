@@ -2,7 +2,8 @@
 // and writer library, with stored vs plaintext sizes and the unencrypted objects.
 import type { BlobItem } from "@azure/storage-blob";
 import { ClientSideEncryptionError, parseEncryptionData } from "@azure-cse/core-envelope";
-import { describeEncryption, toTypedError } from "@azure-cse/storage-blob";
+import { toTypedError } from "@azure-cse/core-envelope";
+import { describeEncryption } from "@azure-cse/storage-blob";
 import { estimateEntitySize, METADATA1, METADATA2 } from "@azure-cse/data-tables";
 import { blobPages, type BlobScope } from "./blob-ops.js";
 import { formatBytes } from "./progress.js";

@@ -2,9 +2,8 @@
 // wrap in `_ClientEncryptionMetadata1` only (through EncryptedTableClient.updateKeyEncryptionKey, which
 // merges that one property If-Match the ETag), and verification with the new key alone.
 import { odata, type TableClient, type TableEntityResultPage } from "@azure/data-tables";
-import { parseEncryptionData, type ClientSideEncryptionPolicy, type EncryptionProtocol, type KeyEncryptionKey } from "@azure-cse/core-envelope";
+import { parseEncryptionData, toTypedError, type ClientSideEncryptionPolicy, type EncryptionProtocol, type KeyEncryptionKey } from "@azure-cse/core-envelope";
 import { decryptEntity, EncryptedTableClient, METADATA1, METADATA2 } from "@azure-cse/data-tables";
-import { toTypedError } from "./service-errors.js";
 import type { ListedPage, StepContext } from "./runner.js";
 import { emptyVerify, verifyNote, type ObjectOutcome, type SkipReason, type VerifyResult } from "./report.js";
 

@@ -1,7 +1,7 @@
 // Caller-value checks and safe error text shared by the service packages (@azure-cse/storage-queue and
 // @azure-cse/data-tables had identical copies; issues 14 and 15). Messages name the option and describe what
 // was passed, never the value itself (it could be a secret).
-import { ClientSideEncryptionError, invalidArgument as invalidArgumentError } from "../errors.js";
+import { ClientSideEncryptionError, describeValue, invalidArgument as invalidArgumentError } from "../errors.js";
 import type { KeyEncryptionKey } from "../kek/types.js";
 import type { ClientSideEncryptionPolicy } from "../policy.js";
 import { SUPPORTED_PROTOCOLS } from "../schema/encryption-data.js";
@@ -13,21 +13,6 @@ import { escapeUnsafeCharacters } from "./display.js";
  * @internal Shared by the @azure-cse service packages; not part of the supported API.
  */
 export const invalidArgument: (message: string) => ClientSideEncryptionError = invalidArgumentError;
-
-/**
- * What a caller passed, for an INVALID_ARGUMENT message (never the value: it could be a secret).
- *
- * @internal Shared by the @azure-cse service packages; not part of the supported API.
- */
-export function describeValue(value: unknown): string {
-  if (value === null) return "null";
-  if (value === undefined) return "undefined";
-  if (Array.isArray(value)) return "an array";
-  if (value instanceof Uint8Array) return "a Uint8Array";
-  if (typeof value === "object" && typeof (value as { then?: unknown }).then === "function") return "a Promise";
-  if (typeof value === "object") return "an object";
-  return `a ${typeof value}`;
-}
 
 /**
  * The same error with any display-unsafe character of its message escaped. Core errors quote stored key ids

@@ -1,5 +1,6 @@
 import { invalidArgument } from "../errors.js";
 import { escapeForDisplay } from "../internal/bytes.js";
+import { TtlLruCache } from "../cache.js";
 import type { KeyEncryptionKey, KeyOperationOptions, KeyResolver } from "./types.js";
 
 /** A resolver over a fixed set of keys, by exact key id. Duplicate ids are refused. */
@@ -34,31 +35,24 @@ export interface CachingKeyResolver extends KeyResolver {
 export function createCachingKeyResolver(inner: KeyResolver, options: CachingKeyResolverOptions = {}): CachingKeyResolver {
   const ttl = options.ttlInMs ?? 10 * 60_000;
   const max = options.maxEntries ?? 100;
-  const now = options.now ?? Date.now;
   if (!(ttl > 0) || !(max > 0)) throw invalidArgument("ttlInMs and maxEntries must be positive.");
-  const cache = new Map<string, { key: KeyEncryptionKey; expires: number }>();
+  const cache = new TtlLruCache<string, KeyEncryptionKey>({ maxEntries: max, ttlInMs: ttl, now: options.now });
   const pending = new Map<string, Promise<KeyEncryptionKey | undefined>>();
   const stats = { lookups: 0, hits: 0 };
 
   const resolver = (async (keyId: string, opts?: KeyOperationOptions) => {
     const hit = cache.get(keyId);
-    if (hit && hit.expires > now()) {
-      cache.delete(keyId);
-      cache.set(keyId, hit); // LRU refresh
+    if (hit) {
       stats.hits++;
-      return hit.key;
+      return hit;
     }
-    if (hit) cache.delete(keyId);
     let p = pending.get(keyId);
     if (!p) {
       stats.lookups++;
       p = Promise.resolve(inner(keyId, opts)).then(
         (key) => {
           pending.delete(keyId);
-          if (key) {
-            cache.set(keyId, { key, expires: now() + ttl });
-            while (cache.size > max) cache.delete(cache.keys().next().value as string);
-          }
+          if (key) cache.set(keyId, key);
           return key;
         },
         (err: unknown) => {

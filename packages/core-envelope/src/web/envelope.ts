@@ -2,7 +2,7 @@
 // the Node backend (envelope.ts): 2.x only for writing, key selection by exact key id, the 2.x protocol
 // prefix checked on unwrap (downgrade protection), every read unwraps its key first.
 import { ClientSideEncryptionError, decryptionFailed, invalidArgument } from "../errors.js";
-import { escapeForDisplay } from "../internal/bytes.js";
+import { checkKeyEncryptionKey as checkKek, selectKeyEncryptionKey, shownKeyId, unwrapWithSelectedKey } from "../kek/select.js";
 import type { KeyEncryptionKey, KeyOperationOptions } from "../kek/types.js";
 import type { ClientSideEncryptionPolicy } from "../policy.js";
 import { MAX_REGION_SIZE, MIN_REGION_SIZE, V2_DEFAULT_REGION_SIZE, serializeEncryptionData, type EncryptionData, type EncryptionDataV2, type EncryptionProtocol } from "../schema/encryption-data.js";
@@ -52,16 +52,6 @@ export interface WebContentEncryption {
   dispose(): void;
 }
 
-function shownKeyId(keyId: string): string {
-  return escapeForDisplay(keyId, 128);
-}
-
-function checkKek(kek: unknown, what: string): asserts kek is KeyEncryptionKey {
-  const k = kek as Partial<KeyEncryptionKey> | null;
-  if (typeof k !== "object" || k === null || typeof k.keyId !== "string" || k.keyId.length === 0 || typeof k.wrapKey !== "function" || typeof k.unwrapKey !== "function") {
-    throw invalidArgument(`${what} must be a KeyEncryptionKey: an object with a non-empty string keyId and wrapKey/unwrapKey functions.`);
-  }
-}
 
 /**
  * Generates a CEK, wraps it with the policy's key and describes it, like the Node `createContentEncryption`.
@@ -124,60 +114,15 @@ export async function createWebContentEncryption(policy: ClientSideEncryptionPol
   };
 }
 
-/** Key selection on read, exactly as the Node backend's `selectKeyEncryptionKey` (docs/format.md). */
-export async function selectWebKeyEncryptionKey(keyId: string, policy: ClientSideEncryptionPolicy, options: KeyOperationOptions = {}): Promise<KeyEncryptionKey> {
-  if (typeof policy !== "object" || policy === null) throw invalidArgument("The encryption policy must be an object (ClientSideEncryptionPolicy).");
-  const configured = policy.keyEncryptionKey;
-  if (configured) checkKek(configured, "keyEncryptionKey");
-  if (configured && configured.keyId === keyId) return configured;
-  if (policy.keyResolver !== undefined && typeof policy.keyResolver !== "function") throw invalidArgument("keyResolver must be a function (keyId) => KeyEncryptionKey | undefined.");
-  if (policy.keyResolver) {
-    let resolved: KeyEncryptionKey | undefined;
-    try {
-      resolved = await policy.keyResolver(keyId, options);
-    } catch (e) {
-      if (ClientSideEncryptionError.is(e)) throw e;
-      throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `The key resolver failed for key "${shownKeyId(keyId)}".`, { cause: e, details: { keyId } });
-    }
-    if (resolved !== undefined && resolved !== null) checkKek(resolved, "The value returned by keyResolver");
-    if (!resolved) throw new ClientSideEncryptionError("KEY_NOT_FOUND", `The key resolver has no key "${shownKeyId(keyId)}", which encrypted this data.`, { details: { keyId } });
-    if (resolved.keyId !== keyId) {
-      throw new ClientSideEncryptionError("KID_MISMATCH", `The resolver returned key "${shownKeyId(resolved.keyId)}" for stored key id "${shownKeyId(keyId)}".`, { details: { keyId, resolvedKeyId: resolved.keyId } });
-    }
-    return resolved;
-  }
-  if (configured) {
-    throw new ClientSideEncryptionError(
-      "KID_MISMATCH",
-      `The data was encrypted with key "${shownKeyId(keyId)}" but the configured key is "${shownKeyId(configured.keyId)}"; configure that key or a keyResolver.`,
-      { details: { keyId, configuredKeyId: configured.keyId } },
-    );
-  }
-  throw new ClientSideEncryptionError("KEY_NOT_FOUND", `No keyEncryptionKey or keyResolver is configured to decrypt data encrypted with key "${shownKeyId(keyId)}".`, { details: { keyId } });
-}
+/** Key selection on read, the Node backend's `selectKeyEncryptionKey` (docs/format.md; one implementation, kek/select.ts). */
+export const selectWebKeyEncryptionKey: (keyId: string, policy: ClientSideEncryptionPolicy, options?: KeyOperationOptions) => Promise<KeyEncryptionKey> = selectKeyEncryptionKey;
 
-/** Selects the key, unwraps and checks the CEK (length and, for 2.x, the protocol prefix). */
+/**
+ * Selects the key, unwraps and checks the CEK (length and, for 2.x, the protocol prefix). A key that reports the
+ * stored algorithm UNSUPPORTED_OPERATION (Web Crypto has no RSA1_5) is KEY_OPERATION_FAILED, like an unusable key.
+ */
 export async function unwrapWebContentKey(data: EncryptionData, policy: ClientSideEncryptionPolicy, options: KeyOperationOptions = {}): Promise<Uint8Array> {
-  const { keyId, encryptedKey, algorithm } = data.wrappedContentKey;
-  const allowed = policy.allowedReadProtocols;
-  if (allowed && !allowed.includes(data.protocol)) {
-    throw new ClientSideEncryptionError("UNSUPPORTED_PROTOCOL", `Protocol ${data.protocol} data is refused by this policy (allowedReadProtocols: ${allowed.join(", ") || "none"}); it was not decrypted.`, {
-      details: { protocol: data.protocol },
-    });
-  }
-  const kek = await selectWebKeyEncryptionKey(keyId, policy, options);
-  let unwrapped: unknown;
-  try {
-    unwrapped = await kek.unwrapKey(algorithm, encryptedKey, options);
-  } catch (e) {
-    if (ClientSideEncryptionError.is(e) && (e.code === "INVALID_ARGUMENT" || e.code === "UNSUPPORTED_OPERATION")) {
-      throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", `Key "${shownKeyId(kek.keyId)}" cannot unwrap this data's content key: ${e.message}`, { cause: e, details: { keyId: kek.keyId } });
-    }
-    if (ClientSideEncryptionError.is(e) && e.code !== "DECRYPTION_FAILED") throw e;
-    throw decryptionFailed();
-  }
-  if (!(unwrapped instanceof Uint8Array)) throw invalidArgument(`The unwrapKey of key "${shownKeyId(kek.keyId)}" must resolve to a Uint8Array.`);
-  return webContentKeyFromUnwrapped(data.protocol, unwrapped);
+  return webContentKeyFromUnwrapped(data.protocol, await unwrapWithSelectedKey(data, policy, options, ["INVALID_ARGUMENT", "UNSUPPORTED_OPERATION"]));
 }
 
 /**

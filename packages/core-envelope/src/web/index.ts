@@ -3,7 +3,7 @@
 // The format code (EncryptionData, sizes and range plans, errors) is shared with the Node entry.
 export { VERSION, LIBRARY_ID } from "../version.js";
 export { ClientSideEncryptionError, DECRYPTION_FAILED_MESSAGE, type ClientSideEncryptionErrorCode } from "../errors.js";
-export type { ClientSideEncryptionPolicy, EncryptionVersion } from "../policy.js";
+export type { ClientSideEncryptionPolicy } from "../policy.js";
 export type { KeyEncryptionKey, KeyResolver, KeyOperationOptions, WrapKeyResult, AbortSignalLike } from "../kek/types.js";
 export {
   parseEncryptionData,

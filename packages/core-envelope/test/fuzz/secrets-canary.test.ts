@@ -14,14 +14,10 @@ import {
   createContentEncryption,
   createLocalKeyResolver,
   decryptCbc,
-  decryptCbcBuffer,
-  decryptGcmBuffer,
   decryptGcmRegions,
   decryptPlanned,
   decryptRange,
   encryptCbc,
-  encryptCbcBuffer,
-  encryptGcmBuffer,
   encryptGcmRegions,
   findEncryptionDataInMetadata,
   keyFromJwk,
@@ -39,6 +35,7 @@ import {
   type EncryptionData,
   type KeyEncryptionKey,
 } from "@azure-cse/core-envelope";
+import { decryptCbcBuffer, decryptGcmBuffer, encryptCbcBuffer, encryptGcmBuffer } from "@azure-cse/core-envelope/internal";
 
 // Canary material: recognisable, and distinct from anything a library would print by accident.
 const derive = (label: string, n: number) => createHash("sha512").update(`azcse-canary:${label}`).digest().subarray(0, n);
