@@ -75,7 +75,7 @@ describe("web upload → Node entry reads", () => {
       },
       async upload(body, n, options) {
         staged.push(["put", n]);
-        expect(options?.metadata?.encryptiondata).toBeDefined();
+        expect((options as { metadata?: Record<string, string> } | undefined)?.metadata?.encryptiondata).toBeDefined();
         return { etag: "y" };
       },
     };

@@ -26,39 +26,32 @@ import {
 
 const MiB = 1024 * 1024;
 
-/** What the upload functions use of a `BlockBlobClient` (the official SDK's, browser or Node build). */
+/**
+ * What the upload functions use of a `BlockBlobClient` (the official SDK's, browser or Node build). Options are
+ * typed loosely (`object`) so that the SDK's own option types fit; this package passes `metadata`,
+ * `blobHTTPHeaders`, `conditions` and `abortSignal`.
+ */
 export interface WebBlockBlobClientLike {
   readonly url: string;
-  stageBlock(blockId: string, body: Uint8Array, contentLength: number, options?: { abortSignal?: AbortSignalLike }): Promise<unknown>;
-  commitBlockList(
-    blocks: string[],
-    options?: { metadata?: Record<string, string>; blobHTTPHeaders?: Record<string, unknown>; conditions?: Record<string, unknown>; abortSignal?: AbortSignalLike },
-  ): Promise<{ etag?: string }>;
-  upload(
-    body: Uint8Array,
-    contentLength: number,
-    options?: { metadata?: Record<string, string>; blobHTTPHeaders?: Record<string, unknown>; conditions?: Record<string, unknown>; abortSignal?: AbortSignalLike },
-  ): Promise<{ etag?: string }>;
+  stageBlock(blockId: string, body: Uint8Array, contentLength: number, options?: object): Promise<unknown>;
+  commitBlockList(blocks: string[], options?: object): Promise<{ etag?: string }>;
+  upload(body: Uint8Array, contentLength: number, options?: object): Promise<{ etag?: string }>;
 }
 
-/** What the download functions use of a `BlobClient` (the official SDK's, browser or Node build). */
+/** What the download functions use of a `BlobClient` (the official SDK's, browser or Node build); passes `abortSignal` and `conditions`. */
 export interface WebBlobClientLike {
   readonly url: string;
-  getProperties(options?: { abortSignal?: AbortSignalLike; conditions?: Record<string, unknown> }): Promise<{ etag?: string; contentLength?: number; metadata?: Record<string, string> }>;
-  download(
-    offset?: number,
-    count?: number,
-    options?: { abortSignal?: AbortSignalLike; conditions?: Record<string, unknown> },
-  ): Promise<{ blobBody?: Promise<BlobLike>; readableStreamBody?: unknown }>;
+  getProperties(options?: object): Promise<{ etag?: string; contentLength?: number; metadata?: Record<string, string> }>;
+  download(offset?: number, count?: number, options?: object): Promise<{ blobBody?: Promise<BlobLike>; readableStreamBody?: unknown }>;
 }
 
 export interface WebUploadOptions {
   /** User metadata stored with the blob (`encryptiondata` is reserved). */
   metadata?: Record<string, string>;
   /** Passed to Put Blob / Put Block List (content type etc.; describes the ciphertext). */
-  blobHTTPHeaders?: Record<string, unknown>;
+  blobHTTPHeaders?: object;
   /** Passed to Put Blob / Put Block List, e.g. `{ ifNoneMatch: "*" }` to never overwrite. */
-  conditions?: Record<string, unknown>;
+  conditions?: object;
   /** Ciphertext bytes per Put Block, rounded down to whole regions (at least one); default 4 MiB. */
   blockSize?: number;
   /** Put Block requests in flight; default 2. Memory is about (concurrency + 1) blocks. */
