@@ -39,7 +39,7 @@ const sizes = {
   "@azure-cse/core-envelope/web (encrypt + decrypt + JWK keys)": await gzipped(`export { createWebContentEncryption, decryptWebRange, parseEncryptionData, webKeyFromJwk } from "@azure-cse/core-envelope/web";`, here),
   "@azure/storage-blob browser build (ContainerClient)": await gzipped(`export { ContainerClient } from "@azure/storage-blob";`, here),
   "@azure-cse/storage-blob/web (everything, with core web; SDK external)": await gzipped(`export * from "@azure-cse/storage-blob/web";`, here, ["@azure/*"]),
-  "@azure-cse/storage-blob/web + ContainerClient (upload + download)": await gzipped(`export { uploadEncryptedBlob, downloadDecryptedBlob, webKeyFromJwk } from "./bench-entries.ts"; export { ContainerClient } from "@azure/storage-blob";`, here),
+  "@azure-cse/storage-blob/web + ContainerClient (upload + download)": await gzipped(`export { uploadEncryptedBlob, downloadDecryptedBlob, webKeyFromJwk } from "./src/bench-entries.ts"; export { ContainerClient } from "@azure/storage-blob";`, here),
   "@azure-cse/storage-queue/web (everything, with core web; SDK external)": await gzipped(`export * from "@azure-cse/storage-queue/web";`, here, ["@azure/*"]),
   "@azure/storage-queue browser build (QueueClient)": await gzipped(`export { QueueClient } from "@azure/storage-queue";`, here),
   "@azure-cse/data-tables/web (everything, with core web; SDK external)": await gzipped(`export * from "@azure-cse/data-tables/web";`, here, ["@azure/*"]),
@@ -117,11 +117,9 @@ try {
   const plain = await page.evaluate(async (url) => {
     const t0 = performance.now();
     const r = (await fetch(url)).body.getReader();
-    let got = 0;
     for (;;) {
-      const { done, value } = await r.read();
+      const { done } = await r.read();
       if (done) break;
-      got += value.length;
     }
     return performance.now() - t0;
   }, `${container.url}/big?${sas}`);

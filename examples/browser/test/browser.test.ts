@@ -11,7 +11,8 @@ import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { BlobServiceClient, ContainerSASPermissions, generateBlobSASQueryParameters, StorageSharedKeyCredential, type ContainerClient } from "@azure/storage-blob";
-import { QueueClient, QueueSASPermissions, QueueServiceClient, generateQueueSASQueryParameters } from "@azure/storage-queue";
+import type { QueueClient} from "@azure/storage-queue";
+import { QueueSASPermissions, QueueServiceClient, generateQueueSASQueryParameters } from "@azure/storage-queue";
 import { AzureNamedKeyCredential, TableClient, TableServiceClient, generateTableSas } from "@azure/data-tables";
 import { AesKeyWrapKey, RsaKey, createLocalKeyResolver, v2StoredLength, type ClientSideEncryptionPolicy } from "@azure-cse/core-envelope";
 import { EncryptedContainerClient } from "@azure-cse/storage-blob";
@@ -362,7 +363,7 @@ print(json.dumps(out))
   it("browser-sent messages: Node (EncryptedQueueClient) and the Python SDK (azure-storage-queue) decrypt them", async () => {
     assertPythonPeer();
     const { queue, url } = await newQueue("webq");
-    await page.evaluate(([u, m]) => window.azcse.queueSend(u as string, m as string[]), [url, texts] as const);
+    await page.evaluate(([u, m]) => window.azcse.queueSend(u, m), [url, texts] as const);
     const node = await new EncryptedQueueClient(queue, nodePolicy).receiveMessages({ numberOfMessages: 32, visibilityTimeout: 1 });
     expect(node.receivedMessageItems.map((m) => m.messageText).sort()).toEqual([...texts].sort());
     expect(node.receivedMessageItems.every((m) => m.protocol === "2.0")).toBe(true);
@@ -422,7 +423,7 @@ else:
 
   it("browser-written entities: the stored layout is the legacy format; Node (EncryptedTableClient) and the Python SDK (azure-cosmosdb-table) decrypt them", async () => {
     assertPythonPeer();
-    await page.evaluate(([e, s, t, x]) => window.azcse.tableUpsert(e as string, s as string, t as string, [x as Record<string, unknown>], ["Secret", "Empty"]), [endpoint, tsas, table.tableName, ent] as const);
+    await page.evaluate(([e, s, t, x]) => window.azcse.tableUpsert(e, s, t, [x as Record<string, unknown>], ["Secret", "Empty"]), [endpoint, tsas, table.tableName, ent] as const);
     const stored = await table.getEntity<Record<string, unknown>>("pk é", "from-browser");
     expect(stored.Secret).toBeInstanceOf(Uint8Array);
     expect(stored.Plain).toBe("visible");
@@ -515,7 +516,7 @@ describe("a large download streams with bounded memory in the page", () => {
     expect(grew).toBeLessThan(BOUND);
 
     // The control: the same reader keeping 192 MiB of chunks (until released) shows up in the same measurement, above the bound.
-    const held = await peakDuring(() => page.evaluate(([n, count]) => window.azcse.streamChecksum(n!, { hold: true, range: { offset: 0, count: count as number } }), [name, 192 * MiB] as const));
+    const held = await peakDuring(() => page.evaluate(([n, count]) => window.azcse.streamChecksum(n, { hold: true, range: { offset: 0, count: count } }), [name, 192 * MiB] as const));
     expect(held.result.held).toBe(48);
     await page.evaluate(() => window.azcse.releaseHeld());
     console.log(`control (192 MiB held): peak +${((held.peak - held.base) / MiB).toFixed(1)} MiB`);

@@ -172,7 +172,7 @@ export async function uploadEncryptedBlob(client: WebBlockBlobClientLike, source
   const ce = await createWebContentEncryption(policy, signal ? { abortSignal: signal } : {});
   const ids: string[] = [];
   const inFlight = new Set<Promise<void>>();
-  let failure: unknown;
+  let failure: ClientSideEncryptionError | undefined;
   let pending: Uint8Array[] = [];
   let held = 0;
   let stored = 0;
