@@ -475,7 +475,7 @@ describe("a large download streams with bounded memory in the page", () => {
       }
     }
     await encrypted.getBlobClient(name).uploadStream(chunks(), { concurrency: 6 });
-  }, 300_000);
+  }, 420_000);
 
   it(`streams through downloadDecryptedBlob's ReadableStream; the page's JS heap plus ArrayBuffer backing stores stays far below the size (CDP Runtime.getHeapUsage); holding the chunks instead is seen`, async () => {
     const cdp = await page.context().newCDPSession(page);
@@ -522,5 +522,5 @@ describe("a large download streams with bounded memory in the page", () => {
     console.log(`control (192 MiB held): peak +${((held.peak - held.base) / MiB).toFixed(1)} MiB`);
     expect(held.peak - held.base).toBeGreaterThan(BOUND);
     await cdp.detach();
-  }, 180_000);
+  }, 420_000);
 });
