@@ -31,12 +31,16 @@ const probes = {
   "@azure-cse/cli": "main",
 };
 
-// Subpath entries: [subpath, one value export] (core-envelope's Web Crypto backend, issue 17; its @internal helpers, issue 15).
+// Subpath entries: [subpath, one value export] (the Web Crypto browser entries, issue 17 — "." also carries a
+// `browser` condition pointing at the same files, which Node and TypeScript ignore; core's @internal helpers, issue 15).
 const subpathProbes = {
   "@azure-cse/core-envelope": [
     ["web", "createWebContentEncryption"],
     ["internal", "asciiJson"],
   ],
+  "@azure-cse/storage-blob": [["web", "uploadEncryptedBlob"]],
+  "@azure-cse/storage-queue": [["web", "encryptWebQueueMessage"]],
+  "@azure-cse/data-tables": [["web", "encryptWebEntity"]],
 };
 
 const pkgs = readdirSync(path.join(root, "packages"))

@@ -1,7 +1,12 @@
 // The example page: choose a file, encrypt it in the browser (Web Crypto) and upload it with a SAS, list,
-// download and decrypt it, and see a tampered copy refused. `window.azcse` exposes the same steps to the
-// browser test (tools: headless Chromium via playwright-core).
+// download and decrypt it, and see a tampered copy refused; queue messages and table entities round trip too.
+// `window.azcse` exposes the same steps to the browser test (tools: headless Chromium via playwright-core).
 import { ContainerClient } from "@azure/storage-blob";
+import { QueueClient } from "@azure/storage-queue";
+import { AzureSASCredential, TableClient } from "@azure/data-tables";
+import { downloadDecryptedBlob, openDecryptedBlob, uploadEncryptedBlob, type WebBodyTransport } from "@azure-cse/storage-blob/web";
+import { WebEncryptedQueueClient } from "@azure-cse/storage-queue/web";
+import { WebEncryptedTableClient, type WebEntityRecord } from "@azure-cse/data-tables/web";
 import {
   ClientSideEncryptionError,
   RemoteKeyEncryptionKey,
@@ -12,7 +17,6 @@ import {
   type KeyEncryptionKey,
   type PlaintextRange,
 } from "@azure-cse/core-envelope/web";
-import { downloadDecrypted, uploadEncrypted } from "./blob-web.js";
 import { patternBytes } from "./pattern.js";
 
 const keys: KeyEncryptionKey[] = [];
@@ -24,6 +28,24 @@ function policy(extra: Partial<ClientSideEncryptionPolicy> = {}): ClientSideEncr
     keyResolver: (kid) => keys.find((k) => k.keyId === kid),
     ...extra,
   };
+}
+
+async function uploadEncrypted(c: ContainerClient, name: string, source: Blob | ReadableStream<Uint8Array>, p: ClientSideEncryptionPolicy, metadata: Record<string, string>) {
+  return uploadEncryptedBlob(c.getBlockBlobClient(name), source, p, { metadata });
+}
+async function downloadDecrypted(c: ContainerClient, name: string, p: ClientSideEncryptionPolicy, range?: PlaintextRange, transport?: WebBodyTransport) {
+  return (await openDecryptedBlob(c.getBlobClient(name), p, { ...(range ? { range } : {}), ...(transport ? { transport } : {}) })).body;
+}
+
+/** The official TableClient with a SAS; plain http only for the local emulator (the test's Azurite). */
+function tableClient(endpoint: string, sas: string, table: string): TableClient {
+  const local = /^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(endpoint);
+  return new TableClient(endpoint, table, new AzureSASCredential(sas), { allowInsecureConnection: local });
+}
+
+/** An error for the log and the test: its code, or only the name of an untyped error (SDK messages may quote a SAS URL). */
+function codeOf(e: unknown): string {
+  return ClientSideEncryptionError.is(e) ? e.code : `untyped ${e instanceof Error ? e.name : typeof e}`;
 }
 
 function container(): ContainerClient {
@@ -93,8 +115,8 @@ const api = {
     return r;
   },
   /** Downloads and decrypts (a range of) a blob; returns size, SHA-256 and the first 16 bytes (hex). */
-  async download(name: string, range?: PlaintextRange) {
-    const r = await sha256(await downloadDecrypted(container(), name, policy(), range));
+  async download(name: string, range?: PlaintextRange, transport?: WebBodyTransport) {
+    const r = await sha256(await downloadDecrypted(container(), name, policy(), range, transport));
     log(`Downloaded + decrypted ${name}${range ? ` [${range.offset}, +${range.count ?? "end"}]` : ""}`, true, `${r.size} B, sha256 ${r.sha256.slice(0, 16)}…`);
     return r;
   },
@@ -119,6 +141,83 @@ const api = {
     }
     log("Listed container", true, out.map((b) => `${b.name}${b.encrypted ? " (encrypted)" : " (plaintext)"}`).join(", "));
     return out;
+  },
+  /**
+   * Streams a (large) blob through downloadDecryptedBlob's ReadableStream without keeping it: size, a 32-bit
+   * word-sum checksum (the test computes the same), chunk count, the largest chunk and the time taken.
+   */
+  async streamChecksum(name: string, options: { hold?: boolean; range?: PlaintextRange } = {}) {
+    const hold = options.hold ?? false;
+    const t = performance.now();
+    const { body } = await downloadDecryptedBlob(container().getBlobClient(name), policy(), options.range ? { range: options.range } : {});
+    const reader = body.getReader();
+    const held: Uint8Array[] = (window.azcseHeld = []);
+    let size = 0;
+    let sum = 0;
+    let chunks = 0;
+    let largest = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (hold) held.push(value);
+      chunks++;
+      largest = Math.max(largest, value.length);
+      const words = value.byteOffset % 4 === 0 ? Math.floor(value.length / 4) : 0;
+      const w = new Uint32Array(value.buffer, value.byteOffset, words);
+      for (let i = 0; i < words; i++) sum = (sum + w[i]!) >>> 0;
+      for (let i = words * 4; i < value.length; i++) sum = (sum + value[i]!) >>> 0;
+      size += value.length;
+    }
+    const ms = performance.now() - t;
+    log(`Streamed ${name}`, true, `${size} B in ${chunks} verified chunks, ${(size / 1048576 / (ms / 1000)).toFixed(0)} MiB/s${hold ? " (held)" : ""}`);
+    return { size, sum, chunks, largest, ms, held: held.length };
+  },
+  /** Drops the chunks a `hold` run kept (the memory test's control). */
+  releaseHeld(): void {
+    window.azcseHeld = [];
+  },
+  /** Encrypts and sends messages through the official QueueClient (queue URL with SAS). */
+  async queueSend(queueUrl: string, messages: string[]) {
+    const q = new WebEncryptedQueueClient(new QueueClient(queueUrl), policy());
+    const ids: string[] = [];
+    for (const m of messages) ids.push((await q.sendMessage(m)).messageId);
+    log("Queue messages encrypted + sent", true, `${messages.length} message(s)`);
+    return ids;
+  },
+  /** Receives, decrypts and deletes up to 32 messages; a refused message is reported by its error code. */
+  async queueReceive(queueUrl: string) {
+    const q = new WebEncryptedQueueClient(new QueueClient(queueUrl), policy());
+    try {
+      const got = await q.receiveMessages({ numberOfMessages: 32 });
+      for (const m of got) await q.deleteMessage(m.messageId, m.popReceipt!);
+      log("Queue messages received + decrypted", true, `${got.length} message(s)`);
+      return { texts: got.map((m) => m.messageText), protocols: got.map((m) => m.protocol ?? "plain"), code: "none" };
+    } catch (e) {
+      const code = codeOf(e);
+      log("Queue message refused", false, code);
+      return { texts: [], protocols: [], code };
+    }
+  },
+  /** Encrypts (`encrypted` names) and upserts entities through the official TableClient (table endpoint + SAS). */
+  async tableUpsert(endpoint: string, sas: string, table: string, entities: WebEntityRecord[], encrypted: string[]) {
+    const t = new WebEncryptedTableClient(tableClient(endpoint, sas, table), policy(), { encryptedProperties: encrypted });
+    for (const e of entities) await t.upsertEntity(e);
+    log("Table entities encrypted + written", true, `${entities.length} entit(ies), encrypted: ${encrypted.join(", ")}`);
+  },
+  /** Reads and decrypts one entity; a refusal is returned as its error code. */
+  async tableGet(endpoint: string, sas: string, table: string, pk: string, rk: string) {
+    const t = new WebEncryptedTableClient(tableClient(endpoint, sas, table), policy());
+    try {
+      const e = await t.getEntity(pk, rk);
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(e)) if (k !== "etag" && k !== "timestamp" && !k.startsWith("odata")) out[k] = v;
+      log(`Table entity ${pk}/${rk} decrypted`, true, Object.keys(out).join(", "));
+      return { entity: out, code: "none" };
+    } catch (e) {
+      const code = codeOf(e);
+      log(`Table entity ${pk}/${rk} refused`, false, code);
+      return { entity: {}, code };
+    }
   },
   /** bench.mjs: MiB/s of the Web Crypto backend in this browser, 4 MiB regions (not part of the UI). */
   async benchRegions(mib: number): Promise<Record<string, string>> {
@@ -151,6 +250,7 @@ const api = {
 declare global {
   interface Window {
     azcse: typeof api;
+    azcseHeld: Uint8Array[];
   }
 }
 window.azcse = api;

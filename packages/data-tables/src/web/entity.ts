@@ -1,0 +1,274 @@
+// Table entities in the legacy SDKs' client-side encryption format (protocol 1.0, the only one any table reader
+// knows), with the Web Crypto backend: the Node entry's format (src/format.ts, src/entity-crypto.ts) restated
+// without Node built-ins or Buffer. Each selected string property is AES-256-CBC encrypted under one content key
+// with IV = SHA-256(entity IV ‖ UTF-8(RowKey + PartitionKey + name))[0..16]; `_ClientEncryptionMetadata2` holds
+// the encrypted name list, `_ClientEncryptionMetadata1` the EncryptionData. test/web.test.ts checks both entries
+// read each other's entities.
+import {
+  ClientSideEncryptionError,
+  LIBRARY_ID,
+  base64DecodeStrict,
+  parseEncryptionData,
+  serializeEncryptionData,
+  unwrapWebContentKey,
+  webRandomBytes,
+  type AbortSignalLike,
+  type ClientSideEncryptionPolicy,
+  type EncryptionDataV1,
+} from "@azure-cse/core-envelope/web";
+
+export const WEB_METADATA1 = "_ClientEncryptionMetadata1";
+export const WEB_METADATA2 = "_ClientEncryptionMetadata2";
+const MAX_PROPERTY_VALUE_SIZE = 64 * 1024;
+const MAX_USER_PROPERTIES = 250;
+const SYSTEM_NAMES = new Set(["partitionKey", "rowKey", "timestamp", "etag", "PartitionKey", "RowKey", "Timestamp"]);
+
+/** Decides per property whether to encrypt it (never asked about keys, Timestamp or the metadata names). */
+export type WebEncryptionResolver = (partitionKey: string, rowKey: string, propertyName: string) => boolean;
+
+export interface WebPropertySelection {
+  encryptionResolver?: WebEncryptionResolver;
+  encryptedProperties?: readonly string[];
+}
+
+export type WebEntityRecord = Record<string, unknown>;
+
+export interface WebEncryptedEntity {
+  /** The entity to send: ciphertexts as Uint8Array (Edm.Binary) plus both metadata properties. */
+  entity: WebEntityRecord & { partitionKey: string; rowKey: string };
+  encryptedProperties: string[];
+}
+
+export interface WebDecryptEntityOptions {
+  /** Decrypted values as `{ value, type: "String" }` (the SDK's disableTypeConversion shape). */
+  typedValues?: boolean;
+  abortSignal?: AbortSignalLike;
+}
+
+const invalid = (m: string) => new ClientSideEncryptionError("INVALID_ARGUMENT", m);
+const decryptionFailed = () => new ClientSideEncryptionError("DECRYPTION_FAILED", "Decryption failed.");
+const encoder = new TextEncoder();
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+const isSystem = (n: string) => SYSTEM_NAMES.has(n) || n.startsWith("odata.") || n.includes("@odata.");
+const isMetadata = (n: string) => n === WEB_METADATA1 || n === WEB_METADATA2;
+const own = (r: object, n: string): unknown => (Object.prototype.hasOwnProperty.call(r, n) ? (r as Record<string, unknown>)[n] : undefined);
+const present = (v: unknown) => v !== undefined && v !== null;
+
+interface TypedValue {
+  value: unknown;
+  type: string;
+}
+const isTyped = (v: unknown): v is TypedValue =>
+  typeof v === "object" && v !== null && !(v instanceof Uint8Array) && !(v instanceof Date) && "type" in v && "value" in v && typeof (v as TypedValue).type === "string";
+const stringValue = (v: unknown): string | undefined => (typeof v === "string" ? v : isTyped(v) && v.type === "String" && typeof v.value === "string" ? v.value : undefined);
+function binaryValue(v: unknown): Uint8Array | undefined {
+  if (v instanceof Uint8Array) return v;
+  if (isTyped(v) && v.type === "Binary") {
+    if (v.value instanceof Uint8Array) return v.value;
+    if (typeof v.value === "string") return base64DecodeStrict(v.value);
+  }
+  return undefined;
+}
+
+interface CbcSubtle {
+  importKey(format: "raw", key: Uint8Array<ArrayBuffer>, algorithm: { name: "AES-CBC" }, extractable: false, usages: string[]): Promise<unknown>;
+  encrypt(algorithm: { name: "AES-CBC"; iv: Uint8Array<ArrayBuffer> }, key: unknown, data: Uint8Array<ArrayBuffer>): Promise<ArrayBuffer>;
+  decrypt(algorithm: { name: "AES-CBC"; iv: Uint8Array<ArrayBuffer> }, key: unknown, data: Uint8Array<ArrayBuffer>): Promise<ArrayBuffer>;
+  digest(algorithm: "SHA-256", data: Uint8Array<ArrayBuffer>): Promise<ArrayBuffer>;
+}
+function subtle(): CbcSubtle {
+  const s = (globalThis as { crypto?: { subtle?: CbcSubtle } }).crypto?.subtle;
+  if (!s) throw new ClientSideEncryptionError("UNSUPPORTED_OPERATION", "Web Crypto (crypto.subtle) is not available here (browsers need a secure context).");
+  return s;
+}
+
+/** First 16 bytes of SHA-256(entityIv ‖ UTF-8(s)); s = RowKey + PartitionKey + name (legacy Java: PartitionKey + RowKey + name). */
+async function propertyIv(entityIv: Uint8Array, pk: string, rk: string, name: string, javaOrder: boolean): Promise<Uint8Array<ArrayBuffer>> {
+  const s = encoder.encode(javaOrder ? pk + rk + name : rk + pk + name);
+  const input = new Uint8Array(entityIv.length + s.length);
+  input.set(entityIv);
+  input.set(s, entityIv.length);
+  return new Uint8Array(await subtle().digest("SHA-256", input)).slice(0, 16);
+}
+
+function entityKeys(entity: WebEntityRecord): { partitionKey: string; rowKey: string } {
+  if (typeof entity !== "object" || entity === null || Array.isArray(entity)) throw invalid("The entity must be an object.");
+  const pk = own(entity, "partitionKey") ?? own(entity, "PartitionKey");
+  const rk = own(entity, "rowKey") ?? own(entity, "RowKey");
+  if (typeof pk !== "string" || typeof rk !== "string") throw invalid("The entity needs string partitionKey and rowKey values.");
+  return { partitionKey: pk, rowKey: rk };
+}
+
+function quote(n: string): string {
+  return JSON.stringify(n.length > 64 ? `${n.slice(0, 64)}…` : n);
+}
+
+/**
+ * Encrypts the selected string properties with a fresh content key and entity IV (protocol 1.0 — tables have no
+ * other) and adds both metadata properties, like the legacy .NET/Python writers. Non-string selections, reserved
+ * names and values over the service's 64 KiB are INVALID_ARGUMENT / PAYLOAD_TOO_LARGE before anything is sent.
+ */
+export async function encryptWebEntity(entity: WebEntityRecord, policy: ClientSideEncryptionPolicy, selection: WebPropertySelection = {}, options: { abortSignal?: AbortSignalLike } = {}): Promise<WebEncryptedEntity> {
+  const { partitionKey, rowKey } = entityKeys(entity);
+  if (typeof policy !== "object" || policy === null) throw invalid("The encryption policy must be an object.");
+  if (typeof selection !== "object" || selection === null) throw invalid("selection must be an object.");
+  const listed = new Set(selection.encryptedProperties ?? []);
+  if (selection.encryptedProperties !== undefined && !Array.isArray(selection.encryptedProperties)) throw invalid("encryptedProperties must be an array of property names.");
+  if (selection.encryptionResolver !== undefined && typeof selection.encryptionResolver !== "function") throw invalid("encryptionResolver must be a function.");
+  for (const n of listed) if (typeof n !== "string" || isSystem(n) || isMetadata(n)) throw invalid(`Property ${quote(String(n))} can never be encrypted.`);
+  const names: string[] = [];
+  let userCount = 0;
+  for (const [name, value] of Object.entries(entity)) {
+    if (isMetadata(name)) throw invalid(`The property name ${quote(name)} is reserved for the encryption metadata.`);
+    if (name === "__proto__") throw invalid('A property named "__proto__" cannot be written through the web entry (the SDK drops it); use the Node entry.');
+    if (isSystem(name)) continue;
+    userCount++;
+    const chosen = listed.has(name) || (selection.encryptionResolver?.(partitionKey, rowKey, name) ?? false);
+    if (!chosen) continue;
+    if (stringValue(value) === undefined) throw invalid(`Property ${quote(name)} is not a string; only string values can be encrypted.`);
+    names.push(name);
+  }
+  if (userCount > MAX_USER_PROPERTIES) throw new ClientSideEncryptionError("PAYLOAD_TOO_LARGE", `The entity has ${userCount} properties; with the two metadata properties at most ${MAX_USER_PROPERTIES} fit.`);
+  const kek = policy.keyEncryptionKey;
+  if (!kek) throw new ClientSideEncryptionError("KEY_NOT_FOUND", "No keyEncryptionKey is configured, so nothing can be encrypted (and plaintext is never written).");
+  const random = policy.random ?? webRandomBytes;
+  const cek = Uint8Array.from(random(32));
+  const iv = Uint8Array.from(random(16));
+  if (cek.length !== 32 || iv.length !== 16) throw invalid("The random source returned the wrong number of bytes.");
+  try {
+    const algorithm = policy.keyWrapAlgorithm ?? kek.defaultWrapAlgorithm;
+    let wrapped;
+    try {
+      wrapped = await kek.wrapKey(algorithm, cek.slice(), options.abortSignal ? { abortSignal: options.abortSignal } : {});
+    } catch (e) {
+      if (ClientSideEncryptionError.is(e)) throw e;
+      throw new ClientSideEncryptionError("KEY_OPERATION_FAILED", "Wrapping the content key failed.", { cause: e, details: { keyId: kek.keyId } });
+    }
+    const data: EncryptionDataV1 = {
+      wrappedContentKey: { keyId: wrapped.keyId || kek.keyId, encryptedKey: wrapped.encryptedKey, algorithm },
+      keyWrappingMetadata: { EncryptionLibrary: LIBRARY_ID },
+      protocol: "1.0",
+      contentEncryptionIV: iv,
+    };
+    const key = await subtle().importKey("raw", cek, { name: "AES-CBC" }, false, ["encrypt"]);
+    const seal = async (name: string, text: string) => new Uint8Array(await subtle().encrypt({ name: "AES-CBC", iv: await propertyIv(iv, partitionKey, rowKey, name, false) }, key, encoder.encode(text)));
+    const chosen = new Set(names);
+    const out = Object.create(null) as WebEncryptedEntity["entity"];
+    out.partitionKey = partitionKey;
+    out.rowKey = rowKey;
+    for (const [name, value] of Object.entries(entity)) {
+      if (name === "partitionKey" || name === "rowKey" || name === "PartitionKey" || name === "RowKey") continue;
+      if (name === "etag" || name === "timestamp" || name === "Timestamp" || name.startsWith("odata.")) continue;
+      if (!chosen.has(name)) {
+        out[name] = value;
+        continue;
+      }
+      const c = await seal(name, stringValue(value)!);
+      if (c.length > MAX_PROPERTY_VALUE_SIZE) throw new ClientSideEncryptionError("PAYLOAD_TOO_LARGE", `Encrypted property ${quote(name)} would be ${c.length} bytes; the service stores at most ${MAX_PROPERTY_VALUE_SIZE}.`);
+      out[name] = c;
+    }
+    out[WEB_METADATA2] = await seal(WEB_METADATA2, JSON.stringify(names));
+    out[WEB_METADATA1] = serializeEncryptionData(data, { includeEncryptionMode: false });
+    return { entity: out, encryptedProperties: names };
+  } finally {
+    cek.fill(0);
+  }
+}
+
+function parseNameList(text: string, java: boolean): string[] {
+  if (!java) {
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch {
+      throw decryptionFailed();
+    }
+    if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) throw decryptionFailed();
+    return v;
+  }
+  if (text.length < 2 || !text.startsWith("[") || !text.endsWith("]")) throw decryptionFailed();
+  const inner = text.slice(1, -1);
+  if (inner.trim() === "") return [];
+  return inner
+    .split(",")
+    .map((n) => n.trim())
+    .map((n) => (n.length >= 2 && n.startsWith('"') && n.endsWith('"') ? n.slice(1, -1) : n))
+    .filter((n) => n.length > 0);
+}
+
+function parseTableData(raw: unknown): EncryptionDataV1 {
+  const json = stringValue(raw);
+  if (json === undefined) throw new ClientSideEncryptionError("INVALID_ENCRYPTION_DATA", `Invalid encryption metadata: ${WEB_METADATA1} is not a string.`);
+  const data = parseEncryptionData(json);
+  if (data.protocol !== "1.0") throw new ClientSideEncryptionError("UNSUPPORTED_PROTOCOL", `Table entities only use encryption protocol 1.0; this entity says "${data.protocol}".`, { details: { protocol: data.protocol } });
+  return data;
+}
+
+/**
+ * Decrypts an entity read through the official TableClient (browser or Node build): every property named in
+ * `_ClientEncryptionMetadata2` comes back as a string, and both metadata properties are removed. Legacy Java
+ * writers (no KeyWrappingMetadata, or an EncryptionLibrary containing "Java") use their IV order and list
+ * format. No metadata: ENCRYPTION_REQUIRED unless `requireEncryption: false`. Stored data that does not decrypt
+ * (a listed property missing or not binary, one metadata property without the other) is DECRYPTION_FAILED.
+ */
+export async function decryptWebEntity<T extends WebEntityRecord>(entity: T, policy: ClientSideEncryptionPolicy, options: WebDecryptEntityOptions = {}): Promise<T> {
+  if (typeof entity !== "object" || entity === null || Array.isArray(entity)) throw invalid("The entity must be an object.");
+  if (typeof policy !== "object" || policy === null) throw invalid("The encryption policy must be an object.");
+  const m1 = own(entity, WEB_METADATA1);
+  const m2 = own(entity, WEB_METADATA2);
+  const copy = (): T => {
+    const out = Object.create(null) as WebEntityRecord;
+    for (const [k, v] of Object.entries(entity)) if (!isMetadata(k)) out[k] = v;
+    return out as T;
+  };
+  const keyOptions = options.abortSignal ? { abortSignal: options.abortSignal } : {};
+  if (!present(m1) && !present(m2)) {
+    if (policy.requireEncryption ?? true) throw new ClientSideEncryptionError("ENCRYPTION_REQUIRED", "The entity has no client-side encryption metadata, and requireEncryption is on.");
+    return copy();
+  }
+  if (!present(m2) && present(m1)) {
+    // Legacy Java writes no name list for an entity without properties; the key is still unwrapped.
+    const user = Object.entries(entity).filter(([n, v]) => !isSystem(n) && !isMetadata(n) && present(v));
+    if (user.length === 0) {
+      (await unwrapWebContentKey(parseTableData(m1), policy, keyOptions)).fill(0);
+      return copy();
+    }
+  }
+  if (!present(m1) || !present(m2)) throw decryptionFailed();
+  const { partitionKey: pk, rowKey: rk } = entityKeys(entity);
+  const data = parseTableData(m1);
+  const list = binaryValue(m2) ?? (typeof m2 === "string" && m2.length <= (MAX_PROPERTY_VALUE_SIZE * 4) / 3 + 4 ? base64DecodeStrict(m2) : undefined);
+  if (!list) throw new ClientSideEncryptionError("INVALID_ENCRYPTION_DATA", `Invalid encryption metadata: ${WEB_METADATA2} is not binary.`);
+  if (list.length > MAX_PROPERTY_VALUE_SIZE) throw decryptionFailed();
+  const java = data.keyWrappingMetadata === undefined || (data.keyWrappingMetadata.EncryptionLibrary ?? "").includes("Java");
+  const cek = await unwrapWebContentKey(data, policy, keyOptions);
+  try {
+    const key = await subtle().importKey("raw", Uint8Array.from(cek), { name: "AES-CBC" }, false, ["decrypt"]);
+    const open = async (name: string, c: Uint8Array): Promise<string> => {
+      try {
+        const iv = await propertyIv(data.contentEncryptionIV, pk, rk, name, java);
+        return strictUtf8.decode(await subtle().decrypt({ name: "AES-CBC", iv }, key, Uint8Array.from(c)));
+      } catch {
+        throw decryptionFailed();
+      }
+    };
+    const names = new Set(parseNameList(await open(WEB_METADATA2, list), java));
+    for (const n of names) if (isSystem(n) || isMetadata(n) || !present(own(entity, n))) throw decryptionFailed();
+    const out = Object.create(null) as WebEntityRecord;
+    for (const [name, value] of Object.entries(entity)) {
+      if (isMetadata(name)) continue;
+      if (!names.has(name)) {
+        out[name] = value;
+        continue;
+      }
+      const c = binaryValue(value);
+      if (!c) throw decryptionFailed();
+      const text = await open(name, c);
+      out[name] = options.typedValues ? { value: text, type: "String" } : text;
+    }
+    return out as T;
+  } finally {
+    cek.fill(0);
+  }
+}
