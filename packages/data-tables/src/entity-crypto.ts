@@ -32,6 +32,7 @@ import {
   parseNameList,
   stringValue,
 } from "./format.js";
+import { tryEntityKeys } from "./shared/entity-format.js";
 
 /** Decides per property whether to encrypt it, like the legacy SDKs' resolvers. Never asked about keys, Timestamp or reserved names. */
 export type EncryptionResolver = (partitionKey: string, rowKey: string, propertyName: string) => boolean;
@@ -106,10 +107,9 @@ function describeType(v: unknown): string {
 /** PartitionKey and RowKey of an SDK-shaped entity (also accepts the wire spelling). */
 export function entityKeys(entity: EntityRecord): { partitionKey: string; rowKey: string } {
   if (typeof entity !== "object" || entity === null || Array.isArray(entity)) throw invalidArgument(`The entity must be an object; it is ${describeValue(entity)}.`);
-  const pk = getOwn(entity, "partitionKey") ?? getOwn(entity, "PartitionKey");
-  const rk = getOwn(entity, "rowKey") ?? getOwn(entity, "RowKey");
-  if (typeof pk !== "string" || typeof rk !== "string") throw invalidArgument("The entity needs string partitionKey and rowKey values.");
-  return { partitionKey: pk, rowKey: rk };
+  const keys = tryEntityKeys(entity);
+  if (!keys) throw invalidArgument("The entity needs string partitionKey and rowKey values.");
+  return keys;
 }
 
 /** Names the selection picks for this entity; throws before any key operation when a choice is not allowed. */
