@@ -5,6 +5,7 @@
 import { ClientSideEncryptionError, decryptionFailed, invalidArgument, sourceFailed } from "../errors.js";
 import { V2_NONCE_LENGTH } from "../schema/encryption-data.js";
 import { checkRegionSize, V2_REGION_OVERHEAD } from "../content/sizes.js";
+import { sliceChunks } from "../content/chunks.js";
 import { cbcDecryptBlocks, gcmOpen, gcmSeal, importContentKey } from "./subtle.js";
 import type { WebCryptoKey } from "./webcrypto-types.js";
 
@@ -286,23 +287,7 @@ export async function* decryptWebCbc(source: WebByteInput, cek: Uint8Array | Web
 
 /** Drops `skip` bytes, then passes at most `take` bytes (all when undefined). Stops reading once done. */
 export async function* sliceWebBytes(source: AsyncIterable<Uint8Array>, skip: number, take: number | undefined): AsyncGenerator<Uint8Array> {
-  let toSkip = skip;
-  let left = take ?? Number.POSITIVE_INFINITY;
-  if (left <= 0) return;
-  for await (let chunk of source) {
-    if (toSkip > 0) {
-      const k = Math.min(toSkip, chunk.length);
-      chunk = chunk.subarray(k);
-      toSkip -= k;
-    }
-    if (!chunk.length) continue;
-    if (chunk.length >= left) {
-      yield chunk.subarray(0, left);
-      return;
-    }
-    left -= chunk.length;
-    yield chunk;
-  }
+  yield* sliceChunks(source, skip, take, (chunk) => chunk);
 }
 
 /** Collects a byte stream into one Uint8Array. */
