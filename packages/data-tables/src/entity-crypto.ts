@@ -32,7 +32,7 @@ import {
   parseNameList,
   stringValue,
 } from "./format.js";
-import { tryEntityKeys } from "./shared/entity-format.js";
+import { hasUserValues, isDroppedOnWrite, isPresent, tryEntityKeys } from "./shared/entity-format.js";
 
 /** Decides per property whether to encrypt it, like the legacy SDKs' resolvers. Never asked about keys, Timestamp or reserved names. */
 export type EncryptionResolver = (partitionKey: string, rowKey: string, propertyName: string) => boolean;
@@ -177,9 +177,7 @@ async function encryptChecked(entity: EntityRecord, policy: ClientSideEncryption
     out.rowKey = rowKey;
     const chosen = new Set(names);
     for (const [name, value] of Object.entries(entity)) {
-      if (name === "partitionKey" || name === "rowKey" || name === "PartitionKey" || name === "RowKey") continue;
-      // etag, Timestamp and odata.* are service bookkeeping (the service sets Timestamp), not properties to write.
-      if (name === "etag" || name === "timestamp" || name === "Timestamp" || name.startsWith("odata.")) continue;
+      if (isDroppedOnWrite(name)) continue;
       if (!chosen.has(name)) {
         out[name] = value;
         continue;
@@ -281,7 +279,6 @@ function encryptionRequired(reason: string): ClientSideEncryptionError {
 }
 
 /** Whether a value was actually returned (a projected column the entity lacks comes back as null). */
-const isPresent = (v: unknown): boolean => v !== undefined && v !== null;
 
 /**
  * Decrypts an entity read through @azure/data-tables: every property named in `_ClientEncryptionMetadata2`
@@ -322,8 +319,7 @@ async function decryptChecked<T extends EntityRecord>(entity: T, rawPolicy: Clie
   if (!has2) {
     // Legacy Java writes no _ClientEncryptionMetadata2 when an entity has no properties besides its keys. The
     // content key is still unwrapped, so a forged KeyId or EncryptedKey fails here too.
-    const userProps = Object.entries(entity).filter(([n, v]) => !isSystemProperty(n) && !isMetadataProperty(n) && isPresent(v));
-    if (userProps.length === 0) {
+    if (!hasUserValues(entity)) {
       const cek = await unwrapContentKey(parseTableEncryptionData(m1), policy, options);
       cek.fill(0);
       return withoutMetadata();

@@ -32,6 +32,25 @@ export function isEncryptableName(name: string): boolean {
   return !isSystemProperty(name) && !isMetadataProperty(name);
 }
 
+/**
+ * Names a writer does not copy into the entity it sends: the keys (written once as partitionKey/rowKey) and the
+ * service's bookkeeping (etag, Timestamp, `odata.*`; the service sets Timestamp). `x@odata.type` annotations stay.
+ */
+export function isDroppedOnWrite(name: string): boolean {
+  if (name === "partitionKey" || name === "rowKey" || name === "PartitionKey" || name === "RowKey") return true;
+  return name === "etag" || name === "timestamp" || name === "Timestamp" || name.startsWith("odata.");
+}
+
+/** A stored value: neither undefined nor null. */
+export function isPresent(v: unknown): boolean {
+  return v !== undefined && v !== null;
+}
+
+/** Whether the entity has any user property with a value (legacy Java writes no name list when it has none). */
+export function hasUserValues(entity: object): boolean {
+  return Object.entries(entity).some(([n, v]) => !isSystemProperty(n) && !isMetadataProperty(n) && isPresent(v));
+}
+
 const encoder = new TextEncoder();
 
 /**

@@ -25,6 +25,9 @@ import {
   binaryBytes,
   formatNameList,
   getOwn as own,
+  hasUserValues,
+  isDroppedOnWrite,
+  isPresent as present,
   isMetadataProperty as isMetadata,
   isSystemProperty as isSystem,
   propertyIvInput,
@@ -62,7 +65,6 @@ export interface WebDecryptEntityOptions {
 const invalid = (m: string) => new ClientSideEncryptionError("INVALID_ARGUMENT", m);
 const decryptionFailed = () => new ClientSideEncryptionError("DECRYPTION_FAILED", "Decryption failed.");
 const encoder = new TextEncoder();
-const present = (v: unknown) => v !== undefined && v !== null;
 const binaryValue = (v: unknown): Uint8Array | undefined => binaryBytes(v, base64DecodeStrict);
 
 interface CbcSubtle {
@@ -147,8 +149,7 @@ export async function encryptWebEntity(entity: WebEntityRecord, policy: ClientSi
     out.partitionKey = partitionKey;
     out.rowKey = rowKey;
     for (const [name, value] of Object.entries(entity)) {
-      if (name === "partitionKey" || name === "rowKey" || name === "PartitionKey" || name === "RowKey") continue;
-      if (name === "etag" || name === "timestamp" || name === "Timestamp" || name.startsWith("odata.")) continue;
+      if (isDroppedOnWrite(name)) continue;
       if (!chosen.has(name)) {
         out[name] = value;
         continue;
@@ -203,8 +204,7 @@ export async function decryptWebEntity<T extends WebEntityRecord>(entity: T, pol
   }
   if (!present(m2) && present(m1)) {
     // Legacy Java writes no name list for an entity without properties; the key is still unwrapped.
-    const user = Object.entries(entity).filter(([n, v]) => !isSystem(n) && !isMetadata(n) && present(v));
-    if (user.length === 0) {
+    if (!hasUserValues(entity)) {
       (await unwrapWebContentKey(parseTableData(m1), policy, keyOptions)).fill(0);
       return copy();
     }
