@@ -278,8 +278,6 @@ function encryptionRequired(reason: string): ClientSideEncryptionError {
   );
 }
 
-/** Whether a value was actually returned (a projected column the entity lacks comes back as null). */
-
 /**
  * Decrypts an entity read through @azure/data-tables: every property named in `_ClientEncryptionMetadata2`
  * comes back as a string, and both metadata properties are removed. Entities written by legacy Java

@@ -41,7 +41,7 @@ export function isDroppedOnWrite(name: string): boolean {
   return name === "etag" || name === "timestamp" || name === "Timestamp" || name.startsWith("odata.");
 }
 
-/** A stored value: neither undefined nor null. */
+/** Whether a value was actually returned: neither undefined nor null (a projected column the entity lacks comes back as null). */
 export function isPresent(v: unknown): boolean {
   return v !== undefined && v !== null;
 }
