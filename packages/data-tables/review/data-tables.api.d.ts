@@ -187,17 +187,18 @@ declare const MAX_PROPERTY_VALUE_SIZE: number;
 /** Whether a property may ever be encrypted: never the keys, Timestamp, etag, annotations or the metadata names. */
 declare function isEncryptableName(name: string): boolean;
 /**
- * Per-property IV: the first 16 bytes of SHA-256(entityIV ‖ UTF-8(s)) where s is RowKey + PartitionKey + name
- * (.NET/Python writers and every reader's default), or PartitionKey + RowKey + name for legacy Java writers.
- * Plain concatenation, no separator.
- */
-declare function derivePropertyIv(entityIv: Uint8Array, partitionKey: string, rowKey: string, name: string, javaOrder?: boolean): Buffer;
-/**
  * The name list written to `_ClientEncryptionMetadata2`: a compact JSON array with raw UTF-8 (what .NET writes).
  * Every reader accepts it: .NET/Python parse JSON, and Java's reader strips quotes and spaces. Names are not
  * `\u`-escaped, because the Java reader would not unescape them.
  */
 declare function formatNameList(names: readonly string[]): string;
+
+/**
+ * Per-property IV: the first 16 bytes of SHA-256(entityIV ‖ UTF-8(s)) where s is RowKey + PartitionKey + name
+ * (.NET/Python writers and every reader's default), or PartitionKey + RowKey + name for legacy Java writers.
+ * Plain concatenation, no separator.
+ */
+declare function derivePropertyIv(entityIv: Uint8Array, partitionKey: string, rowKey: string, name: string, javaOrder?: boolean): Buffer;
 /**
  * Parses a decrypted name list. Normal writers store a JSON array of strings; legacy Java stores
  * `Arrays.toString` output (`[a, b]`, no quotes), read when the writer is detected as Java.

@@ -32,6 +32,7 @@ import {
   parseNameList,
   stringValue,
 } from "./format.js";
+import { hasUserValues, isDroppedOnWrite, isPresent, tryEntityKeys } from "./shared/entity-format.js";
 
 /** Decides per property whether to encrypt it, like the legacy SDKs' resolvers. Never asked about keys, Timestamp or reserved names. */
 export type EncryptionResolver = (partitionKey: string, rowKey: string, propertyName: string) => boolean;
@@ -106,10 +107,9 @@ function describeType(v: unknown): string {
 /** PartitionKey and RowKey of an SDK-shaped entity (also accepts the wire spelling). */
 export function entityKeys(entity: EntityRecord): { partitionKey: string; rowKey: string } {
   if (typeof entity !== "object" || entity === null || Array.isArray(entity)) throw invalidArgument(`The entity must be an object; it is ${describeValue(entity)}.`);
-  const pk = getOwn(entity, "partitionKey") ?? getOwn(entity, "PartitionKey");
-  const rk = getOwn(entity, "rowKey") ?? getOwn(entity, "RowKey");
-  if (typeof pk !== "string" || typeof rk !== "string") throw invalidArgument("The entity needs string partitionKey and rowKey values.");
-  return { partitionKey: pk, rowKey: rk };
+  const keys = tryEntityKeys(entity);
+  if (!keys) throw invalidArgument("The entity needs string partitionKey and rowKey values.");
+  return keys;
 }
 
 /** Names the selection picks for this entity; throws before any key operation when a choice is not allowed. */
@@ -177,9 +177,7 @@ async function encryptChecked(entity: EntityRecord, policy: ClientSideEncryption
     out.rowKey = rowKey;
     const chosen = new Set(names);
     for (const [name, value] of Object.entries(entity)) {
-      if (name === "partitionKey" || name === "rowKey" || name === "PartitionKey" || name === "RowKey") continue;
-      // etag, Timestamp and odata.* are service bookkeeping (the service sets Timestamp), not properties to write.
-      if (name === "etag" || name === "timestamp" || name === "Timestamp" || name.startsWith("odata.")) continue;
+      if (isDroppedOnWrite(name)) continue;
       if (!chosen.has(name)) {
         out[name] = value;
         continue;
@@ -280,9 +278,6 @@ function encryptionRequired(reason: string): ClientSideEncryptionError {
   );
 }
 
-/** Whether a value was actually returned (a projected column the entity lacks comes back as null). */
-const isPresent = (v: unknown): boolean => v !== undefined && v !== null;
-
 /**
  * Decrypts an entity read through @azure/data-tables: every property named in `_ClientEncryptionMetadata2`
  * comes back as a string, and both metadata properties are removed. Entities written by legacy Java
@@ -322,8 +317,7 @@ async function decryptChecked<T extends EntityRecord>(entity: T, rawPolicy: Clie
   if (!has2) {
     // Legacy Java writes no _ClientEncryptionMetadata2 when an entity has no properties besides its keys. The
     // content key is still unwrapped, so a forged KeyId or EncryptedKey fails here too.
-    const userProps = Object.entries(entity).filter(([n, v]) => !isSystemProperty(n) && !isMetadataProperty(n) && isPresent(v));
-    if (userProps.length === 0) {
+    if (!hasUserValues(entity)) {
       const cek = await unwrapContentKey(parseTableEncryptionData(m1), policy, options);
       cek.fill(0);
       return withoutMetadata();

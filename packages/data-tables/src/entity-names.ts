@@ -14,10 +14,7 @@ const PLACEHOLDER = `__azcse_proto_${randomBytes(12).toString("hex")}__`;
 const MARK = "x-azcse-entity-names";
 const POLICY_NAME = "azcseEntityNamesPolicy";
 
-/** An own-property read (never the prototype's `constructor`, `toString`, …). */
-export function getOwn(record: object, name: string): unknown {
-  return Object.prototype.hasOwnProperty.call(record, name) ? (record as Record<string, unknown>)[name] : undefined;
-}
+export { getOwn } from "./shared/entity-format.js";
 
 /** A record without a prototype: every name, including `__proto__`, is an ordinary key. */
 export function newRecord<T = Record<string, unknown>>(): T {

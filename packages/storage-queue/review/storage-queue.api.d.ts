@@ -62,6 +62,7 @@ declare const QUEUE_MESSAGE_MAX_LENGTH: number;
 type MessageEncoding = "none" | "base64";
 /** Whether a MessageText is an encrypted-message envelope (by the strict rule of `detectEnvelope`). */
 declare function isEncryptedMessageText(messageText: string): boolean;
+
 /**
  * The plaintext budget: the largest payload (bytes before message encoding) that still fits in `limit`
  * characters once encrypted, base64-encoded and wrapped in an envelope whose fixed part is `overhead` long.

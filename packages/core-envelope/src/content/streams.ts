@@ -6,6 +6,7 @@ import { decryptionFailed, invalidArgument, sourceFailed } from "../errors.js";
 import { V2_NONCE_LENGTH, V2_TAG_LENGTH } from "../schema/encryption-data.js";
 import { RegionOrderValidator, regionNonce, WRITE_NONCE_SCHEME, type NonceScheme } from "./nonce.js";
 import { checkRegionSize, V2_REGION_OVERHEAD } from "./sizes.js";
+import { sliceChunks } from "./chunks.js";
 
 export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
@@ -397,24 +398,7 @@ export async function* decryptCbc(source: ByteSource, cek: Uint8Array, iv: Uint8
 
 /** Drops `skip` bytes, then passes at most `take` bytes (all when undefined). Stops reading once done. */
 export async function* sliceBytes(source: ByteSource, skip: number, take: number | undefined): AsyncGenerator<Buffer> {
-  let toSkip = skip;
-  let left = take ?? Number.POSITIVE_INFINITY;
-  if (left <= 0) return;
-  for await (const raw of source) {
-    let chunk = asBuffer(raw);
-    if (toSkip > 0) {
-      const k = Math.min(toSkip, chunk.length);
-      chunk = chunk.subarray(k);
-      toSkip -= k;
-    }
-    if (!chunk.length) continue;
-    if (chunk.length >= left) {
-      yield chunk.subarray(0, left);
-      return;
-    }
-    left -= chunk.length;
-    yield chunk;
-  }
+  yield* sliceChunks(source, skip, take, asBuffer);
 }
 
 /** Collects a byte stream into one Buffer. */

@@ -5,6 +5,7 @@
 import { ClientSideEncryptionError, decryptionFailed, invalidArgument, sourceFailed } from "../errors.js";
 import { V2_NONCE_LENGTH } from "../schema/encryption-data.js";
 import { checkRegionSize, V2_REGION_OVERHEAD } from "../content/sizes.js";
+import { sliceChunks } from "../content/chunks.js";
 import { cbcDecryptBlocks, gcmOpen, gcmSeal, importContentKey } from "./subtle.js";
 import type { WebCryptoKey } from "./webcrypto-types.js";
 
@@ -146,6 +147,28 @@ async function gcmKey(cek: Uint8Array | WebCryptoKey, algorithm: "AES-GCM" | "AE
 }
 
 /**
+ * Copies the source into `region` and yields the filled length each time it is full, then once more for a
+ * shorter rest (never 0). The caller uses the bytes before asking for the next region, which overwrites them.
+ */
+async function* fillRegions(source: AsyncIterable<Uint8Array>, region: Uint8Array): AsyncGenerator<number> {
+  let filled = 0;
+  for await (const chunk of source) {
+    let pos = 0;
+    while (pos < chunk.length) {
+      const k = Math.min(chunk.length - pos, region.length - filled);
+      region.set(chunk.subarray(pos, pos + k), filled);
+      filled += k;
+      pos += k;
+      if (filled === region.length) {
+        yield filled;
+        filled = 0;
+      }
+    }
+  }
+  if (filled > 0) yield filled;
+}
+
+/**
  * Protocol 2.x: encrypts `source` into regions of `regionSize` plaintext bytes (the last may be shorter);
  * yields one `nonce(12) ‖ ciphertext ‖ tag(16)` Uint8Array per region. Empty input yields nothing.
  */
@@ -155,7 +178,6 @@ export async function* encryptWebGcmRegions(source: WebByteInput, cek: Uint8Arra
   checkIndex(index);
   const key = await gcmKey(cek, "AES-GCM");
   const region = new Uint8Array(regionSize);
-  let filled = 0;
   const seal = async (n: number): Promise<Uint8Array> => {
     const nonce = webRegionNonce("python", index++);
     const sealed = await gcmSeal(key, nonce, region.subarray(0, n));
@@ -164,20 +186,7 @@ export async function* encryptWebGcmRegions(source: WebByteInput, cek: Uint8Arra
     out.set(sealed, V2_NONCE_LENGTH);
     return out;
   };
-  for await (const chunk of webByteSource(source)) {
-    let pos = 0;
-    while (pos < chunk.length) {
-      const k = Math.min(chunk.length - pos, regionSize - filled);
-      region.set(chunk.subarray(pos, pos + k), filled);
-      filled += k;
-      pos += k;
-      if (filled === regionSize) {
-        yield await seal(filled);
-        filled = 0;
-      }
-    }
-  }
-  if (filled > 0) yield await seal(filled);
+  for await (const n of fillRegions(webByteSource(source), region)) yield await seal(n);
   region.fill(0);
 }
 
@@ -201,7 +210,6 @@ export async function* decryptWebGcmRegions(source: WebByteInput, cek: Uint8Arra
   const order = new WebRegionOrder(first, options.checkRegionOrder ?? true);
   const R = regionSize + V2_REGION_OVERHEAD;
   const region = new Uint8Array(R);
-  let filled = 0;
   let done = 0;
   const open = (n: number): Promise<Uint8Array> => {
     if (n < V2_REGION_OVERHEAD || (n === V2_REGION_OVERHEAD && !(first === 0 && done === 0))) throw decryptionFailed();
@@ -210,22 +218,8 @@ export async function* decryptWebGcmRegions(source: WebByteInput, cek: Uint8Arra
     done++;
     return gcmOpen(key, nonce, region.subarray(V2_NONCE_LENGTH, n));
   };
-  for await (const chunk of webByteSource(source)) {
-    let pos = 0;
-    while (pos < chunk.length) {
-      const k = Math.min(chunk.length - pos, R - filled);
-      region.set(chunk.subarray(pos, pos + k), filled);
-      filled += k;
-      pos += k;
-      if (filled === R) {
-        const plain = await open(R);
-        filled = 0;
-        if (plain.length) yield plain;
-      }
-    }
-  }
-  if (filled > 0) {
-    const plain = await open(filled);
+  for await (const n of fillRegions(webByteSource(source), region)) {
+    const plain = await open(n);
     if (plain.length) yield plain;
   }
 }
@@ -286,23 +280,7 @@ export async function* decryptWebCbc(source: WebByteInput, cek: Uint8Array | Web
 
 /** Drops `skip` bytes, then passes at most `take` bytes (all when undefined). Stops reading once done. */
 export async function* sliceWebBytes(source: AsyncIterable<Uint8Array>, skip: number, take: number | undefined): AsyncGenerator<Uint8Array> {
-  let toSkip = skip;
-  let left = take ?? Number.POSITIVE_INFINITY;
-  if (left <= 0) return;
-  for await (let chunk of source) {
-    if (toSkip > 0) {
-      const k = Math.min(toSkip, chunk.length);
-      chunk = chunk.subarray(k);
-      toSkip -= k;
-    }
-    if (!chunk.length) continue;
-    if (chunk.length >= left) {
-      yield chunk.subarray(0, left);
-      return;
-    }
-    left -= chunk.length;
-    yield chunk;
-  }
+  yield* sliceChunks(source, skip, take, (chunk) => chunk);
 }
 
 /** Collects a byte stream into one Uint8Array. */

@@ -1,8 +1,9 @@
 // Table entities in the legacy SDKs' client-side encryption format (protocol 1.0, the only one any table reader
-// knows), with the Web Crypto backend: the Node entry's format (src/format.ts, src/entity-crypto.ts) restated
-// without Node built-ins or Buffer. Each selected string property is AES-256-CBC encrypted under one content key
-// with IV = SHA-256(entity IV ‖ UTF-8(RowKey + PartitionKey + name))[0..16]; `_ClientEncryptionMetadata2` holds
-// the encrypted name list, `_ClientEncryptionMetadata1` the EncryptionData. test/web.test.ts checks both entries
+// knows), with the Web Crypto backend. The crypto-free format (names, limits, name lists, IV input, value shapes)
+// is src/shared/entity-format.ts, shared with the Node entry; this module adds Web Crypto and the web API. Each
+// selected string property is AES-256-CBC encrypted under one content key with
+// IV = SHA-256(entity IV ‖ UTF-8(RowKey + PartitionKey + name))[0..16]; `_ClientEncryptionMetadata2` holds the
+// encrypted name list, `_ClientEncryptionMetadata1` the EncryptionData. test/web.test.ts checks both entries
 // read each other's entities.
 import {
   ClientSideEncryptionError,
@@ -16,12 +17,28 @@ import {
   type ClientSideEncryptionPolicy,
   type EncryptionDataV1,
 } from "@azure-cse/core-envelope/web";
+import {
+  MAX_PROPERTY_VALUE_SIZE,
+  MAX_USER_PROPERTIES,
+  METADATA1,
+  METADATA2,
+  binaryBytes,
+  formatNameList,
+  getOwn as own,
+  hasUserValues,
+  isDroppedOnWrite,
+  isPresent as present,
+  isMetadataProperty as isMetadata,
+  isSystemProperty as isSystem,
+  propertyIvInput,
+  stringValue,
+  tryDecodeUtf8Strict,
+  tryEntityKeys,
+  tryParseNameList,
+} from "../shared/entity-format.js";
 
-export const WEB_METADATA1 = "_ClientEncryptionMetadata1";
-export const WEB_METADATA2 = "_ClientEncryptionMetadata2";
-const MAX_PROPERTY_VALUE_SIZE = 64 * 1024;
-const MAX_USER_PROPERTIES = 250;
-const SYSTEM_NAMES = new Set(["partitionKey", "rowKey", "timestamp", "etag", "PartitionKey", "RowKey", "Timestamp"]);
+export const WEB_METADATA1 = METADATA1;
+export const WEB_METADATA2 = METADATA2;
 
 /** Decides per property whether to encrypt it (never asked about keys, Timestamp or the metadata names). */
 export type WebEncryptionResolver = (partitionKey: string, rowKey: string, propertyName: string) => boolean;
@@ -48,28 +65,7 @@ export interface WebDecryptEntityOptions {
 const invalid = (m: string) => new ClientSideEncryptionError("INVALID_ARGUMENT", m);
 const decryptionFailed = () => new ClientSideEncryptionError("DECRYPTION_FAILED", "Decryption failed.");
 const encoder = new TextEncoder();
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
-const isSystem = (n: string) => SYSTEM_NAMES.has(n) || n.startsWith("odata.") || n.includes("@odata.");
-const isMetadata = (n: string) => n === WEB_METADATA1 || n === WEB_METADATA2;
-const own = (r: object, n: string): unknown => (Object.prototype.hasOwnProperty.call(r, n) ? (r as Record<string, unknown>)[n] : undefined);
-const present = (v: unknown) => v !== undefined && v !== null;
-
-interface TypedValue {
-  value: unknown;
-  type: string;
-}
-const isTyped = (v: unknown): v is TypedValue =>
-  typeof v === "object" && v !== null && !(v instanceof Uint8Array) && !(v instanceof Date) && "type" in v && "value" in v && typeof (v as TypedValue).type === "string";
-const stringValue = (v: unknown): string | undefined => (typeof v === "string" ? v : isTyped(v) && v.type === "String" && typeof v.value === "string" ? v.value : undefined);
-function binaryValue(v: unknown): Uint8Array | undefined {
-  if (v instanceof Uint8Array) return v;
-  if (isTyped(v) && v.type === "Binary") {
-    if (v.value instanceof Uint8Array) return v.value;
-    if (typeof v.value === "string") return base64DecodeStrict(v.value);
-  }
-  return undefined;
-}
+const binaryValue = (v: unknown): Uint8Array | undefined => binaryBytes(v, base64DecodeStrict);
 
 interface CbcSubtle {
   importKey(format: "raw", key: Uint8Array<ArrayBuffer>, algorithm: { name: "AES-CBC" }, extractable: false, usages: string[]): Promise<unknown>;
@@ -85,19 +81,14 @@ function subtle(): CbcSubtle {
 
 /** First 16 bytes of SHA-256(entityIv ‖ UTF-8(s)); s = RowKey + PartitionKey + name (legacy Java: PartitionKey + RowKey + name). */
 async function propertyIv(entityIv: Uint8Array, pk: string, rk: string, name: string, javaOrder: boolean): Promise<Uint8Array<ArrayBuffer>> {
-  const s = encoder.encode(javaOrder ? pk + rk + name : rk + pk + name);
-  const input = new Uint8Array(entityIv.length + s.length);
-  input.set(entityIv);
-  input.set(s, entityIv.length);
-  return new Uint8Array(await subtle().digest("SHA-256", input)).slice(0, 16);
+  return new Uint8Array(await subtle().digest("SHA-256", propertyIvInput(entityIv, pk, rk, name, javaOrder))).slice(0, 16);
 }
 
 function entityKeys(entity: WebEntityRecord): { partitionKey: string; rowKey: string } {
   if (typeof entity !== "object" || entity === null || Array.isArray(entity)) throw invalid("The entity must be an object.");
-  const pk = own(entity, "partitionKey") ?? own(entity, "PartitionKey");
-  const rk = own(entity, "rowKey") ?? own(entity, "RowKey");
-  if (typeof pk !== "string" || typeof rk !== "string") throw invalid("The entity needs string partitionKey and rowKey values.");
-  return { partitionKey: pk, rowKey: rk };
+  const keys = tryEntityKeys(entity);
+  if (!keys) throw invalid("The entity needs string partitionKey and rowKey values.");
+  return keys;
 }
 
 function quote(n: string): string {
@@ -158,8 +149,7 @@ export async function encryptWebEntity(entity: WebEntityRecord, policy: ClientSi
     out.partitionKey = partitionKey;
     out.rowKey = rowKey;
     for (const [name, value] of Object.entries(entity)) {
-      if (name === "partitionKey" || name === "rowKey" || name === "PartitionKey" || name === "RowKey") continue;
-      if (name === "etag" || name === "timestamp" || name === "Timestamp" || name.startsWith("odata.")) continue;
+      if (isDroppedOnWrite(name)) continue;
       if (!chosen.has(name)) {
         out[name] = value;
         continue;
@@ -168,7 +158,7 @@ export async function encryptWebEntity(entity: WebEntityRecord, policy: ClientSi
       if (c.length > MAX_PROPERTY_VALUE_SIZE) throw new ClientSideEncryptionError("PAYLOAD_TOO_LARGE", `Encrypted property ${quote(name)} would be ${c.length} bytes; the service stores at most ${MAX_PROPERTY_VALUE_SIZE}.`);
       out[name] = c;
     }
-    out[WEB_METADATA2] = await seal(WEB_METADATA2, JSON.stringify(names));
+    out[WEB_METADATA2] = await seal(WEB_METADATA2, formatNameList(names));
     out[WEB_METADATA1] = serializeEncryptionData(data, { includeEncryptionMode: false });
     return { entity: out, encryptedProperties: names };
   } finally {
@@ -177,24 +167,9 @@ export async function encryptWebEntity(entity: WebEntityRecord, policy: ClientSi
 }
 
 function parseNameList(text: string, java: boolean): string[] {
-  if (!java) {
-    let v: unknown;
-    try {
-      v = JSON.parse(text);
-    } catch {
-      throw decryptionFailed();
-    }
-    if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) throw decryptionFailed();
-    return v;
-  }
-  if (text.length < 2 || !text.startsWith("[") || !text.endsWith("]")) throw decryptionFailed();
-  const inner = text.slice(1, -1);
-  if (inner.trim() === "") return [];
-  return inner
-    .split(",")
-    .map((n) => n.trim())
-    .map((n) => (n.length >= 2 && n.startsWith('"') && n.endsWith('"') ? n.slice(1, -1) : n))
-    .filter((n) => n.length > 0);
+  const names = tryParseNameList(text, java);
+  if (names === undefined) throw decryptionFailed();
+  return names;
 }
 
 function parseTableData(raw: unknown): EncryptionDataV1 {
@@ -229,8 +204,7 @@ export async function decryptWebEntity<T extends WebEntityRecord>(entity: T, pol
   }
   if (!present(m2) && present(m1)) {
     // Legacy Java writes no name list for an entity without properties; the key is still unwrapped.
-    const user = Object.entries(entity).filter(([n, v]) => !isSystem(n) && !isMetadata(n) && present(v));
-    if (user.length === 0) {
+    if (!hasUserValues(entity)) {
       (await unwrapWebContentKey(parseTableData(m1), policy, keyOptions)).fill(0);
       return copy();
     }
@@ -246,12 +220,15 @@ export async function decryptWebEntity<T extends WebEntityRecord>(entity: T, pol
   try {
     const key = await subtle().importKey("raw", Uint8Array.from(cek), { name: "AES-CBC" }, false, ["decrypt"]);
     const open = async (name: string, c: Uint8Array): Promise<string> => {
+      let text: string | undefined;
       try {
         const iv = await propertyIv(data.contentEncryptionIV, pk, rk, name, java);
-        return strictUtf8.decode(await subtle().decrypt({ name: "AES-CBC", iv }, key, Uint8Array.from(c)));
+        text = tryDecodeUtf8Strict(new Uint8Array(await subtle().decrypt({ name: "AES-CBC", iv }, key, Uint8Array.from(c))));
       } catch {
         throw decryptionFailed();
       }
+      if (text === undefined) throw decryptionFailed();
+      return text;
     };
     const names = new Set(parseNameList(await open(WEB_METADATA2, list), java));
     for (const n of names) if (isSystem(n) || isMetadata(n) || !present(own(entity, n))) throw decryptionFailed();

@@ -1,8 +1,8 @@
 // One queue MessageText encrypted or decrypted with the Web Crypto backend: the envelope
 // `{"EncryptedMessageContents": base64(C), "EncryptionData": {...}}` of the Node entry (src/envelope.ts,
 // src/message.ts) and the other SDKs. Writes protocol 2.0 (one GCM region with .NET's nonce, like the Node
-// entry); reads 2.0, 2.1 and 1.0. The format constants are restated here because the Node entry's modules
-// import core's Node build; the two are checked against each other by test/web.test.ts.
+// entry); reads 2.0, 2.1 and 1.0. The envelope's key names, strict detection, serialization and base64 size math
+// are src/shared/envelope-format.ts, shared with the Node entry; test/web.test.ts checks the entries against each other.
 import {
   ClientSideEncryptionError,
   base64DecodeStrict,
@@ -18,16 +18,14 @@ import {
   type ClientSideEncryptionPolicy,
   type EncryptionProtocol,
 } from "@azure-cse/core-envelope/web";
+import { QUEUE_MESSAGE_MAX_LENGTH, base64Length, detectEnvelope, formatEnvelope, isEncryptedMessageText } from "../shared/envelope-format.js";
 
-const ENCRYPTED_MESSAGE_CONTENTS_KEY = "EncryptedMessageContents";
-const ENCRYPTION_DATA_KEY = "EncryptionData";
 /** The service limit for a MessageText (64 KiB). */
-export const WEB_QUEUE_MESSAGE_MAX_LENGTH = 64 * 1024;
+export const WEB_QUEUE_MESSAGE_MAX_LENGTH = QUEUE_MESSAGE_MAX_LENGTH;
 const REGION_OVERHEAD = 28;
 const MAX_V2_MESSAGE = 4 * 1024 * 1024;
 /** Longest EncryptionData part of an envelope read (core's 16 KiB metadata bound + the key names). */
 const MAX_ENVELOPE_OVERHEAD = 16 * 1024 + 64;
-const MAX_ENVELOPE_DEPTH = 16;
 
 /** How the payload becomes the encrypted bytes: "none" (UTF-8 / the bytes) or "base64" (Python's encode-then-encrypt). */
 export type WebMessageEncoding = "none" | "base64";
@@ -71,41 +69,9 @@ function payloadBytes(message: unknown): Uint8Array {
   throw invalid("The message must be a string or a Uint8Array.");
 }
 
-function jsonDepthWithin(text: string, max: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 92) i++;
-      else if (c === 34) inString = false;
-    } else if (c === 34) inString = true;
-    else if (c === 123 || c === 91) {
-      if (++depth > max) return false;
-    } else if (c === 125 || c === 93) depth--;
-  }
-  return true;
-}
-
-/** The strict .NET v12 rule: a JSON object with exactly the keys EncryptedMessageContents and EncryptionData. */
-function detectEnvelope(text: string): { contents: unknown; data: unknown } | undefined {
-  if (!/^\s*\{/.test(text) || !jsonDepthWithin(text, MAX_ENVELOPE_DEPTH)) return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return undefined;
-  const keys = Object.keys(parsed);
-  if (keys.length !== 2 || !keys.includes(ENCRYPTED_MESSAGE_CONTENTS_KEY) || !keys.includes(ENCRYPTION_DATA_KEY)) return undefined;
-  const o = parsed as Record<string, unknown>;
-  return { contents: o[ENCRYPTED_MESSAGE_CONTENTS_KEY], data: o[ENCRYPTION_DATA_KEY] };
-}
-
 /** Whether a MessageText is an encrypted-message envelope (strict rule). */
 export function isWebEncryptedMessageText(messageText: string): boolean {
-  return typeof messageText === "string" && detectEnvelope(messageText) !== undefined;
+  return typeof messageText === "string" && isEncryptedMessageText(messageText);
 }
 
 interface GcmSubtle {
@@ -159,8 +125,8 @@ export async function encryptWebQueueMessage(message: string | Uint8Array, polic
   );
   try {
     const dataJson = ce.toJson(false);
-    const overhead = `{"${ENCRYPTED_MESSAGE_CONTENTS_KEY}":"","${ENCRYPTION_DATA_KEY}":${dataJson}}`.length;
-    const envelopeLength = overhead + 4 * Math.ceil((inner.length + REGION_OVERHEAD) / 3);
+    const overhead = formatEnvelope("", dataJson).length;
+    const envelopeLength = overhead + base64Length(inner.length + REGION_OVERHEAD);
     if (envelopeLength > limit) {
       const budget = Math.floor(Math.max(0, limit - overhead) / 4) * 3 - REGION_OVERHEAD;
       throw new ClientSideEncryptionError(
@@ -175,7 +141,7 @@ export async function encryptWebQueueMessage(message: string | Uint8Array, polic
     const c = new Uint8Array(12 + sealed.length);
     c.set(nonce);
     c.set(sealed, 12);
-    return `{"${ENCRYPTED_MESSAGE_CONTENTS_KEY}":"${base64Encode(c)}","${ENCRYPTION_DATA_KEY}":${dataJson}}`;
+    return formatEnvelope(base64Encode(c), dataJson);
   } finally {
     cek?.fill(0);
     ce.dispose();
@@ -209,11 +175,11 @@ export async function decryptWebQueueMessage(messageText: string, policy: Client
     }
     return result(encoder.encode(messageText), encoding);
   }
-  if (typeof env.data !== "object" || env.data === null || Array.isArray(env.data)) throw new ClientSideEncryptionError("INVALID_ENCRYPTION_DATA", "Invalid encryption metadata: EncryptionData is not a JSON object");
-  if (typeof env.contents !== "string") throw new ClientSideEncryptionError("INVALID_ENCRYPTION_DATA", "Invalid encryption metadata: EncryptedMessageContents is not a string");
-  if (messageText.length - env.contents.length > MAX_ENVELOPE_OVERHEAD) throw new ClientSideEncryptionError("INVALID_ENCRYPTION_DATA", "Invalid encryption metadata: EncryptionData is too long");
-  const data = parseEncryptionData(JSON.stringify(env.data), policy.maxRegionSize !== undefined ? { maxRegionSize: policy.maxRegionSize } : {});
-  const c = base64DecodeStrict(env.contents);
+  if (typeof env.encryptionData !== "object" || env.encryptionData === null || Array.isArray(env.encryptionData)) throw new ClientSideEncryptionError("INVALID_ENCRYPTION_DATA", "Invalid encryption metadata: EncryptionData is not a JSON object");
+  if (typeof env.encryptedMessageContents !== "string") throw new ClientSideEncryptionError("INVALID_ENCRYPTION_DATA", "Invalid encryption metadata: EncryptedMessageContents is not a string");
+  if (messageText.length - env.encryptedMessageContents.length > MAX_ENVELOPE_OVERHEAD) throw new ClientSideEncryptionError("INVALID_ENCRYPTION_DATA", "Invalid encryption metadata: EncryptionData is too long");
+  const data = parseEncryptionData(JSON.stringify(env.encryptionData), policy.maxRegionSize !== undefined ? { maxRegionSize: policy.maxRegionSize } : {});
+  const c = base64DecodeStrict(env.encryptedMessageContents);
   if (!c) throw new ClientSideEncryptionError("INVALID_ENCRYPTION_DATA", "Invalid encryption metadata: EncryptedMessageContents is not standard padded base64");
   const cek = await unwrapWebContentKey(data, policy, options.abortSignal ? { abortSignal: options.abortSignal } : {});
   try {
