@@ -490,15 +490,22 @@ describe("a large download streams with bounded memory in the page", () => {
       const base = await usage();
       let peak = base;
       let done = false;
+      // Each sample follows a forced full GC, so it measures what the page *retains* (what bounded memory is
+      // about), not garbage the collector has not reached yet: on a loaded machine the un-collected fetch
+      // chunks alone were seen to exceed 160 MiB while the reader retained a few regions.
+      const retained = async () => {
+        await cdp.send("HeapProfiler.collectGarbage");
+        return usage();
+      };
       const sampler = (async () => {
         while (!done) {
-          peak = Math.max(peak, await usage());
-          await new Promise((r) => setTimeout(r, 50));
+          peak = Math.max(peak, await retained());
+          await new Promise((r) => setTimeout(r, 100));
         }
       })();
       try {
         const result = await run();
-        peak = Math.max(peak, await usage());
+        peak = Math.max(peak, await retained());
         return { result, peak, base };
       } finally {
         done = true;
@@ -511,9 +518,9 @@ describe("a large download streams with bounded memory in the page", () => {
     const streamed = await peakDuring(() => page.evaluate((n) => window.azcse.streamChecksum(n), name));
     expect(streamed.result).toMatchObject({ size: BIG, sum: expectedSum, chunks: BIG / (4 * MiB), largest: 4 * MiB, held: 0 });
     const grew = streamed.peak - streamed.base;
-    console.log(`browser ${BIG / MiB} MiB download: ${(streamed.result.ms / 1000).toFixed(1)} s (${((BIG / MiB) / (streamed.result.ms / 1000)).toFixed(0)} MiB/s), heap+backing stores: base ${(streamed.base / MiB).toFixed(1)} MiB, peak +${(grew / MiB).toFixed(1)} MiB`);
-    // Bound: 160 MiB (observed about 80 MiB: a few 4 MiB regions in flight plus fetch chunks not yet collected).
-    const BOUND = 160 * MiB;
+    console.log(`browser ${BIG / MiB} MiB download: ${(streamed.result.ms / 1000).toFixed(1)} s (${((BIG / MiB) / (streamed.result.ms / 1000)).toFixed(0)} MiB/s), retained heap+backing stores: base ${(streamed.base / MiB).toFixed(1)} MiB, peak +${(grew / MiB).toFixed(1)} MiB`);
+    // Bound: 128 MiB of retained memory (a few 4 MiB regions in flight); 1 GiB buffered would be far above it.
+    const BOUND = 128 * MiB;
     expect(grew).toBeLessThan(BOUND);
 
     // The control: the same reader keeping 192 MiB of chunks (until released) shows up in the same measurement, above the bound.
