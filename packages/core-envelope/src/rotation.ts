@@ -15,7 +15,7 @@ export interface RewrapContentKeyOptions extends KeyOperationOptions {
   /** Wrap algorithm for the new key; default the new key's `defaultWrapAlgorithm`. */
   keyWrapAlgorithm?: string;
   /** Non-secret context added to errors (container and blob, partition and row key). */
-  details?: Details;
+  details?: Record<string, string | number | boolean | undefined>;
   /** How the new key is named in INVALID_ARGUMENT messages; default "newKeyEncryptionKey". */
   argumentName?: string;
 }
