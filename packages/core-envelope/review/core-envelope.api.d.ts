@@ -571,12 +571,11 @@ declare function openRangedRead(data: EncryptionData, policy: ClientSideEncrypti
  */
 declare function decryptRange(data: EncryptionData, policy: ClientSideEncryptionPolicy, storedLength: number, fetch: (offset: number, count: number | undefined) => ByteSource | Promise<ByteSource>, options?: DecryptOptions): Promise<AsyncGenerator<Buffer>>;
 
-type Details = Record<string, string | number | boolean | undefined>;
 interface RewrapContentKeyOptions extends KeyOperationOptions {
     /** Wrap algorithm for the new key; default the new key's `defaultWrapAlgorithm`. */
     keyWrapAlgorithm?: string;
     /** Non-secret context added to errors (container and blob, partition and row key). */
-    details?: Details;
+    details?: Record<string, string | number | boolean | undefined>;
     /** How the new key is named in INVALID_ARGUMENT messages; default "newKeyEncryptionKey". */
     argumentName?: string;
 }
