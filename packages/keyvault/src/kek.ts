@@ -1,6 +1,7 @@
 import { randomInt } from "node:crypto";
 import { CryptographyClient } from "@azure/keyvault-keys";
-import type { CryptographyClientOptions, KeyClient, UnwrapKeyOptions, WrapKeyOptions } from "@azure/keyvault-keys";
+import type { CryptographyClientOptions, UnwrapKeyOptions, WrapKeyOptions } from "@azure/keyvault-keys";
+import type { TokenCredential } from "@azure/core-auth";
 import { ClientSideEncryptionError, LIBRARY_ID } from "@azure-cse/core-envelope";
 import type { AbortSignalLike, KeyEncryptionKey, KeyOperationOptions, WrapKeyResult } from "@azure-cse/core-envelope";
 import { checkUnwrapAlgorithm, checkWrapAlgorithm } from "./algorithms.js";
@@ -12,8 +13,8 @@ import { parseKeyId, sameKey } from "./key-id.js";
 import { describeValue, quote } from "./text.js";
 import type { ParsedKeyId } from "./key-id.js";
 
-/** Any @azure/identity credential (the TokenCredential @azure/keyvault-keys accepts). */
-export type TokenCredential = ConstructorParameters<typeof KeyClient>[1];
+/** Any @azure/identity credential: the Azure SDKs' TokenCredential (from @azure/core-auth). */
+export type { TokenCredential };
 
 export interface KeyVaultKeyEncryptionKeyOptions {
   /** Algorithm used when the policy names none; default "RSA-OAEP" (use "A256KW" etc. for Managed HSM oct-HSM keys). */

@@ -1,6 +1,5 @@
 // Options bags and results of the encrypted clients. They follow @azure/storage-blob's conventions.
 import type {
-  BlobDownloadOptions,
   BlobGetPropertiesResponse,
   BlobHTTPHeaders,
   BlobRequestConditions,
@@ -9,10 +8,10 @@ import type {
   ModifiedAccessConditions,
   Tags,
 } from "@azure/storage-blob";
-import type { EncryptionProtocol } from "@azure-cse/core-envelope";
+import type { AbortSignalLike, EncryptionProtocol } from "@azure-cse/core-envelope";
 
-/** The abort signal type the storage SDK accepts (an AbortSignal works). */
-export type AbortSignalLike = NonNullable<BlobDownloadOptions["abortSignal"]>;
+/** The Azure SDKs' abort signal type (from @azure/abort-controller, through core); an AbortSignal is one. */
+export type { AbortSignalLike } from "@azure-cse/core-envelope";
 
 /** Progress in **plaintext** bytes. */
 export interface PlaintextProgressEvent {

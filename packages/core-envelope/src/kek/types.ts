@@ -1,9 +1,7 @@
-/** Anything with an `aborted` flag, e.g. an AbortSignal or @azure/abort-controller's AbortSignalLike. */
-export interface AbortSignalLike {
-  readonly aborted: boolean;
-  addEventListener?(type: "abort", listener: () => void, options?: { once?: boolean }): void;
-  removeEventListener?(type: "abort", listener: () => void): void;
-}
+import type { AbortSignalLike } from "@azure/abort-controller";
+
+/** The Azure SDKs' abort signal type (from @azure/abort-controller); a DOM/Node `AbortSignal` is one. */
+export type { AbortSignalLike };
 
 export interface KeyOperationOptions {
   abortSignal?: AbortSignalLike;
