@@ -17,7 +17,17 @@ export const vectorsDir: string;
 export const AZURITE_ACCOUNT: string;
 export const AZURITE_KEY: string;
 export function freePort(): Promise<number>;
-export function startAzurite(options?: { debug?: boolean; persistence?: "memory" | "disk"; bin?: string }): Promise<AzuriteHandle>;
+export interface StartAzuriteOptions {
+  debug?: boolean;
+  persistence?: "memory" | "disk";
+  /** Another Azurite build's dist/src/azurite.js (benchmarks); the pinned one otherwise. */
+  bin?: string;
+  /** Serve HTTPS with this PEM certificate and key (clients trust it through NODE_EXTRA_CA_CERTS). */
+  https?: { cert: string; key: string };
+  /** "basic": accept Entra ID bearer tokens (audience, issuer and expiry checked; signatures not). */
+  oauth?: "basic";
+}
+export function startAzurite(options?: StartAzuriteOptions): Promise<AzuriteHandle>;
 export const PYTHON: string;
 export const PYTHON_PACKAGES: string[];
 export const PYTHON_INSTALL_COMMAND: string;

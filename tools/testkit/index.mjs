@@ -1,7 +1,7 @@
 // Shared test/demo infrastructure (plain ESM so tests, tools and the demo use it without a build).
 import { spawn, spawnSync } from "node:child_process";
 import { createServer, connect } from "node:net";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createRequire } from "node:module";
@@ -63,6 +63,14 @@ export async function startAzurite(options = {}) {
     // In memory by default (tests); `persistence: "disk"` stores under a temp folder like a default Azurite.
     ...(options.persistence === "disk" ? ["--location", location] : ["--inMemoryPersistence"]),
   ];
+  // options.https: serve HTTPS with the caller's certificate (trusted by clients via NODE_EXTRA_CA_CERTS);
+  // options.oauth "basic": accept Entra ID bearer tokens (Azurite checks audience/issuer/expiry, not signatures).
+  if (options.https) {
+    writeFileSync(path.join(location, "cert.pem"), options.https.cert);
+    writeFileSync(path.join(location, "key.pem"), options.https.key);
+    args.push("--cert", path.join(location, "cert.pem"), "--key", path.join(location, "key.pem"));
+  }
+  if (options.oauth) args.push("--oauth", options.oauth);
   if (!options.debug) args.push("--silent");
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], cwd: location });
   let output = "";
@@ -81,11 +89,12 @@ export async function startAzurite(options = {}) {
     throw e;
   }
   const host = "127.0.0.1";
-  const blobUrl = `http://${host}:${blobPort}/${AZURITE_ACCOUNT}`;
-  const queueUrl = `http://${host}:${queuePort}/${AZURITE_ACCOUNT}`;
-  const tableUrl = `http://${host}:${tablePort}/${AZURITE_ACCOUNT}`;
+  const scheme = options.https ? "https" : "http";
+  const blobUrl = `${scheme}://${host}:${blobPort}/${AZURITE_ACCOUNT}`;
+  const queueUrl = `${scheme}://${host}:${queuePort}/${AZURITE_ACCOUNT}`;
+  const tableUrl = `${scheme}://${host}:${tablePort}/${AZURITE_ACCOUNT}`;
   const connectionString =
-    `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};` +
+    `DefaultEndpointsProtocol=${scheme};AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};` +
     `BlobEndpoint=${blobUrl};QueueEndpoint=${queueUrl};TableEndpoint=${tableUrl};`;
   return {
     blobUrl, queueUrl, tableUrl, blobPort, queuePort, tablePort, connectionString,

@@ -2,14 +2,9 @@
 // checked for issuer, audience and lifetime) and a local managed-identity token endpoint (the App Service
 // IDENTITY_ENDPOINT / IDENTITY_HEADER contract) that DefaultAzureCredential's ManagedIdentityCredential uses, so
 // that a real token reaches Azurite and the local Key Vault through the code path of a real account.
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
-import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { freePort, repoRoot, AZURITE_ACCOUNT } from "../../../tools/testkit/index.mjs";
+import { startAzurite, type AzuriteHandle } from "../../../tools/testkit/index.mjs";
 import { LOCAL_KEYVAULT_TOKEN } from "../../../tools/local-keyvault/index.mjs";
 
 const b64u = (v: unknown): string => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
@@ -66,64 +61,9 @@ export async function startTokenServer(): Promise<TokenServer> {
   return state;
 }
 
-export interface OAuthAzurite {
-  blobUrl: string;
-  queueUrl: string;
-  tableUrl: string;
-  stop(): Promise<void>;
-}
+export type OAuthAzurite = AzuriteHandle;
 
 /** Azurite over HTTPS with `--oauth basic` (the certificate is the caller's, trusted through NODE_EXTRA_CA_CERTS). */
-export async function startOAuthAzurite(certificate: { cert: string; key: string }): Promise<OAuthAzurite> {
-  const require = createRequire(path.join(repoRoot, "tools", "testkit", "package.json"));
-  const bin = path.join(path.dirname(require.resolve("azurite/package.json", { paths: [repoRoot] })), "dist", "src", "azurite.js");
-  const dir = mkdtempSync(path.join(tmpdir(), "azcse-azurite-oauth-"));
-  writeFileSync(path.join(dir, "cert.pem"), certificate.cert);
-  writeFileSync(path.join(dir, "key.pem"), certificate.key);
-  const [blobPort, queuePort, tablePort] = [await freePort(), await freePort(), await freePort()];
-  const args = [
-    bin,
-    "--blobHost", "127.0.0.1", "--blobPort", String(blobPort),
-    "--queueHost", "127.0.0.1", "--queuePort", String(queuePort),
-    "--tableHost", "127.0.0.1", "--tablePort", String(tablePort),
-    "--skipApiVersionCheck", "--disableProductStyleUrl", "--loose", "--inMemoryPersistence", "--silent",
-    "--oauth", "basic", "--cert", path.join(dir, "cert.pem"), "--key", path.join(dir, "key.pem"),
-  ];
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], cwd: dir });
-  let output = "";
-  child.stdout.on("data", (d) => (output += d));
-  child.stderr.on("data", (d) => (output += d));
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  const deadline = Date.now() + 30_000;
-  const { connect } = await import("node:net");
-  for (const port of [blobPort, queuePort, tablePort]) {
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`Azurite (OAuth) exited early: ${output.slice(-2000)}`);
-      const ok = await new Promise<boolean>((resolve) => {
-        const s = connect(port, "127.0.0.1");
-        s.once("connect", () => (s.destroy(), resolve(true)));
-        s.once("error", () => resolve(false));
-      });
-      if (ok) break;
-      if (Date.now() > deadline) {
-        child.kill("SIGKILL");
-        throw new Error(`Azurite (OAuth) did not start: ${output.slice(-2000)}`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  return {
-    blobUrl: `https://127.0.0.1:${blobPort}/${AZURITE_ACCOUNT}`,
-    queueUrl: `https://127.0.0.1:${queuePort}/${AZURITE_ACCOUNT}`,
-    tableUrl: `https://127.0.0.1:${tablePort}/${AZURITE_ACCOUNT}`,
-    async stop() {
-      if (child.exitCode === null) {
-        child.kill("SIGTERM");
-        const t = setTimeout(() => child.kill("SIGKILL"), 5000);
-        await exited;
-        clearTimeout(t);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+export function startOAuthAzurite(certificate: { cert: string; key: string }): Promise<OAuthAzurite> {
+  return startAzurite({ https: certificate, oauth: "basic" });
 }
