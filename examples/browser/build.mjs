@@ -50,7 +50,7 @@ export async function bundlePage({ outdir = path.join(here, "dist"), fromSource 
     alias: fromSource ? webSourceAliases : {},
   });
   copyFileSync(path.join(here, "src", "index.html"), path.join(outdir, "index.html"));
-  return { outdir, inputs: Object.keys(result.metafile.inputs) };
+  return { outdir, entry: "page.js", inputs: Object.keys(result.metafile.inputs) };
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
