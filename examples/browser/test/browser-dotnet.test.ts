@@ -75,18 +75,20 @@ afterAll(async () => {
 });
 
 describe(".NET writes → the browser reads", () => {
-  // v12 2.0: empty, one block, one region + 1 (two regions), three regions; legacy 1.0 (AES-CBC) block blob.
+  // v12 2.0: empty, one block, one region + 1 (two regions), three regions; v12 1.0 and legacy 1.0 (AES-CBC) block blobs.
   const blobs = [
     { name: "net-v12-2.0-0", library: "v12", protocol: "2.0", size: 0, seed: 101, kid: AES_KID },
     { name: "net-v12-2.0-17", library: "v12", protocol: "2.0", size: 17, seed: 102, kid: RSA_KID },
     { name: "net-v12-2.0-4MiB+1", library: "v12", protocol: "2.0", size: 4 * MiB + 1, seed: 103, kid: RSA_KID },
     { name: "net-v12-2.0-8MiB+17", library: "v12", protocol: "2.0", size: 8 * MiB + 17, seed: 104, kid: AES_KID },
+    { name: "net-v12-1.0", library: "v12", protocol: "1.0", size: 300_001, seed: 106, kid: AES_KID },
     { name: "net-legacy-1.0", library: "legacy", protocol: "1.0", size: MiB + 5, seed: 105, kid: RSA_KID },
   ] as const;
   const messages = [
     { library: "v12", protocol: "2.0", text: seededText("v12 message", 30 * KiB), kid: AES_KID },
     { library: "v12", protocol: "2.0", text: seededText("v12 short", 40), kid: RSA_KID },
     { library: "legacy", protocol: "1.0", text: seededText("legacy message", 30 * KiB), kid: RSA_KID },
+    { library: "v12", protocol: "1.0", text: seededText("v12 1.0 message", 20 * KiB), kid: AES_KID },
   ] as const;
   const pk = "net pk é";
   const entity = { PartitionKey: pk, RowKey: "net-legacy 😀", Secret: seededText("legacy entity secret", 2000), Empty: "", Note: seededText("legacy note", 64), Plain: "visible", N: 42 };
@@ -121,17 +123,18 @@ describe(".NET writes → the browser reads", () => {
     }
   });
 
-  it("v12 2.0 blobs (0 B, 17 B, 4 MiB + 1, 8 MiB + 17; RSA-OAEP and A256KW) and a legacy 1.0 blob decrypt in the page, byte for byte", async () => {
+  it("v12 2.0 blobs (0 B, 17 B, 4 MiB + 1, 8 MiB + 17; RSA-OAEP and A256KW) and 1.0 blobs from v12 and legacy decrypt in the page, byte for byte", async () => {
     for (const b of blobs) expect([b.name, await comparePattern(b.name, b.size, b.seed)]).toEqual([b.name, { size: b.size, mismatchAt: -1 }]);
   });
 
-  it("ranged reads in the page: across the 4 MiB region edge (v12 2.0) and across CBC blocks (legacy 1.0)", async () => {
+  it("ranged reads in the page: across the 4 MiB region edge (v12 2.0) and across CBC blocks (v12 and legacy 1.0)", async () => {
     const ranges: Array<[string, number, number | undefined]> = [
       ["net-v12-2.0-4MiB+1", 4 * MiB - 5, 10],
       ["net-v12-2.0-4MiB+1", 4 * MiB, 1],
       ["net-v12-2.0-8MiB+17", 4 * MiB - 100, 4 * MiB + 200],
       ["net-v12-2.0-8MiB+17", 8 * MiB - 3, undefined],
       ["net-v12-2.0-17", 15, 2],
+      ["net-v12-1.0", 65_530, 70_000],
       ["net-legacy-1.0", 15, 2],
       ["net-legacy-1.0", 65_530, 70_000],
       ["net-legacy-1.0", MiB - 7, undefined],
@@ -144,14 +147,15 @@ describe(".NET writes → the browser reads", () => {
     }
   });
 
-  it("v12 2.0 (`+` escaped as \\u002B) and legacy 1.0 queue messages decrypt in the page", async () => {
+  it("v12 2.0 and 1.0 (`+` escaped as \\u002B) and legacy 1.0 queue messages decrypt in the page", async () => {
     // The raw envelopes as .NET stored them: v12's System.Text.Json escapes every `+`; legacy's Json.NET does not.
     const peeked = (await new QueueClient(queue.url).peekMessages({ numberOfMessages: 32 })).peekedMessageItems.map((m) => m.messageText);
-    expect(peeked.length).toBe(3);
+    expect(peeked.length).toBe(4);
     expect(peeked.map((t) => [JSON.parse(t).EncryptionData.EncryptionAgent.Protocol, hasEscapedPlus(t)])).toEqual([
       ["2.0", true],
       ["2.0", true],
       ["1.0", false],
+      ["1.0", true],
     ]);
     const got = await page.evaluate((u) => window.azcse.queueReceive(u), queue.url);
     expect(got.code).toBe("none");
