@@ -69,9 +69,14 @@ afterAll(async () => {
 });
 
 describe("the page bundle runs on Web Crypto alone", () => {
-  it("the page has no Buffer; the bundle has no Node built-in and none of core-envelope's Node crypto modules", async () => {
+  it("the page (Vite build) has no Buffer; the bundle has no Node built-in, no Buffer polyfill and none of core-envelope's Node crypto modules", async () => {
+    expect(harness.bundle.entry).toMatch(/^assets\/index-[\w-]+\.js$/);
+    expect(bundleInputs).toContain("src/page.ts");
     expect(await page.evaluate(() => window.azcse.hasBuffer())).toBe(false);
     expect(bundleText).not.toMatch(/(from|require\()\s*["']node:/);
+    // Vite replaces a Node built-in it cannot resolve for the browser with "__vite-browser-external"; none is needed.
+    expect(bundleText).not.toContain("__vite-browser-external");
+    expect(bundleInputs.filter((f) => /node_modules\/(buffer|node-stdlib-browser|crypto-browserify)\//.test(f))).toEqual([]);
     const core = bundleInputs.filter((f) => f.includes("packages/core-envelope/src/"));
     expect(core.some((f) => f.endsWith("web/content.ts"))).toBe(true);
     expect(core.filter((f) => /internal\/crypto\.ts|content\/streams\.ts|content\/buffers\.ts|kek\/local\.ts|random\.ts|content\/nonce\.ts|envelope\.ts$/.test(f) && !f.includes("/web/"))).toEqual([]);

@@ -1,5 +1,5 @@
 // Shared setup of the browser test files: Azurite with CORS rules for blob, queue and table, a container and its
-// SAS, the example page built from the web entries' TypeScript sources and served on a loopback port (plus an
+// SAS, the example page built by Vite (build.mjs → vite.config.mjs) from the web entries' TypeScript sources and served on a loopback port (plus an
 // optional app handler such as the key backend), and Debian's chromium launched headless by playwright-core
 // (never a downloaded browser) with the page loaded and the container SAS filled in.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -23,8 +23,8 @@ export interface BrowserHarness {
   containerSasUrl: string;
   browser: Browser;
   page: Page;
-  /** Where the page was built, the modules that went into it and the text of its JavaScript. */
-  bundle: { outdir: string; inputs: string[]; code: string };
+  /** Where Vite built the page, its entry chunk (relative to outdir), the modules that went into it and the chunk's text. */
+  bundle: { outdir: string; entry: string; inputs: string[]; code: string };
   /** Errors thrown in the page (pageerror) since it loaded. */
   pageErrors: string[];
   /** A new queue and its URL with a raup SAS. */
@@ -98,7 +98,7 @@ export async function startBrowserHarness(options: { containerPrefix: string; ap
       containerSasUrl,
       browser,
       page,
-      bundle: { outdir, inputs: built.inputs, code: readFileSync(path.join(outdir, built.entry), "utf8") },
+      bundle: { outdir, entry: built.entry, inputs: built.inputs, code: readFileSync(path.join(outdir, built.entry), "utf8") },
       pageErrors,
       async newQueue(prefix) {
         const queue = QueueServiceClient.fromConnectionString(cs).getQueueClient(`${prefix}${Date.now()}`);
