@@ -1,8 +1,9 @@
 // Real browser test of the Web Crypto backend: headless Debian Chromium (driven by playwright-core, never a
-// downloaded browser) loads the example page, which encrypts with @azure-cse/core-envelope/web and talks to
+// downloaded browser) loads the example page as Vite builds it (test/harness.ts), which encrypts with @azure-cse/core-envelope/web and talks to
 // Azurite (CORS rules set) through the official @azure/storage-blob browser build and a container SAS.
 // Browser-written blobs are read by Node (@azure-cse/storage-blob) and the Python SDK; Node-written blobs
 // are read in the browser; ranged reads; tampered blobs refused. One Chromium launch for the whole file.
+// The .NET libraries' side is test/browser-dotnet.test.ts.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
