@@ -2,13 +2,13 @@
 // Benchmarks (not tests) for the browser entries, on this machine: gzipped bundle sizes per package, AES-GCM 2.x
 // region throughput (4 MiB regions, encrypt and decrypt of 64 MiB) with the Web Crypto backend in headless
 // Chromium and in Node beside the Node (node:crypto) backend, and download throughput of an encrypted blob from
-// Azurite (--download-mib, default 256): in Chromium (@azure-cse/storage-blob/web over fetch, and a plain fetch of
+// Azurite (--download-mib, default 256): in Chromium, on the page as Vite builds it (@azure-cse/storage-blob/web over fetch, and a plain fetch of
 // the stored bytes), in Node (the Node entry; the web entry over SDK chunks). Needs a build (`npx turbo run build`).
 // Usage: node examples/browser/bench.mjs [--mib 64] [--download-mib 256]
 import { build } from "esbuild";
 import { createServer } from "node:http";
 import { gzipSync } from "node:zlib";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -44,7 +44,7 @@ const sizes = {
   "@azure/storage-queue browser build (QueueClient)": await gzipped(`export { QueueClient } from "@azure/storage-queue";`, here),
   "@azure-cse/data-tables/web (everything, with core web; SDK external)": await gzipped(`export * from "@azure-cse/data-tables/web";`, here, ["@azure/*"]),
   "@azure/data-tables browser build (TableClient)": await gzipped(`export { TableClient, AzureSASCredential } from "@azure/data-tables";`, here),
-  "examples/browser page (all of the above + UI)": await gzipped(`import "./src/page.ts";`, here),
+  "examples/browser page (all of the above + UI), esbuild": await gzipped(`import "./src/page.ts";`, here),
 };
 
 const data = new Uint8Array(MIB * 1024 * 1024).map((_, i) => (i * 2654435761) >>> 24);
@@ -67,11 +67,16 @@ const nodeResults = {
   "Web Crypto backend in Node, decrypt": await timeIt(() => drain(web.decryptWebGcmRegions(stored, cek, REGION))),
 };
 
-// Chromium: the page bundle exposes the backend; the data is generated in the page.
-const { outdir } = await bundlePage({ outdir: mkdtempSync(path.join(tmpdir(), "azcse-browser-bench-")) });
+// Chromium: the page (the Vite build, as `npx vite build` makes it) exposes the backend; the data is generated in the page.
+const { outdir, entry } = await bundlePage({ outdir: mkdtempSync(path.join(tmpdir(), "azcse-browser-bench-")) });
+{
+  const bytes = readFileSync(path.join(outdir, entry));
+  sizes["examples/browser page (all of the above + UI), Vite build"] = { minified: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
+}
 const server = createServer(async (req, res) => {
   const { readFile } = await import("node:fs/promises");
-  const file = req.url === "/" ? "index.html" : path.basename(req.url);
+  const url = req.url.split("?")[0];
+  const file = url === "/" ? "index.html" : path.normalize(url).replace(/^(\.\.[/\\])+/, "").replace(/^[/\\]+/, "");
   const body = await readFile(path.join(outdir, file)).catch(() => undefined);
   if (body === undefined) return res.writeHead(404).end();
   res.writeHead(200, { "content-type": file.endsWith(".html") ? "text/html" : "text/javascript" }).end(body);

@@ -1,18 +1,15 @@
-// Bundles the example page (src/page.ts + the official @azure/storage-blob, storage-queue and data-tables
-// browser builds + the @azure-cse/*/web entries) into dist/ with esbuild. `bundlePage({ fromSource: true })`
-// (the browser test) takes the @azure-cse web entries from their TypeScript sources instead of their builds.
-// `bundleEntry(source)` bundles one module for the browser (the test's "no Node built-in" check, bench.mjs sizes).
+// The example page is built by Vite (vite.config.mjs): `bundlePage()` runs that build programmatically and returns
+// what went into it; `bundlePage({ fromSource: true })` (the browser test) takes the @azure-cse web entries from
+// their TypeScript sources instead of their builds (resolve.alias). `bundleEntry(source)` bundles one module for the
+// browser with esbuild (the test's "no Node built-in" checks per entry, bench.mjs sizes per package).
 import { build } from "esbuild";
-import { copyFileSync, mkdirSync } from "node:fs";
+import { build as viteBuild } from "vite";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { pageConfig, webSourceAliases } from "./vite.config.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const packages = path.join(here, "..", "..", "packages");
-/** The web entries, from source: "@azure-cse/<pkg>/web" → packages/<pkg>/src/web/index.ts. */
-export const webSourceAliases = Object.fromEntries(
-  ["core-envelope", "storage-blob", "storage-queue", "data-tables"].map((p) => [`@azure-cse/${p}/web`, path.join(packages, p, "src", "web", "index.ts")]),
-);
+export { webSourceAliases };
 
 /**
  * Bundles `contents` (an ES module importing packages) for the browser, minified, with the given externals:
@@ -35,25 +32,35 @@ export async function bundleEntry(contents, { external = [], fromSource = false,
   return { code: result.outputFiles[0].text, inputs: Object.keys(result.metafile.inputs) };
 }
 
+/**
+ * Builds the page with Vite into `outdir`: index.html, the entry chunk (`entry`, relative to outdir) and source maps.
+ * `inputs` are the modules in the bundle, relative to this directory (as esbuild's metafile names them).
+ */
 export async function bundlePage({ outdir = path.join(here, "dist"), fromSource = false } = {}) {
-  mkdirSync(outdir, { recursive: true });
-  const result = await build({
-    entryPoints: [path.join(here, "src", "page.ts")],
-    bundle: true,
-    format: "esm",
-    platform: "browser",
-    target: "es2022",
-    outfile: path.join(outdir, "page.js"),
-    sourcemap: true,
-    metafile: true,
-    logLevel: "warning",
-    alias: fromSource ? webSourceAliases : {},
+  const inputs = new Set();
+  let entry;
+  const config = pageConfig({ outDir: outdir, fromSource });
+  await viteBuild({
+    ...config,
+    configFile: false,
+    plugins: [
+      {
+        name: "azcse-bundle-inputs",
+        generateBundle(_options, bundle) {
+          for (const chunk of Object.values(bundle)) {
+            if (chunk.type !== "chunk") continue;
+            if (chunk.isEntry) entry = chunk.fileName;
+            for (const id of Object.keys(chunk.modules)) if (!id.startsWith("\0")) inputs.add(path.relative(here, id.split("?")[0]).split(path.sep).join("/"));
+          }
+        },
+      },
+    ],
   });
-  copyFileSync(path.join(here, "src", "index.html"), path.join(outdir, "index.html"));
-  return { outdir, inputs: Object.keys(result.metafile.inputs) };
+  if (!entry) throw new Error("the Vite build produced no entry chunk");
+  return { outdir, entry, inputs: [...inputs] };
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const { outdir } = await bundlePage();
-  console.log(`example-browser: page bundled into ${path.relative(process.cwd(), outdir)}`);
+  console.log(`example-browser: page built by Vite into ${path.relative(process.cwd(), outdir)}`);
 }

@@ -120,6 +120,25 @@ const api = {
     log(`Downloaded + decrypted ${name}${range ? ` [${range.offset}, +${range.count ?? "end"}]` : ""}`, true, `${r.size} B, sha256 ${r.sha256.slice(0, 16)}…`);
     return r;
   },
+  /**
+   * Downloads and decrypts (a range of) a blob written by someone else from patternBytes(size, seed) and compares
+   * it byte for byte with the same slice generated here: the bytes returned and the index of the first difference
+   * (-1 when every byte and the length match).
+   */
+  async comparePattern(name: string, size: number, seed: number, range?: PlaintextRange) {
+    const want = patternBytes(size, seed);
+    const from = Math.min(range?.offset ?? 0, size);
+    const to = range?.count === undefined ? size : Math.min(size, from + range.count);
+    let n = 0;
+    let mismatchAt = -1;
+    for await (const c of await downloadDecrypted(container(), name, policy(), range)) {
+      for (let j = 0; j < c.length && mismatchAt < 0; j++) if (from + n + j >= to || c[j] !== want[from + n + j]) mismatchAt = n + j;
+      n += c.length;
+    }
+    if (mismatchAt < 0 && n !== to - from) mismatchAt = Math.min(n, to - from);
+    log(`Downloaded + compared ${name}${range ? ` [${range.offset}, +${range.count ?? "end"}]` : ""}`, mismatchAt < 0, mismatchAt < 0 ? `${n} B, identical` : `differs at byte ${mismatchAt}`);
+    return { size: n, mismatchAt };
+  },
   /** Reads a blob expecting refusal: returns the error code and how many verified bytes came out first. */
   async expectRefused(name: string) {
     let released = 0;

@@ -1,39 +1,34 @@
 // Real browser test of the Web Crypto backend: headless Debian Chromium (driven by playwright-core, never a
-// downloaded browser) loads the example page, which encrypts with @azure-cse/core-envelope/web and talks to
+// downloaded browser) loads the example page as Vite builds it (test/harness.ts), which encrypts with @azure-cse/core-envelope/web and talks to
 // Azurite (CORS rules set) through the official @azure/storage-blob browser build and a container SAS.
 // Browser-written blobs are read by Node (@azure-cse/storage-blob) and the Python SDK; Node-written blobs
 // are read in the browser; ranged reads; tampered blobs refused. One Chromium launch for the whole file.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server, type ServerResponse } from "node:http";
+// The .NET libraries' side is test/browser-dotnet.test.ts.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { BlobServiceClient, ContainerSASPermissions, generateBlobSASQueryParameters, StorageSharedKeyCredential, type ContainerClient } from "@azure/storage-blob";
-import type { QueueClient} from "@azure/storage-queue";
-import { QueueSASPermissions, QueueServiceClient, generateQueueSASQueryParameters } from "@azure/storage-queue";
-import { AzureNamedKeyCredential, TableClient, TableServiceClient, generateTableSas } from "@azure/data-tables";
+import type { Page } from "playwright-core";
+import type { ContainerClient } from "@azure/storage-blob";
+import type { TableClient } from "@azure/data-tables";
 import { AesKeyWrapKey, RsaKey, createLocalKeyResolver, v2StoredLength, type ClientSideEncryptionPolicy } from "@azure-cse/core-envelope";
 import { EncryptedContainerClient } from "@azure-cse/storage-blob";
 import { EncryptedQueueClient } from "@azure-cse/storage-queue";
 import { EncryptedTableClient, METADATA1 } from "@azure-cse/data-tables";
-import { AZURITE_ACCOUNT, AZURITE_KEY, PYTHON_KEK_PRELUDE, assertPythonPeer, repoRoot, runPython, startAzurite, type AzuriteHandle } from "@azure-cse/testkit";
-import { bundleEntry, bundlePage } from "../build.mjs";
+import { PYTHON_KEK_PRELUDE, assertPythonPeer, repoRoot, runPython, type AzuriteHandle } from "@azure-cse/testkit";
+import { bundleEntry } from "../build.mjs";
 import { createKeyBackend } from "../src/server/kek-backend.js";
 import { patternBytes } from "../src/pattern.js";
+import { startBrowserHarness, type BrowserHarness } from "./harness.js";
 
-const CHROMIUM = process.env.AZCSE_CHROMIUM ?? "/usr/bin/chromium";
-const CHROMIUM_INSTALL = "apt-get update && apt-get install -y chromium";
 const MiB = 1024 * 1024;
 
+let harness: BrowserHarness;
 let azurite: AzuriteHandle;
 let container: ContainerClient;
 let encrypted: EncryptedContainerClient;
-let browser: Browser;
 let page: Page;
-let server: Server;
-let outdir: string;
 let bundleInputs: string[];
 let bundleText: string;
 const aes = AesKeyWrapKey.generate("local:browser-a256kw");
@@ -56,47 +51,12 @@ async function storeCopy(from: string, name: string, body: Buffer): Promise<void
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Debian's chromium is missing at ${CHROMIUM} (the browser tests never download a browser). Install it as root:  ${CHROMIUM_INSTALL}`);
-  azurite = await startAzurite();
-  const service = BlobServiceClient.fromConnectionString(azurite.connectionString);
-  const cors = [{ allowedOrigins: "*", allowedMethods: "DELETE,GET,HEAD,MERGE,POST,OPTIONS,PUT,PATCH", allowedHeaders: "*", exposedHeaders: "*", maxAgeInSeconds: 600 }];
-  await service.setProperties({ cors });
-  await QueueServiceClient.fromConnectionString(azurite.connectionString).setProperties({ cors });
-  await TableServiceClient.fromConnectionString(azurite.connectionString, { allowInsecureConnection: true }).setProperties({ cors });
-  container = service.getContainerClient(`browser${Date.now()}`);
-  await container.create();
+  harness = await startBrowserHarness({ containerPrefix: "browser", app: keyBackend });
+  ({ azurite, container, page } = harness);
   encrypted = new EncryptedContainerClient(container, nodePolicy);
-  const sas = generateBlobSASQueryParameters(
-    { containerName: container.containerName, permissions: ContainerSASPermissions.parse("racwdl"), expiresOn: new Date(Date.now() + 3600_000) },
-    new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
-  ).toString();
-
-  outdir = mkdtempSync(path.join(tmpdir(), "azcse-browser-"));
-  const bundled = await bundlePage({ outdir, fromSource: true });
-  bundleInputs = bundled.inputs;
-  bundleText = readFileSync(path.join(outdir, "page.js"), "utf8");
-  server = createServer((req, res) => {
-    void keyBackend(req, res).then((handled) => {
-      if (!handled) serveFile(req, res);
-    });
-  });
-  const serveFile = (req: { url?: string }, res: ServerResponse) => {
-    const file = (req.url ?? "/").split("?")[0] === "/" ? "index.html" : path.basename(req.url ?? "");
-    const p = path.join(outdir, file);
-    if (!existsSync(p)) return res.writeHead(404).end();
-    res.writeHead(200, { "content-type": file.endsWith(".html") ? "text/html" : "text/javascript" }).end(readFileSync(p));
-  };
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as { port: number }).port;
-
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
-  page = await browser.newPage({ viewport: { width: 1100, height: 760 } });
-  const errors: string[] = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  await page.goto(`http://127.0.0.1:${port}/`);
-  await page.waitForFunction(() => typeof window.azcse === "object");
-  expect(errors).toEqual([]);
-  await page.fill("#sas", `${container.url}?${sas}`);
+  bundleInputs = harness.bundle.inputs;
+  bundleText = harness.bundle.code;
+  expect(harness.pageErrors).toEqual([]);
   const imported = await page.evaluate(([a, r]) => window.azcse.importKeys([a, r]), [aes.toJwk(), rsa.toJwk()] as [Record<string, unknown>, Record<string, unknown>]);
   expect(imported.map((k) => [k.kid, k.algorithm])).toEqual([
     [aes.keyId, "A256KW"],
@@ -106,16 +66,18 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await new Promise((r) => (server ? server.close(r) : r(undefined)));
-  await azurite?.stop();
-  if (outdir) rmSync(outdir, { recursive: true, force: true });
+  await harness?.stop();
 });
 
 describe("the page bundle runs on Web Crypto alone", () => {
-  it("the page has no Buffer; the bundle has no Node built-in and none of core-envelope's Node crypto modules", async () => {
+  it("the page (Vite build) has no Buffer; the bundle has no Node built-in, no Buffer polyfill and none of core-envelope's Node crypto modules", async () => {
+    expect(harness.bundle.entry).toMatch(/^assets\/index-[\w-]+\.js$/);
+    expect(bundleInputs).toContain("src/page.ts");
     expect(await page.evaluate(() => window.azcse.hasBuffer())).toBe(false);
     expect(bundleText).not.toMatch(/(from|require\()\s*["']node:/);
+    // Vite replaces a Node built-in it cannot resolve for the browser with "__vite-browser-external"; none is needed.
+    expect(bundleText).not.toContain("__vite-browser-external");
+    expect(bundleInputs.filter((f) => /node_modules\/(buffer|node-stdlib-browser|crypto-browserify)\//.test(f))).toEqual([]);
     const core = bundleInputs.filter((f) => f.includes("packages/core-envelope/src/"));
     expect(core.some((f) => f.endsWith("web/content.ts"))).toBe(true);
     expect(core.filter((f) => /internal\/crypto\.ts|content\/streams\.ts|content\/buffers\.ts|kek\/local\.ts|random\.ts|content\/nonce\.ts|envelope\.ts$/.test(f) && !f.includes("/web/"))).toEqual([]);
@@ -351,15 +313,7 @@ print(json.dumps(out))
   beforeAll(async () => {
     await page.evaluate(([a, r]) => window.azcse.importKeys([a, r]), [aes.toJwk(), rsa.toJwk()] as [Record<string, unknown>, Record<string, unknown>]);
   });
-  async function newQueue(name: string): Promise<{ queue: QueueClient; url: string }> {
-    const queue = QueueServiceClient.fromConnectionString(azurite.connectionString).getQueueClient(`${name}${Date.now()}`);
-    await queue.create();
-    const q = generateQueueSASQueryParameters(
-      { queueName: queue.name, permissions: QueueSASPermissions.parse("raup"), expiresOn: new Date(Date.now() + 3600_000) },
-      new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY),
-    ).toString();
-    return { queue, url: `${queue.url}?${q}` };
-  }
+  const newQueue = (name: string) => harness.newQueue(name);
 
   it("browser-sent messages: Node (EncryptedQueueClient) and the Python SDK (azure-storage-queue) decrypt them", async () => {
     assertPythonPeer();
@@ -414,11 +368,7 @@ else:
   let endpoint: string;
   let tsas: string;
   beforeAll(async () => {
-    const name = `webt${Date.now()}`;
-    table = TableClient.fromConnectionString(azurite.connectionString, name, { allowInsecureConnection: true });
-    await table.createTable();
-    tsas = generateTableSas(name, new AzureNamedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY), { permissions: { query: true, add: true, update: true, delete: true }, expiresOn: new Date(Date.now() + 3600_000) });
-    endpoint = table.url; // the account endpoint (TableClient.url does not include the table name)
+    ({ table, endpoint, sas: tsas } = await harness.newTable("webt"));
   });
   const ent = { partitionKey: "pk é", rowKey: "from-browser", Secret: "browser secret 😀", Empty: "", Plain: "visible" };
 
