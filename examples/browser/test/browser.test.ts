@@ -469,15 +469,16 @@ describe("a large download streams with bounded memory in the page", () => {
     expect(streamed.result).toMatchObject({ size: BIG, sum: expectedSum, chunks: BIG / (4 * MiB), largest: 4 * MiB, held: 0 });
     const grew = streamed.peak - streamed.base;
     console.log(`browser ${BIG / MiB} MiB download: ${(streamed.result.ms / 1000).toFixed(1)} s (${((BIG / MiB) / (streamed.result.ms / 1000)).toFixed(0)} MiB/s), retained heap+backing stores: base ${(streamed.base / MiB).toFixed(1)} MiB, peak +${(grew / MiB).toFixed(1)} MiB`);
-    // Bound: 128 MiB of retained memory (a few 4 MiB regions in flight); 1 GiB buffered would be far above it.
-    const BOUND = 128 * MiB;
+    // Bound: 192 MiB of retained memory, under a fifth of the size; 1 GiB buffered would be far above it. Measured
+    // +58…+122 MiB (the higher figures with two other suites loading the 2 cores), so the bound has ~70 MiB margin.
+    const BOUND = 192 * MiB;
     expect(grew).toBeLessThan(BOUND);
 
-    // The control: the same reader keeping 192 MiB of chunks (until released) shows up in the same measurement, above the bound.
-    const held = await peakDuring(() => page.evaluate(([n, count]) => window.azcse.streamChecksum(n, { hold: true, range: { offset: 0, count: count } }), [name, 192 * MiB] as const));
-    expect(held.result.held).toBe(48);
+    // The control: the same reader keeping 256 MiB of chunks (until released) shows up in the same measurement, above the bound.
+    const held = await peakDuring(() => page.evaluate(([n, count]) => window.azcse.streamChecksum(n, { hold: true, range: { offset: 0, count: count } }), [name, 256 * MiB] as const));
+    expect(held.result.held).toBe(64);
     await page.evaluate(() => window.azcse.releaseHeld());
-    console.log(`control (192 MiB held): peak +${((held.peak - held.base) / MiB).toFixed(1)} MiB`);
+    console.log(`control (256 MiB held): peak +${((held.peak - held.base) / MiB).toFixed(1)} MiB`);
     expect(held.peak - held.base).toBeGreaterThan(BOUND);
     await cdp.detach();
   }, 420_000);
