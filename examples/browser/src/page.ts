@@ -114,6 +114,29 @@ const api = {
     log(`Encrypted + uploaded ${name}`, true, `${size} B → ${r.storedLength} B stored, ${r.regions} region(s), ${r.blocks} block(s)`);
     return r;
   },
+  /**
+   * Encrypts and uploads `size` bytes that a ReadableStream generates as the upload pulls them, so the page never
+   * holds the plaintext (the upload memory test): chunk i is patternBytes(chunk, seed) with i (little-endian) in
+   * its first 4 bytes, which lets Node and the page compute checksums without the bytes travelling.
+   */
+  async uploadGenerated(name: string, size: number, chunk: number, seed: number) {
+    const base = patternBytes(chunk, seed);
+    let i = 0;
+    const source = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (i * chunk >= size) return c.close();
+        const b = base.slice(0, Math.min(chunk, size - i * chunk));
+        if (b.length >= 4) new DataView(b.buffer).setUint32(0, i, true);
+        i++;
+        c.enqueue(b);
+      },
+    });
+    const t = performance.now();
+    const r = await uploadEncrypted(container(), name, source, policy(), { origin: "browser-stream" });
+    const ms = performance.now() - t;
+    log(`Encrypted + uploaded ${name} from a stream`, true, `${size} B in ${(ms / 1000).toFixed(1)} s, ${r.regions} region(s), ${r.blocks} block(s)`);
+    return { ...r, ms };
+  },
   /** Downloads and decrypts (a range of) a blob; returns size, SHA-256 and the first 16 bytes (hex). */
   async download(name: string, range?: PlaintextRange, transport?: WebBodyTransport) {
     const r = await sha256(await downloadDecrypted(container(), name, policy(), range, transport));

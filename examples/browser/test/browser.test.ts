@@ -7,7 +7,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import type { ContainerClient } from "@azure/storage-blob";
@@ -404,74 +404,99 @@ else:
   });
 });
 
-describe("a large download streams with bounded memory in the page", () => {
+describe("a 1 GiB blob: the page uploads it from a stream and downloads it, with bounded memory both ways", () => {
   // AZCSE_BROWSER_BIG_MIB overrides the size (default 1024 MiB = 1 GiB) for slow machines.
   const BIG = Number(process.env.AZCSE_BROWSER_BIG_MIB ?? 1024) * MiB;
   const CHUNK = 4 * MiB;
+  const SEED = 0x5eed;
+  const name = "big-blob";
+  // Bound: 192 MiB of retained memory, under a fifth of the size; 1 GiB buffered would be far above it. Download
+  // measured +58…+122 MiB (the higher figures with two other suites loading the 2 cores): ~70 MiB margin.
+  const BOUND = 192 * MiB;
+  // The blob's plaintext: chunk i = patternBytes(CHUNK, SEED) with i in its first word (the page's uploadGenerated),
+  // so the expected word-sum and SHA-256 are computed here without holding 1 GiB.
+  const base = patternBytes(CHUNK, SEED);
+  const words = new Uint32Array(base.buffer, base.byteOffset, CHUNK / 4);
+  let baseSum = 0;
+  for (let i = 1; i < words.length; i++) baseSum = (baseSum + words[i]!) >>> 0;
   let expectedSum = 0;
-  const name = "big-download";
-  beforeAll(async () => {
-    // Node writes it (the Node entry, 2.0, 4 MiB regions, 5 blocks in flight): one random 4 MiB chunk whose first
-    // word is the chunk index, so the expected word-sum checksum is computed without holding the plaintext.
-    const base = randomBytes(CHUNK);
-    const words = new Uint32Array(base.buffer, base.byteOffset, CHUNK / 4);
-    let baseSum = 0;
-    for (let i = 1; i < words.length; i++) baseSum = (baseSum + words[i]!) >>> 0;
-    async function* chunks() {
-      for (let i = 0; i < BIG / CHUNK; i++) {
-        const c = Buffer.from(base);
-        c.writeUInt32LE(i, 0);
-        expectedSum = (expectedSum + baseSum + i) >>> 0;
-        yield c;
-      }
-    }
-    await encrypted.getBlobClient(name).uploadStream(chunks(), { concurrency: 6 });
-  }, 420_000);
+  const expectedHash = createHash("sha256");
+  for (let i = 0; i < BIG / CHUNK; i++) {
+    const c = Buffer.from(base);
+    c.writeUInt32LE(i, 0);
+    expectedSum = (expectedSum + baseSum + i) >>> 0;
+    expectedHash.update(c);
+  }
+  const expectedSha = expectedHash.digest("hex");
 
-  it(`streams through downloadDecryptedBlob's ReadableStream; the page's JS heap plus ArrayBuffer backing stores stays far below the size (CDP Runtime.getHeapUsage); holding the chunks instead is seen`, async () => {
-    const cdp = await page.context().newCDPSession(page);
-    await cdp.send("HeapProfiler.enable");
-    const usage = async () => {
-      const u = (await cdp.send("Runtime.getHeapUsage")) as { usedSize: number; backingStorageSize?: number };
-      return u.usedSize + (u.backingStorageSize ?? 0);
-    };
-    const peakDuring = async <T>(run: () => Promise<T>): Promise<{ result: T; peak: number; base: number }> => {
+  type Cdp = Awaited<ReturnType<ReturnType<Page["context"]>["newCDPSession"]>>;
+  let cdp: Cdp;
+  const usage = async () => {
+    const u = (await cdp.send("Runtime.getHeapUsage")) as { usedSize: number; backingStorageSize?: number };
+    return u.usedSize + (u.backingStorageSize ?? 0);
+  };
+  /** Peak of what the page *retains* (JS heap + ArrayBuffer backing stores right after a forced full GC) while `run` runs. */
+  const peakDuring = async <T>(run: () => Promise<T>): Promise<{ result: T; peak: number; base: number }> => {
+    await cdp.send("HeapProfiler.collectGarbage");
+    const base = await usage();
+    let peak = base;
+    let done = false;
+    // Each sample follows a forced full GC, so it measures what the page retains (what bounded memory is about),
+    // not garbage the collector has not reached yet: on a loaded machine the un-collected fetch chunks alone were
+    // seen to exceed 160 MiB while the reader retained a few regions.
+    const retained = async () => {
       await cdp.send("HeapProfiler.collectGarbage");
-      const base = await usage();
-      let peak = base;
-      let done = false;
-      // Each sample follows a forced full GC, so it measures what the page *retains* (what bounded memory is
-      // about), not garbage the collector has not reached yet: on a loaded machine the un-collected fetch
-      // chunks alone were seen to exceed 160 MiB while the reader retained a few regions.
-      const retained = async () => {
-        await cdp.send("HeapProfiler.collectGarbage");
-        return usage();
-      };
-      const sampler = (async () => {
-        while (!done) {
-          peak = Math.max(peak, await retained());
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      })();
-      try {
-        const result = await run();
-        peak = Math.max(peak, await retained());
-        return { result, peak, base };
-      } finally {
-        done = true;
-        await sampler;
-      }
+      return usage();
     };
+    const sampler = (async () => {
+      while (!done) {
+        peak = Math.max(peak, await retained());
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    try {
+      const result = await run();
+      peak = Math.max(peak, await retained());
+      return { result, peak, base };
+    } finally {
+      done = true;
+      await sampler;
+    }
+  };
+
+  beforeAll(async () => {
+    cdp = await page.context().newCDPSession(page);
+    await cdp.send("HeapProfiler.enable");
     const u0 = (await cdp.send("Runtime.getHeapUsage")) as { backingStorageSize?: number };
     expect(u0.backingStorageSize, "this Chromium reports ArrayBuffer backing stores").toBeTypeOf("number");
+  });
+  afterAll(async () => {
+    await cdp?.detach();
+  });
 
+  it(`the page encrypts and uploads ${BIG / MiB} MiB pulled from a ReadableStream with bounded retained memory; Node reads it back whole`, async () => {
+    const up = await peakDuring(() => page.evaluate(([n, size, chunk, seed]) => window.azcse.uploadGenerated(n, size, chunk, seed), [name, BIG, CHUNK, SEED] as const));
+    const grew = up.peak - up.base;
+    console.log(`browser ${BIG / MiB} MiB upload from a stream: ${(up.result.ms / 1000).toFixed(1)} s (${(BIG / MiB / (up.result.ms / 1000)).toFixed(0)} MiB/s), ${up.result.blocks} blocks, retained heap+backing stores: base ${(up.base / MiB).toFixed(1)} MiB, peak +${(grew / MiB).toFixed(1)} MiB`);
+    expect(up.result.storedLength).toBe(v2StoredLength(BIG, 4 * MiB));
+    expect(grew).toBeLessThan(BOUND);
+    // Node (@azure-cse/storage-blob) decrypts every region of the browser-written blob: same SHA-256 as generated.
+    const res = await encrypted.getBlobClient(name).download();
+    const hash = createHash("sha256");
+    let n = 0;
+    for await (const c of res.readableStreamBody as AsyncIterable<Buffer>) {
+      hash.update(c);
+      n += c.length;
+    }
+    expect(n).toBe(BIG);
+    expect(hash.digest("hex")).toBe(expectedSha);
+  }, 600_000);
+
+  it(`streams through downloadDecryptedBlob's ReadableStream; the page's JS heap plus ArrayBuffer backing stores stays far below the size (CDP Runtime.getHeapUsage); holding the chunks instead is seen`, async () => {
     const streamed = await peakDuring(() => page.evaluate((n) => window.azcse.streamChecksum(n), name));
     expect(streamed.result).toMatchObject({ size: BIG, sum: expectedSum, chunks: BIG / (4 * MiB), largest: 4 * MiB, held: 0 });
     const grew = streamed.peak - streamed.base;
     console.log(`browser ${BIG / MiB} MiB download: ${(streamed.result.ms / 1000).toFixed(1)} s (${((BIG / MiB) / (streamed.result.ms / 1000)).toFixed(0)} MiB/s), retained heap+backing stores: base ${(streamed.base / MiB).toFixed(1)} MiB, peak +${(grew / MiB).toFixed(1)} MiB`);
-    // Bound: 192 MiB of retained memory, under a fifth of the size; 1 GiB buffered would be far above it. Measured
-    // +58…+122 MiB (the higher figures with two other suites loading the 2 cores), so the bound has ~70 MiB margin.
-    const BOUND = 192 * MiB;
     expect(grew).toBeLessThan(BOUND);
 
     // The control: the same reader keeping 256 MiB of chunks (until released) shows up in the same measurement, above the bound.
@@ -480,6 +505,5 @@ describe("a large download streams with bounded memory in the page", () => {
     await page.evaluate(() => window.azcse.releaseHeld());
     console.log(`control (256 MiB held): peak +${((held.peak - held.base) / MiB).toFixed(1)} MiB`);
     expect(held.peak - held.base).toBeGreaterThan(BOUND);
-    await cdp.detach();
   }, 420_000);
 });

@@ -66,7 +66,7 @@ describe("web upload → Node entry reads", () => {
         inFlight++;
         maxInFlight = Math.max(maxInFlight, inFlight);
         await new Promise((r) => setTimeout(r, 5 + (staged.length % 3) * 10));
-        staged.push([id, body.length]);
+        staged.push([id, body instanceof Uint8Array ? body.length : body.size]);
         inFlight--;
       },
       async commitBlockList(ids) {

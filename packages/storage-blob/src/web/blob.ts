@@ -33,9 +33,9 @@ const MiB = 1024 * 1024;
  */
 export interface WebBlockBlobClientLike {
   readonly url: string;
-  stageBlock(blockId: string, body: Uint8Array, contentLength: number, options?: object): Promise<unknown>;
+  stageBlock(blockId: string, body: Uint8Array | Blob, contentLength: number, options?: object): Promise<unknown>;
   commitBlockList(blocks: string[], options?: object): Promise<{ etag?: string }>;
-  upload(body: Uint8Array, contentLength: number, options?: object): Promise<{ etag?: string }>;
+  upload(body: Uint8Array | Blob, contentLength: number, options?: object): Promise<{ etag?: string }>;
 }
 
 /** What the download functions use of a `BlobClient` (the official SDK's, browser or Node build); passes `abortSignal` and `conditions`. */
@@ -59,6 +59,13 @@ export interface WebUploadOptions {
   /** Stored bytes reported after each staged block. */
   onProgress?: (event: { storedBytes: number }) => void;
   abortSignal?: AbortSignalLike;
+  /**
+   * How request bodies reach the SDK: `"blob"` wraps each block in a `Blob` (Chromium uploads a Blob body several
+   * times faster than an ArrayBuffer one: 13 vs 2.2 MiB/s measured to a local server), `"bytes"` passes the
+   * `Uint8Array` (the SDK's Node build accepts no Blob). Default `"auto"`: `"blob"` in a browser page or worker,
+   * else `"bytes"`.
+   */
+  requestBody?: "auto" | "blob" | "bytes";
 }
 
 export interface WebUploadResult {
@@ -126,6 +133,20 @@ function serviceError(e: unknown, what: string): ClientSideEncryptionError {
   return new ClientSideEncryptionError("SERVICE_ERROR", `${what} failed${typeof status === "number" ? ` with HTTP ${status}` : ""}.`, { cause: e, details: typeof status === "number" ? { status } : {} });
 }
 
+type BlobConstructor = new (parts: Uint8Array[]) => Blob;
+
+/** Chooses how request bodies are passed (see WebUploadOptions.requestBody). */
+function requestBody(choice: unknown): (bytes: Uint8Array) => Uint8Array | Blob {
+  if (choice !== undefined && choice !== "auto" && choice !== "blob" && choice !== "bytes") throw invalid('requestBody must be "auto", "blob" or "bytes".');
+  const g = globalThis as { Blob?: BlobConstructor; document?: unknown; WorkerGlobalScope?: unknown };
+  const inBrowser = typeof g.document === "object" || typeof g.WorkerGlobalScope === "function";
+  const asBlob = choice === "blob" || ((choice ?? "auto") === "auto" && inBrowser);
+  if (!asBlob) return (bytes) => bytes;
+  const BlobCtor = g.Blob;
+  if (typeof BlobCtor !== "function") throw invalid('requestBody "blob" needs a global Blob constructor.');
+  return (bytes) => new BlobCtor([bytes]);
+}
+
 const encoder = new TextEncoder();
 function blockId(i: number): string {
   return base64Encode(encoder.encode(`azcse-web-${String(i).padStart(8, "0")}`));
@@ -168,6 +189,7 @@ export async function uploadEncryptedBlob(client: WebBlockBlobClientLike, source
   const blockTarget = positiveInt(options.blockSize, "blockSize", 4 * MiB);
   const concurrency = positiveInt(options.concurrency, "concurrency", 2);
   const signal = options.abortSignal;
+  const body = requestBody(options.requestBody);
   aborted(signal);
   const ce = await createWebContentEncryption(policy, signal ? { abortSignal: signal } : {});
   const ids: string[] = [];
@@ -187,7 +209,7 @@ export async function uploadEncryptedBlob(client: WebBlockBlobClientLike, source
     while (inFlight.size >= concurrency) await Promise.race(inFlight);
     if (failure !== undefined) throw failure;
     const p: Promise<void> = client
-      .stageBlock(id, block, block.length, signal ? { abortSignal: signal } : {})
+      .stageBlock(id, body(block), block.length, signal ? { abortSignal: signal } : {})
       .then(
         () => {
           staged += block.length;
@@ -219,10 +241,10 @@ export async function uploadEncryptedBlob(client: WebBlockBlobClientLike, source
     let etag: string | undefined;
     if (ids.length === 0) {
       // Everything fits in one block: one Put Blob carries body and metadata.
-      const body = concat(pending, held);
+      const whole = concat(pending, held);
       pending = [];
       try {
-        etag = (await client.upload(body, body.length, writeOptions())).etag;
+        etag = (await client.upload(body(whole), whole.length, writeOptions())).etag;
       } catch (e) {
         throw serviceError(e, "Put Blob");
       }
