@@ -183,6 +183,11 @@ function checkMode(mode: unknown): UpdateMode {
  * in the format of the legacy .NET (WindowsAzure.Storage), Java (v8) and Python (azure-cosmosdb-table)
  * table SDKs. Tables only ever had protocol 1.0 (AES-256-CBC) in every SDK, so that is what is written,
  * whatever `encryptionVersion` the shared policy names.
+ *
+ * Service failures of its calls are typed by core's one mapping (as for blobs and queues): a missing table or
+ * entity is `NOT_FOUND`, a refused ETag `CONDITION_NOT_MET`, other HTTP statuses and socket failures `SERVICE_ERROR`
+ * (`details.statusCode`, `details.errorCode`), an abort of the caller's `abortSignal` `ABORTED`; `details` names the
+ * table and the entity's keys (a rejected transaction: `failedActionIndex`), and the SDK's `RestError` is the `cause`.
  */
 export class EncryptedTableClient {
   readonly #client: TableClient;
