@@ -3,6 +3,7 @@
 // blob, queue and table clients and by the CLI, so a library user and a CLI user see the same codes.
 // No Azure SDK dependency: only the shape of the error is read.
 import { ClientSideEncryptionError } from "./errors.js";
+import { quoteForDisplay } from "./internal/display.js";
 
 interface RestErrorLike {
   name?: string;
@@ -19,6 +20,24 @@ export interface TypedErrorOptions {
 
 /** Context placed in the error's details (container/blob, queue, table, partitionKey/rowKey...), never a secret. */
 export type ServiceErrorContext = Record<string, string | number | undefined>;
+
+/**
+ * What the failed request was about, for the message: `blob "c/b"` (blob wording kept as it always was),
+ * `entity "t" ("pk", "rk")`, `table "t"`, `message "id" in queue "q"`, `queue "q"`, `claim-check payload "n"`,
+ * else `undefined` (the message then says "the resource"). Names are quoted and escaped, never raw.
+ */
+function describeTarget(c: ServiceErrorContext): string | undefined {
+  const q = (v: string | number) => quoteForDisplay(String(v), 120);
+  if (c.blob !== undefined) return `blob "${c.container}/${c.blob}"`;
+  if (c.table !== undefined) {
+    if (c.partitionKey !== undefined && c.rowKey !== undefined) return `entity ${q(c.table)} (${q(c.partitionKey)}, ${q(c.rowKey)})`;
+    if (c.partitionKey !== undefined) return `partition ${q(c.partitionKey)} of table ${q(c.table)}`;
+    return `table ${q(c.table)}`;
+  }
+  if (c.queue !== undefined) return c.messageId !== undefined ? `message ${q(c.messageId)} in queue ${q(c.queue)}` : `queue ${q(c.queue)}`;
+  if (c.claimCheckName !== undefined) return `claim-check payload ${q(c.claimCheckName)}`;
+  return undefined;
+}
 
 /**
  * Service error codes that mean "a condition on the request was not met" whatever the HTTP status (the services
@@ -81,7 +100,7 @@ export function toTypedError(e: unknown, context: ServiceErrorContext = {}, opti
   if (typeof err.statusCode === "number") {
     const errorCode = serviceErrorCode(err);
     const details = { ...context, statusCode: err.statusCode, errorCode };
-    const what = context.blob !== undefined ? `blob "${context.container}/${context.blob}"` : "the resource";
+    const what = describeTarget(context) ?? "the resource";
     if (err.statusCode === 404) {
       return new ClientSideEncryptionError("NOT_FOUND", `Storage returned 404 (${errorCode ?? "not found"}) for ${what}.`, { cause: e, details });
     }
@@ -98,7 +117,9 @@ export function toTypedError(e: unknown, context: ServiceErrorContext = {}, opti
     });
   }
   const code = typeof err.code === "string" ? err.code : undefined;
-  return new ClientSideEncryptionError("SERVICE_ERROR", `The storage request failed${code ? ` (${code})` : ""}: ${err.message ?? String(e)}`.slice(0, 500), {
+  // Blob wording unchanged ("The storage request failed"); queue and table requests name their target.
+  const target = context.blob === undefined ? describeTarget(context) : undefined;
+  return new ClientSideEncryptionError("SERVICE_ERROR", `The storage request${target ? ` for ${target}` : ""} failed${code ? ` (${code})` : ""}: ${err.message ?? String(e)}`.slice(0, 500), {
     cause: e,
     details: { ...context, errorCode: code },
   });

@@ -93,6 +93,11 @@ interface EncryptedEntityIterator<T extends object> extends AsyncIterableIterato
  * in the format of the legacy .NET (WindowsAzure.Storage), Java (v8) and Python (azure-cosmosdb-table)
  * table SDKs. Tables only ever had protocol 1.0 (AES-256-CBC) in every SDK, so that is what is written,
  * whatever `encryptionVersion` the shared policy names.
+ *
+ * Service failures of its calls are typed by core's one mapping (as for blobs and queues): a missing table or
+ * entity is `NOT_FOUND`, a refused ETag `CONDITION_NOT_MET`, other HTTP statuses and socket failures `SERVICE_ERROR`
+ * (`details.statusCode`, `details.errorCode`), an abort of the caller's `abortSignal` `ABORTED`; `details` names the
+ * table and the entity's keys (a rejected transaction: `failedActionIndex`), and the SDK's `RestError` is the `cause`.
  */
 declare class EncryptedTableClient {
     #private;
@@ -170,7 +175,10 @@ declare class EncryptedTableServiceClient {
     get url(): string;
     /** An encrypted client for one table: this client's policy; `options` add to (lists) or replace (resolver) the defaults. */
     getTableClient(tableName: string, options?: EncryptedTableClientOptions): EncryptedTableClient;
-    /** Creates the table if it does not exist (the service's 409 is not an error) and returns its encrypted client. */
+    /**
+     * Creates the table if it does not exist (the service's 409 is not an error) and returns its encrypted client.
+     * Service failures are typed (core's toTypedError, `details.table`), the SDK's error the cause.
+     */
     createTableIfNotExists(tableName: string, options?: EncryptedTableClientOptions): Promise<EncryptedTableClient>;
 }
 

@@ -7,6 +7,7 @@ import {
   type ClientSideEncryptionPolicy,
   type KeyEncryptionKey,
   type KeyOperationOptions,
+  type ServiceErrorContext,
 } from "@azure-cse/core-envelope";
 import { decryptionFailed, isServiceFailure, nothingToRotate, statusCodeOf } from "@azure-cse/core-envelope/internal";
 import type {
@@ -40,6 +41,7 @@ import {
 } from "./entity-crypto.js";
 import { copyRecord, fromSdkEntity, getOwn, installEntityNamesPolicy, marked, toSdkEntity } from "./entity-names.js";
 import { METADATA1, METADATA2, stringValue } from "./format.js";
+import { tryEntityKeys } from "./shared/entity-format.js";
 import { checkOptionsObject, describeValue, guardKek, guardPolicy, invalidArgument, quoteForDisplay as quote } from "@azure-cse/core-envelope/internal";
 
 type OperationOptions = NonNullable<Parameters<TableClient["createEntity"]>[1]>;
@@ -81,29 +83,40 @@ export interface EncryptedEntityIterator<T extends object> extends AsyncIterable
   byPage(settings?: { continuationToken?: string; maxPageSize?: number }): AsyncIterableIterator<TableEntityResultPage<T>>;
 }
 
-/** A write refused on its condition, by core's rule for every client (HTTP 412 or a condition error code). */
-function conditionFailed(e: unknown): boolean {
-  return isServiceFailure(e) && toTypedError(e).code === "CONDITION_NOT_MET";
+type AbortSignalOption = { readonly aborted: boolean } | undefined;
+
+/**
+ * Types a failure of a table service call with core's one mapping (as for blobs and queues): 404 → NOT_FOUND,
+ * 412 and condition codes → CONDITION_NOT_MET (with this package's ETag message), other statuses and socket
+ * failures → SERVICE_ERROR (`statusCode`, `errorCode`), an abort of the caller's signal → ABORTED; `context`
+ * (table, partitionKey, rowKey) goes into details and the SDK's error is the cause. Our own errors pass unchanged.
+ * On a read, a failure that is no service answer (@azure/data-tables throws a plain Error "Unknown EDM type ..."
+ * for a damaged or hostile response) is SERVICE_ERROR "could not be read", so every read fails typed.
+ */
+function tableFailure(e: unknown, context: ServiceErrorContext, callerSignal: AbortSignalOption, read = false): ClientSideEncryptionError {
+  if (ClientSideEncryptionError.is(e)) return e;
+  if (read && !isServiceFailure(e)) {
+    return new ClientSideEncryptionError("SERVICE_ERROR", "The table service response could not be read.", { cause: e, details: context });
+  }
+  const typed = toTypedError(e, context, { callerSignal });
+  // Same typed conflict (and message) for every write, key rotation and transaction: the entity changed since the caller's ETag.
+  return typed.code === "CONDITION_NOT_MET" ? conditionNotMet(e, typed.details) : typed;
+}
+
+/** A typed answer of HTTP 409 (e.g. EntityAlreadyExists), or a raw one. */
+function isConflict(e: unknown): boolean {
+  return statusCodeOf(e) === 409 || (ClientSideEncryptionError.hasCode(e, "SERVICE_ERROR") && e.details.statusCode === 409);
 }
 
 /**
- * @azure/data-tables throws a plain Error ("Unknown EDM type ...") when a response carries an odata.type it does
- * not know (a damaged or hostile response). Service (RestError), abort and our own errors pass through unchanged;
- * such untyped failures of a read become SERVICE_ERROR, so every read fails typed.
+ * The index of the failing action of a rejected transaction: the service prefixes its error message with it
+ * ("1:The specified entity already exists."), which @azure/data-tables copies into the RestError's message.
  */
-function typedReadFailure(e: unknown): unknown {
-  if (ClientSideEncryptionError.is(e)) return e;
-  const err = e as { name?: unknown; statusCode?: unknown } | null;
-  if (err && (err.name === "RestError" || err.name === "AbortError" || typeof err.statusCode === "number")) return e;
-  return new ClientSideEncryptionError("SERVICE_ERROR", "The table service response could not be read.", { cause: e });
-}
-
-async function reading<T>(read: () => Promise<T>): Promise<T> {
-  try {
-    return await read();
-  } catch (e) {
-    throw typedReadFailure(e);
-  }
+function failedActionIndex(e: unknown, count: number): number | undefined {
+  const err = (typeof e === "object" && e !== null ? e : {}) as { index?: unknown; message?: unknown };
+  const fromMessage = typeof err.message === "string" ? /^(\d{1,3}):/.exec(err.message)?.[1] : undefined;
+  const i = typeof err.index === "number" ? err.index : fromMessage !== undefined ? Number(fromMessage) : undefined;
+  return i !== undefined && Number.isSafeInteger(i) && i >= 0 && i < count ? i : undefined;
 }
 
 /** Equality of two Edm.Binary values as the SDK returns them (Uint8Array, or base64 text when untyped). */
@@ -115,8 +128,11 @@ function sameBinary(a: unknown, b: unknown): boolean {
   return x !== undefined && y !== undefined && x.equals(y);
 }
 
-function conditionNotMet(cause?: unknown): ClientSideEncryptionError {
-  return new ClientSideEncryptionError("CONDITION_NOT_MET", "The entity changed since it was read (ETag mismatch); read it again and retry.", cause === undefined ? {} : { cause });
+function conditionNotMet(cause: unknown, details: ClientSideEncryptionError["details"]): ClientSideEncryptionError {
+  return new ClientSideEncryptionError("CONDITION_NOT_MET", "The entity changed since it was read (ETag mismatch); read it again and retry.", {
+    details,
+    ...(cause === undefined ? {} : { cause }),
+  });
 }
 
 const MERGE_REFUSED =
@@ -167,6 +183,11 @@ function checkMode(mode: unknown): UpdateMode {
  * in the format of the legacy .NET (WindowsAzure.Storage), Java (v8) and Python (azure-cosmosdb-table)
  * table SDKs. Tables only ever had protocol 1.0 (AES-256-CBC) in every SDK, so that is what is written,
  * whatever `encryptionVersion` the shared policy names.
+ *
+ * Service failures of its calls are typed by core's one mapping (as for blobs and queues): a missing table or
+ * entity is `NOT_FOUND`, a refused ETag `CONDITION_NOT_MET`, other HTTP statuses and socket failures `SERVICE_ERROR`
+ * (`details.statusCode`, `details.errorCode`), an abort of the caller's `abortSignal` `ABORTED`; `details` names the
+ * table and the entity's keys (a rejected transaction: `failedActionIndex`), and the SDK's `RestError` is the `cause`.
  */
 export class EncryptedTableClient {
   readonly #client: TableClient;
@@ -196,6 +217,27 @@ export class EncryptedTableClient {
     return this.#client.tableName;
   }
 
+  /** Error context: the table, and the entity's keys when known (never property values). */
+  #ctx(keys?: { partitionKey?: unknown; rowKey?: unknown }): ServiceErrorContext {
+    const c: ServiceErrorContext = { table: this.#client.tableName };
+    if (typeof keys?.partitionKey === "string") c.partitionKey = keys.partitionKey;
+    if (typeof keys?.rowKey === "string") c.rowKey = keys.rowKey;
+    return c;
+  }
+
+  #entityCtx(entity: object): ServiceErrorContext {
+    return this.#ctx(typeof entity === "object" && entity !== null ? tryEntityKeys(entity) : undefined);
+  }
+
+  /** One service call, its failure typed (tableFailure). */
+  async #call<T>(context: ServiceErrorContext, fn: () => Promise<T>, callerSignal: AbortSignalOption, read = false): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw tableFailure(e, context, callerSignal, read);
+    }
+  }
+
   #selectionWith(extra: readonly string[]): PropertySelection {
     return { encryptionResolver: this.#selection.encryptionResolver, encryptedProperties: [...(this.#selection.encryptedProperties ?? []), ...extra] };
   }
@@ -208,7 +250,8 @@ export class EncryptedTableClient {
   /** Inserts an entity with the selected properties encrypted (fresh content key and IV). */
   async createEntity<T extends object>(entity: TableEntity<T>, options?: EncryptedWriteOptions): Promise<CreateTableEntityResponse> {
     const { extra, rest } = splitWriteOptions(options);
-    return this.#client.createEntity(await this.#encrypt(entity, extra, rest), rest);
+    const encrypted = await this.#encrypt(entity, extra, rest);
+    return this.#call(this.#entityCtx(entity), () => this.#client.createEntity(encrypted, rest), rest.abortSignal);
   }
 
   /**
@@ -221,21 +264,15 @@ export class EncryptedTableClient {
     const { extra, rest } = splitWriteOptions(options);
     if (mode === "Replace") {
       const encrypted = await this.#encrypt(entity, extra, rest);
-      try {
-        return await this.#client.updateEntity(encrypted, "Replace", rest);
-      } catch (e) {
-        // Same typed conflict as Merge and key rotation: the entity changed since the caller's ETag.
-        if (conditionFailed(e)) throw conditionNotMet(e);
-        throw e;
-      }
+      return this.#call(this.#entityCtx(entity), () => this.#client.updateEntity(encrypted, "Replace", rest), rest.abortSignal);
     }
     this.#assertMergeable(entity as EntityRecord, extra);
     const stored = await this.#storedForMerge(entity as EntityRecord, rest);
     if (!stored) {
-      // Let the service report the missing entity exactly as a plain merge would.
-      return this.#client.updateEntity(toSdkEntity(entity), "Merge", rest);
+      // Let the service report the missing entity exactly as a plain merge would (typed: NOT_FOUND).
+      return this.#call(this.#entityCtx(entity), () => this.#client.updateEntity(toSdkEntity(entity), "Merge", rest), rest.abortSignal);
     }
-    this.#checkCallerEtag(rest.etag, stored.etag);
+    this.#checkCallerEtag(rest.etag, stored.etag, this.#entityCtx(entity));
     return this.#merge(entity, stored.etag, rest);
   }
 
@@ -246,16 +283,21 @@ export class EncryptedTableClient {
   async upsertEntity<T extends object>(entity: TableEntity<T>, mode: UpdateMode = "Merge", options?: EncryptedWriteOptions): Promise<UpsertEntityResponse> {
     checkMode(mode);
     const { extra, rest } = splitWriteOptions(options);
-    if (mode === "Replace") return this.#client.upsertEntity(await this.#encrypt(entity, extra, rest), "Replace", rest);
+    const context = this.#entityCtx(entity);
+    if (mode === "Replace") {
+      const encrypted = await this.#encrypt(entity, extra, rest);
+      return this.#call(context, () => this.#client.upsertEntity(encrypted, "Replace", rest), rest.abortSignal);
+    }
     this.#assertMergeable(entity as EntityRecord, extra);
     for (let attempt = 0; ; attempt++) {
       const stored = await this.#storedForMerge(entity as EntityRecord, rest);
       try {
         if (stored) return await this.#merge(entity, stored.etag, rest);
-        return (await this.#client.createEntity(await this.#encrypt(entity, extra, rest), rest)) as UpsertEntityResponse;
+        const encrypted = await this.#encrypt(entity, extra, rest);
+        return (await this.#call(context, () => this.#client.createEntity(encrypted, rest), rest.abortSignal)) as UpsertEntityResponse;
       } catch (e) {
         // Someone created or changed the entity in between: read again (bounded).
-        const raced = (ClientSideEncryptionError.hasCode(e, "CONDITION_NOT_MET") && stored) || (statusCodeOf(e) === 409 && !stored);
+        const raced = (ClientSideEncryptionError.hasCode(e, "CONDITION_NOT_MET") && stored) || (isConflict(e) && !stored);
         if (!raced || attempt >= 2) throw e;
       }
     }
@@ -267,8 +309,8 @@ export class EncryptedTableClient {
     }
   }
 
-  #checkCallerEtag(callerEtag: string | undefined, storedEtag: string): void {
-    if (callerEtag !== undefined && callerEtag !== "*" && callerEtag !== storedEtag) throw conditionNotMet();
+  #checkCallerEtag(callerEtag: string | undefined, storedEtag: string, context: ServiceErrorContext): void {
+    if (callerEtag !== undefined && callerEtag !== "*" && callerEtag !== storedEtag) throw conditionNotMet(undefined, context);
   }
 
   /** Reads the stored metadata; refuses a merge that would overwrite an encrypted property with plaintext. */
@@ -279,7 +321,7 @@ export class EncryptedTableClient {
       stored = await this.#client.getEntity<EntityRecord>(partitionKey, rowKey, marked({ abortSignal: options.abortSignal, queryOptions: { select: [METADATA1, METADATA2] } }));
     } catch (e) {
       if (statusCodeOf(e) === 404) return undefined;
-      throw e;
+      throw tableFailure(e, this.#ctx({ partitionKey, rowKey }), options.abortSignal, true);
     }
     const m1 = getOwn(stored, METADATA1);
     const m2 = getOwn(stored, METADATA2);
@@ -298,12 +340,7 @@ export class EncryptedTableClient {
   }
 
   async #merge<T extends object>(entity: TableEntity<T>, etag: string, options: OperationOptions): Promise<UpdateEntityResponse> {
-    try {
-      return await this.#client.updateEntity(toSdkEntity(entity), "Merge", { ...options, etag });
-    } catch (e) {
-      if (conditionFailed(e)) throw conditionNotMet(e);
-      throw e;
-    }
+    return this.#call(this.#entityCtx(entity), () => this.#client.updateEntity(toSdkEntity(entity), "Merge", { ...options, etag }), options.abortSignal);
   }
 
   /** Reads and decrypts one entity. A `select` projection gets both metadata columns added (and removed from the result). */
@@ -311,7 +348,13 @@ export class EncryptedTableClient {
     checkKeys(partitionKey, rowKey);
     checkOptionsObject(options);
     const { query, added, select } = withMetadataColumns(options.queryOptions, false);
-    const raw = fromSdkEntity(await reading(() => this.#client.getEntity<EntityRecord>(partitionKey, rowKey, marked({ ...options, queryOptions: query }))));
+    const stored = await this.#call(
+      this.#ctx({ partitionKey, rowKey }),
+      () => this.#client.getEntity<EntityRecord>(partitionKey, rowKey, marked({ ...options, queryOptions: query })),
+      options.abortSignal,
+      true,
+    );
+    const raw = fromSdkEntity(stored);
     const decrypted = await decryptEntity(raw, this.#policy, { typedValues: options.disableTypeConversion ?? false, partitionKey, rowKey, abortSignal: options.abortSignal, select });
     return stripAdded(decrypted, added) as unknown as TableEntityResult<T>;
   }
@@ -322,6 +365,8 @@ export class EncryptedTableClient {
     const { query, added, select } = withMetadataColumns(options.queryOptions, true);
     const inner = this.#client.listEntities<EntityRecord>(marked({ ...options, queryOptions: query }));
     const policy = this.#policy;
+    const context = this.#ctx();
+    const reading = <R>(read: () => Promise<R>): Promise<R> => this.#call(context, read, options.abortSignal, true);
     const decryptOne = async (e: EntityRecord): Promise<TableEntityResult<T>> => {
       const entity = fromSdkEntity(e);
       // The keys were asked for (they enter every property IV): a listed entity without them is broken stored
@@ -361,7 +406,7 @@ export class EncryptedTableClient {
   async deleteEntity(partitionKey: string, rowKey: string, options?: DeleteTableEntityOptions): Promise<DeleteTableEntityResponse> {
     checkKeys(partitionKey, rowKey);
     checkOptionsObject(options);
-    return this.#client.deleteEntity(partitionKey, rowKey, options);
+    return this.#call(this.#ctx({ partitionKey, rowKey }), () => this.#client.deleteEntity(partitionKey, rowKey, options), options?.abortSignal);
   }
 
   /**
@@ -394,7 +439,7 @@ export class EncryptedTableClient {
         this.#assertMergeable(entity, extra);
         const stored = await this.#storedForMerge(entity, rest);
         if (stored) {
-          this.#checkCallerEtag(actionOptions?.etag, stored.etag);
+          this.#checkCallerEtag(actionOptions?.etag, stored.etag, this.#entityCtx(entity));
           prepared.push(["update", toSdkEntity(entity), "Merge", { ...actionOptions, etag: stored.etag }]);
         } else if (kind === "upsert") {
           prepared.push(["create", await this.#encrypt(entity, extra, rest)]);
@@ -403,7 +448,27 @@ export class EncryptedTableClient {
         }
       }
     }
-    return this.#client.submitTransaction(prepared, rest);
+    const partitionKey = tryEntityKeys(actions[0]?.[1] ?? {})?.partitionKey;
+    try {
+      return await this.#client.submitTransaction(prepared, rest);
+    } catch (e) {
+      throw this.#transactionFailure(e, actions, partitionKey, rest.abortSignal);
+    }
+  }
+
+  /**
+   * A rejected transaction, typed like any call; when the service names the failing action, `details` carries its
+   * `failedActionIndex` (into the caller's `actions`) and its rowKey. Nothing of a rejected transaction was applied.
+   */
+  #transactionFailure(e: unknown, actions: TransactionAction[], partitionKey: string | undefined, callerSignal: AbortSignalOption): ClientSideEncryptionError {
+    const typed = tableFailure(e, this.#ctx({ partitionKey }), callerSignal);
+    const index = typed === e ? undefined : failedActionIndex(e, actions.length);
+    if (index === undefined) return typed;
+    const rowKey = tryEntityKeys(actions[index]![1])?.rowKey;
+    return new ClientSideEncryptionError(typed.code, `${typed.message} Action ${index} of the transaction failed; no action of it was applied.`, {
+      cause: e,
+      details: { ...typed.details, failedActionIndex: index, ...(rowKey !== undefined ? { rowKey } : {}) },
+    });
   }
 
   /**
@@ -419,8 +484,16 @@ export class EncryptedTableClient {
     if (options.keyWrapAlgorithm !== undefined && (typeof options.keyWrapAlgorithm !== "string" || options.keyWrapAlgorithm.length === 0)) {
       throw invalidArgument(`options.keyWrapAlgorithm must be a non-empty string; it is ${describeValue(options.keyWrapAlgorithm)}.`);
     }
-    const stored = await this.#client.getEntity<EntityRecord>(partitionKey, rowKey, marked({ abortSignal: options.abortSignal, queryOptions: { select: [METADATA1, METADATA2] } }));
-    this.#checkCallerEtag(entity.etag, stored.etag);
+    const context = this.#ctx({ partitionKey, rowKey });
+    const readMetadata = () =>
+      this.#call(
+        context,
+        () => this.#client.getEntity<EntityRecord>(partitionKey, rowKey, marked({ abortSignal: options.abortSignal, queryOptions: { select: [METADATA1, METADATA2] } })),
+        options.abortSignal,
+        true,
+      );
+    const stored = await readMetadata();
+    this.#checkCallerEtag(entity.etag, stored.etag, context);
     const m1 = stringValue(getOwn(stored, METADATA1));
     const m2 = getOwn(stored, METADATA2);
     if (m1 === undefined || m2 === undefined || m2 === null) {
@@ -430,8 +503,8 @@ export class EncryptedTableClient {
     // transit would be persisted and make every property unreadable. Decrypting the name list above catches
     // that only probabilistically, so the metadata is read a second time and must be identical (same ETag,
     // same text) before anything is written.
-    const again = await this.#client.getEntity<EntityRecord>(partitionKey, rowKey, marked({ abortSignal: options.abortSignal, queryOptions: { select: [METADATA1, METADATA2] } }));
-    if (again.etag !== stored.etag) throw conditionNotMet(undefined);
+    const again = await readMetadata();
+    if (again.etag !== stored.etag) throw conditionNotMet(undefined, context);
     if (stringValue(getOwn(again, METADATA1)) !== m1 || !sameBinary(getOwn(again, METADATA2), m2)) {
       throw new ClientSideEncryptionError("SERVICE_ERROR", "Two reads of the entity's encryption metadata disagree (corrupted in transit?); nothing was changed.", {
         details: { errorCode: "InconsistentRead", partitionKey, rowKey },
@@ -443,13 +516,12 @@ export class EncryptedTableClient {
     try {
       // Table metadata is always wrapped the 1.0 way (no protocol prefix), whatever the stored protocol says.
       const r = await rewrapContentKey(m1, "1.0", cek, newKek, { keyWrapAlgorithm: options.keyWrapAlgorithm, abortSignal: options.abortSignal, argumentName: "newKek", details: { partitionKey, rowKey } });
-      try {
-        const res = await this.#client.updateEntity({ partitionKey, rowKey, [METADATA1]: r.encryptionDataJson }, "Merge", { etag: stored.etag, abortSignal: options.abortSignal });
-        return { etag: res.etag, previousKeyId: r.previousKeyId, keyId: r.keyId, keyWrapAlgorithm: r.keyWrapAlgorithm };
-      } catch (e) {
-        if (conditionFailed(e)) throw conditionNotMet(e);
-        throw e;
-      }
+      const res = await this.#call(
+        context,
+        () => this.#client.updateEntity({ partitionKey, rowKey, [METADATA1]: r.encryptionDataJson }, "Merge", { etag: stored.etag, abortSignal: options.abortSignal }),
+        options.abortSignal,
+      );
+      return { etag: res.etag, previousKeyId: r.previousKeyId, keyId: r.keyId, keyWrapAlgorithm: r.keyWrapAlgorithm };
     } finally {
       cek.fill(0);
     }

@@ -3,7 +3,7 @@ import { ClientSideEncryptionError, type ClientSideEncryptionPolicy } from "@azu
 import { TableClient, TableServiceClient, type TableServiceClientOptions } from "@azure/data-tables";
 import { EncryptedTableClient, type EncryptedTableClientOptions } from "./client.js";
 import { checkPropertyList, checkResolver } from "./entity-crypto.js";
-import { checkOptionsObject, describeValue, guardPolicy, invalidArgument } from "@azure-cse/core-envelope/internal";
+import { checkOptionsObject, describeValue, guardPolicy, invalidArgument, serviceCall } from "@azure-cse/core-envelope/internal";
 
 /** Options of `EncryptedTableServiceClient`: table defaults plus how table clients are made. */
 export interface EncryptedTableServiceClientOptions extends EncryptedTableClientOptions {
@@ -84,10 +84,14 @@ export class EncryptedTableServiceClient {
     });
   }
 
-  /** Creates the table if it does not exist (the service's 409 is not an error) and returns its encrypted client. */
+  /**
+   * Creates the table if it does not exist (the service's 409 is not an error) and returns its encrypted client.
+   * Service failures are typed (core's toTypedError, `details.table`), the SDK's error the cause.
+   */
   async createTableIfNotExists(tableName: string, options: EncryptedTableClientOptions = {}): Promise<EncryptedTableClient> {
     if (typeof tableName !== "string" || tableName.length === 0) throw invalidArgument(`tableName must be a non-empty string; it is ${describeValue(tableName)}.`);
-    await this.#client.createTable(tableName);
+    // No caller signal exists here: an AbortError can only be a response cut short (SERVICE_ERROR, retryable).
+    await serviceCall({ table: tableName }, () => this.#client.createTable(tableName), { callerSignal: undefined });
     return this.getTableClient(tableName, options);
   }
 }

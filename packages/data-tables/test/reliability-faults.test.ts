@@ -40,11 +40,9 @@ afterAll(async () => {
   await azurite?.stop();
 });
 
-/** Our typed error, or the SDK's RestError (404/409/… are rethrown unchanged: README "Error codes"). */
+/** A typed failure (README "Error codes": service answers too are typed, no raw RestError escapes; this caller never aborts). */
 function typedTableFailure(e: unknown): boolean {
-  if (ClientSideEncryptionError.is(e)) return ["SERVICE_ERROR", "CONDITION_NOT_MET", "DECRYPTION_FAILED", "INVALID_ENCRYPTION_DATA"].includes(e.code);
-  const r = e as { name?: unknown; statusCode?: unknown; code?: unknown };
-  return r?.name === "RestError" && (typeof r.statusCode === "number" || typeof r.code === "string");
+  return ClientSideEncryptionError.is(e) && ["SERVICE_ERROR", "CONDITION_NOT_MET", "NOT_FOUND", "DECRYPTION_FAILED", "INVALID_ENCRYPTION_DATA"].includes(e.code);
 }
 
 interface Values {
@@ -68,7 +66,7 @@ async function truth(pk: string, rk: string, ledger: FaultLedger, label: string)
   try {
     return await verifier.getEntity(pk, rk);
   } catch (e) {
-    if ((e as { statusCode?: unknown }).statusCode === 404) return undefined;
+    if (ClientSideEncryptionError.hasCode(e, "NOT_FOUND")) return undefined;
     ledger.violation(`${label}: the stored entity does not decrypt: ${describeError(e)}`);
     return undefined;
   }
@@ -102,7 +100,7 @@ describe("table entities under faults", () => {
       const v0 = valuesFor(i, 0, rand);
       const c = await ledger.run(`create ${rk}`, () => faulty.createEntity({ partitionKey: pk, rowKey: rk, ...v0 }), typedTableFailure);
       await checkWrite(`create ${rk}`, c.ok, v0);
-      if (!c.ok && (c.error as { statusCode?: unknown }).statusCode === 409) ledger.count("createConflictAfterRetry");
+      if (!c.ok && ClientSideEncryptionError.is(c.error) && c.error.details.statusCode === 409) ledger.count("createConflictAfterRetry");
 
       const g = await ledger.run(`get ${rk}`, () => faulty.getEntity(pk, rk), typedTableFailure);
       if (g.ok && !(current && same(g.value, current))) ledger.violation(`get ${rk}: returned values that are not the stored version`);

@@ -82,8 +82,8 @@ describe("secrets canary: table operations with the Azure SDK logger at verbose"
       await fail("non-string chosen for encryption", () => t.createEntity({ partitionKey: "p", rowKey: "n", Secret: 42 }), "INVALID_ARGUMENT");
       await fail("too large", () => t.createEntity({ partitionKey: "p", rowKey: "big", Secret: CANARY.repeat(2000) }), "PAYLOAD_TOO_LARGE");
       await fail("stale ETag", () => t.updateEntity({ partitionKey: "p", rowKey: "1", Secret: CANARY }, "Replace", { etag: got.etag }), "CONDITION_NOT_MET");
-      await fail("missing entity", () => t.getEntity("p", "absent"), "http:404");
-      await fail("duplicate insert", () => t.createEntity({ partitionKey: "p", rowKey: "2", Secret: CANARY }), "http:409");
+      await fail("missing entity", () => t.getEntity("p", "absent"), "NOT_FOUND");
+      await fail("duplicate insert", () => t.createEntity({ partitionKey: "p", rowKey: "2", Secret: CANARY }), "SERVICE_ERROR");
       const liar: KeyEncryptionKey = {
         keyId: "local:liar",
         defaultWrapAlgorithm: "A256KW",
@@ -92,7 +92,7 @@ describe("secrets canary: table operations with the Azure SDK logger at verbose"
       };
       await fail("rotation to a key that does not round-trip", () => t.updateKeyEncryptionKey({ partitionKey: "p", rowKey: "2" }, liar), "KEY_OPERATION_FAILED");
       proxy.setFaults({ status500: 1 });
-      await fail("persistent 500", () => faulty.upsertEntity({ partitionKey: "p", rowKey: "6", Secret: CANARY }, "Replace"), "http:500");
+      await fail("persistent 500", () => faulty.upsertEntity({ partitionKey: "p", rowKey: "6", Secret: CANARY }, "Replace"), "SERVICE_ERROR");
       proxy.setFaults({});
     } finally {
       captured = capture.text();

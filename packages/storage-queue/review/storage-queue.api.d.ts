@@ -212,6 +212,11 @@ interface EncryptedQueuePeekMessagesResponse extends ResponseHeaders {
  * Client-side encrypted queue messages over an `@azure/storage-queue` `QueueClient`, byte-compatible with the
  * .NET and Python SDKs (spec queue-table-keys-format §1). Sending always encrypts; there is no plaintext path.
  * Operations without message content (create, delete queue, clear, properties) are on `queueClient`.
+ *
+ * Service failures of its calls are typed by core's one mapping (as for blobs and tables): a missing queue is
+ * `NOT_FOUND`, a 412 `CONDITION_NOT_MET`, other HTTP statuses and socket failures `SERVICE_ERROR` (`details.statusCode`,
+ * `details.errorCode`), an abort of the caller's `abortSignal` `ABORTED`; `details` names the queue (and the
+ * message id), and the SDK's `RestError` is the `cause`.
  */
 declare class EncryptedQueueClient {
     #private;

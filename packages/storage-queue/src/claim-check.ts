@@ -145,14 +145,14 @@ export function parsePointer(body: Buffer): Pointer | undefined {
   return { name: p.name as string, size: p.size as number, sha256: p.sha256 as string };
 }
 
-function storeError(e: unknown, what: string, name: string): ClientSideEncryptionError {
+function storeError(e: unknown, what: string, name: string, options: ClaimCheckStoreOptions): ClientSideEncryptionError {
   if (ClientSideEncryptionError.is(e)) {
     if (e.details.claimCheckName !== undefined) return e;
     return new ClientSideEncryptionError(e.code, e.message, { cause: e.cause, details: { ...e.details, claimCheckName: name } });
   }
   // A service answer or transport failure (RestError-like, AbortError): core's one mapping (404 → NOT_FOUND,
   // 412 → CONDITION_NOT_MET, aborts → ABORTED, ...), as for blobs and tables.
-  if (isServiceFailure(e)) return toTypedError(e, { claimCheckName: name });
+  if (isServiceFailure(e)) return toTypedError(e, { claimCheckName: name }, { callerSignal: options.abortSignal });
   return new ClientSideEncryptionError("SERVICE_ERROR", `The claim-check store failed to ${what} payload ${quote(name)}.`, {
     cause: e,
     details: { claimCheckName: name },
@@ -179,7 +179,7 @@ export async function putPayload(cc: ResolvedClaimCheck, name: string, payload: 
   try {
     await cc.store.put(name, payload, options);
   } catch (e) {
-    throw storeError(e, "store", name);
+    throw storeError(e, "store", name, options);
   }
 }
 
@@ -196,7 +196,7 @@ export async function resolvePointer(cc: ResolvedClaimCheck | undefined, pointer
   try {
     stored = await cc.store.get(pointer.name, options);
   } catch (e) {
-    const typed = storeError(e, "read", pointer.name);
+    const typed = storeError(e, "read", pointer.name, options);
     if (typed.code === "NOT_FOUND") throw missingPayload(pointer.name, e);
     throw typed;
   }
@@ -221,6 +221,6 @@ export async function deletePayload(cc: ResolvedClaimCheck | undefined, name: st
   try {
     await cc.store.delete(name, options);
   } catch (e) {
-    throw storeError(e, "delete", name);
+    throw storeError(e, "delete", name, options);
   }
 }

@@ -28,7 +28,7 @@ import {
   type ResolvedClaimCheck,
 } from "./claim-check.js";
 import { plaintextBudget, type MessageEncoding } from "./envelope.js";
-import { checkOptionsObject, describeValue, guardPolicy, invalidArgument } from "@azure-cse/core-envelope/internal";
+import { checkOptionsObject, describeValue, guardPolicy, invalidArgument, serviceCall } from "@azure-cse/core-envelope/internal";
 import {
   checkMaxMessageLength,
   checkMessageEncoding,
@@ -132,6 +132,11 @@ function headers(r: ResponseHeaders): ResponseHeaders {
  * Client-side encrypted queue messages over an `@azure/storage-queue` `QueueClient`, byte-compatible with the
  * .NET and Python SDKs (spec queue-table-keys-format §1). Sending always encrypts; there is no plaintext path.
  * Operations without message content (create, delete queue, clear, properties) are on `queueClient`.
+ *
+ * Service failures of its calls are typed by core's one mapping (as for blobs and tables): a missing queue is
+ * `NOT_FOUND`, a 412 `CONDITION_NOT_MET`, other HTTP statuses and socket failures `SERVICE_ERROR` (`details.statusCode`,
+ * `details.errorCode`), an abort of the caller's `abortSignal` `ABORTED`; `details` names the queue (and the
+ * message id), and the SDK's `RestError` is the `cause`.
  */
 export class EncryptedQueueClient {
   readonly queueClient: QueueClient;
@@ -160,6 +165,11 @@ export class EncryptedQueueClient {
 
   get name(): string {
     return this.queueClient.name;
+  }
+
+  /** One service call, its failure typed (core's toTypedError) with the queue (and message id) in details. */
+  #call<T>(fn: () => Promise<T>, abortSignal: { readonly aborted: boolean } | undefined, messageId?: string): Promise<T> {
+    return serviceCall({ queue: this.queueClient.name, ...(messageId !== undefined ? { messageId } : {}) }, fn, { callerSignal: abortSignal });
   }
 
   get url(): string {
@@ -198,7 +208,7 @@ export class EncryptedQueueClient {
     checkOptionsObject(options);
     const prepared = await this.#prepare(message, options.abortSignal);
     try {
-      const res: EncryptedQueueSendMessageResponse = await this.queueClient.sendMessage(prepared.text, options);
+      const res: EncryptedQueueSendMessageResponse = await this.#call(() => this.queueClient.sendMessage(prepared.text, options), options.abortSignal);
       if (prepared.claimCheck) res.claimCheck = prepared.claimCheck;
       return res;
     } catch (e) {
@@ -239,7 +249,7 @@ export class EncryptedQueueClient {
   async receiveMessages(options: QueueReceiveMessageOptions = {}): Promise<EncryptedQueueReceiveMessageResponse> {
     checkOptionsObject(options);
     checkBatchOptions(options);
-    const response = await this.queueClient.receiveMessages(options);
+    const response = await this.#call(() => this.queueClient.receiveMessages(options), options.abortSignal);
     const { items, failures } = await this.#decryptBatch(response.receivedMessageItems, options, (item, error) => ({
       messageId: item.messageId,
       popReceipt: item.popReceipt,
@@ -256,7 +266,7 @@ export class EncryptedQueueClient {
   async peekMessages(options: QueuePeekMessagesOptions = {}): Promise<EncryptedQueuePeekMessagesResponse> {
     checkOptionsObject(options);
     checkBatchOptions(options);
-    const response = await this.queueClient.peekMessages(options);
+    const response = await this.#call(() => this.queueClient.peekMessages(options), options.abortSignal);
     const { items, failures } = await this.#decryptBatch(response.peekedMessageItems, options, (item, error) => ({
       messageId: item.messageId,
       dequeueCount: item.dequeueCount,
@@ -291,11 +301,11 @@ export class EncryptedQueueClient {
         throw new ClientSideEncryptionError("INVALID_ARGUMENT", "previousClaimCheckName needs new message content: a visibility-only update keeps the payload in use.");
       }
     }
-    if (message === undefined) return this.queueClient.updateMessage(messageId, popReceipt, undefined, visibilityTimeout, rest);
+    if (message === undefined) return this.#call(() => this.queueClient.updateMessage(messageId, popReceipt, undefined, visibilityTimeout, rest), rest.abortSignal, messageId);
     const prepared = await this.#prepare(message, rest.abortSignal);
     let res: EncryptedQueueUpdateMessageResponse;
     try {
-      res = await this.queueClient.updateMessage(messageId, popReceipt, prepared.text, visibilityTimeout, rest);
+      res = await this.#call(() => this.queueClient.updateMessage(messageId, popReceipt, prepared.text, visibilityTimeout, rest), rest.abortSignal, messageId);
       if (prepared.claimCheck) res.claimCheck = prepared.claimCheck;
     } catch (e) {
       await prepared.discard();
@@ -328,7 +338,7 @@ export class EncryptedQueueClient {
     checkOptionsObject(options);
     const { claimCheckName, ...rest } = options;
     if (claimCheckName !== undefined) this.#checkClaimCheckName(claimCheckName, "claimCheckName");
-    const res = await this.queueClient.deleteMessage(messageId, popReceipt, rest);
+    const res = await this.#call(() => this.queueClient.deleteMessage(messageId, popReceipt, rest), rest.abortSignal, messageId);
     if (claimCheckName !== undefined) await deletePayload(this.#claimCheck, claimCheckName, { abortSignal: rest.abortSignal });
     return res;
   }

@@ -50,7 +50,8 @@ export class EncryptedQueueServiceClient {
    */
   async createQueueIfNotExists(queueName: string, options: EncryptedQueueClientOptions = {}): Promise<EncryptedQueueClient> {
     const client = this.getQueueClient(queueName, options);
-    await serviceCall({ queue: queueName }, () => client.queueClient.createIfNotExists());
+    // No caller signal exists here: an AbortError can only be a response cut short (SERVICE_ERROR, retryable).
+    await serviceCall({ queue: queueName }, () => client.queueClient.createIfNotExists(), { callerSignal: undefined });
     return client;
   }
 }

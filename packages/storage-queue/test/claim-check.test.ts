@@ -320,11 +320,11 @@ describe("claim check: typed errors when the pointed-to payload is not the one s
     expect(calls.get).toBe(0);
   });
 
-  it("a failed send deletes the payload it stored and rethrows the service error", async () => {
+  it("a failed send deletes the payload it stored and rethrows the service error, typed", async () => {
     const { store, blobNames } = await setup();
     const missingQueue = QueueServiceClient.fromConnectionString(azurite.connectionString).getQueueClient(`missing-${process.pid}`);
     const enc = new EncryptedQueueClient(missingQueue, policy, { claimCheck: { store } });
-    await expect(enc.sendMessage(randomBytes(90_000))).rejects.toMatchObject({ statusCode: 404 });
+    await expect(enc.sendMessage(randomBytes(90_000))).rejects.toMatchObject({ code: "NOT_FOUND", details: { statusCode: 404, queue: missingQueue.name }, cause: { statusCode: 404 } });
     expect(await blobNames()).toEqual([]);
   });
 

@@ -79,9 +79,9 @@ describe("secrets canary: queue operations with the Azure SDK logger at verbose"
       const mixed = await q.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 1 });
       for (const f of mixed.failures) errors.push([`per-message ${f.error.code}`, f.error]);
       if (mixed.failures.length !== 2) problems.push(`expected 2 per-message failures, got ${mixed.failures.length}`);
-      await fail("bad pop receipt", () => q.deleteMessage(mixed.failures[0]?.messageId ?? "x", "AAAAAAAAAAAAAAAA"), "http:400");
+      await fail("bad pop receipt", () => q.deleteMessage(mixed.failures[0]?.messageId ?? "x", "AAAAAAAAAAAAAAAA"), "SERVICE_ERROR");
       proxy.setFaults({ status500: 1 });
-      await fail("persistent 500", () => faulty.sendMessage(CANARY), "http:500");
+      await fail("persistent 500", () => faulty.sendMessage(CANARY), "SERVICE_ERROR");
       proxy.setFaults({});
     } finally {
       captured = capture.text();
