@@ -419,8 +419,8 @@ declare class WebRsaKey implements KeyEncryptionKey {
  */
 declare function webKeyFromJwk(jwk: Record<string, unknown>, options?: WebKeyImportOptions): Promise<WebAesKeyWrapKey | WebRsaKey>;
 
-/** Checks an unwrapped value and returns the CEK (a copy). Anything unexpected is DECRYPTION_FAILED. */
-declare function webContentKeyFromUnwrapped(protocol: EncryptionProtocol, unwrapped: Uint8Array): Uint8Array;
+/** Checks an unwrapped value and returns the CEK (a copy). Anything unexpected is DECRYPTION_FAILED (one rule for every backend: kek/wrap-input.ts). */
+declare const webContentKeyFromUnwrapped: (protocol: EncryptionProtocol, unwrapped: Uint8Array) => Uint8Array;
 /** A fresh content key, wrapped, with the EncryptionData describing it (web backend; protocol 2.x). */
 interface WebContentEncryption {
     readonly encryptionData: EncryptionDataV2;
@@ -470,4 +470,41 @@ interface WebDecryptOptions extends KeyOperationOptions {
  */
 declare function decryptWebRange(data: EncryptionData, policy: ClientSideEncryptionPolicy, storedLength: number, fetch: (offset: number, count: number | undefined) => WebByteInput | Promise<WebByteInput>, options?: WebDecryptOptions): Promise<AsyncGenerator<Uint8Array>>;
 
-export { type AbortSignalLike, type BlobLike, ClientSideEncryptionError, type ClientSideEncryptionErrorCode, type ClientSideEncryptionPolicy, DECRYPTION_FAILED_MESSAGE, DEFAULT_MAX_READ_REGION_SIZE, ENCRYPTION_DATA_METADATA_KEY, type EncryptionData, type EncryptionDataV1, type EncryptionDataV2, type EncryptionProtocol, type FetchLike, type FetchResponseLike, type KeyEncryptionKey, type KeyOperationOptions, type KeyResolver, LIBRARY_ID, type ParseEncryptionDataOptions, type PlaintextRange, type RangePlan, type ReadableStreamLike, type ReadableStreamReaderLike, RemoteKeyEncryptionKey, type RemoteKeyEncryptionKeyOptions, V2_DEFAULT_REGION_SIZE, V2_REGION_OVERHEAD, VERSION, type WebAesKeyWrapAlgorithm, WebAesKeyWrapKey, type WebByteInput, type WebContentEncryption, type WebCryptoKey, type WebDecryptOptions, type WebGcmDecryptOptions, type WebKeyImportOptions, WebRsaKey, type WebRsaWrapAlgorithm, type WrapKeyResult, type WrappedContentKey, base64DecodeStrict, base64Encode, base64UrlDecode, base64UrlEncode, collectWebBytes, createWebContentEncryption, decryptWebCbc, decryptWebGcmRegions, decryptWebPlanned, decryptWebRange, encryptWebGcmRegions, encryptionDataToJson, findEncryptionDataInMetadata, parseEncryptionData, planRange, selectWebKeyEncryptionKey, serializeEncryptionData, sliceWebBytes, toReadableStream, unwrapWebContentKey, v2PlaintextLength, v2StoredLength, webByteSource, webContentKeyFromUnwrapped, webKeyFromJwk, webRandomBytes, webRegionNonce };
+interface RewrapContentKeyOptions extends KeyOperationOptions {
+    /** Wrap algorithm for the new key; default the new key's `defaultWrapAlgorithm`. */
+    keyWrapAlgorithm?: string;
+    /** Non-secret context added to errors (container and blob, partition and row key). */
+    details?: Record<string, string | number | boolean | undefined>;
+    /** How the new key is named in INVALID_ARGUMENT messages; default "newKeyEncryptionKey". */
+    argumentName?: string;
+}
+interface RewrapContentKeyResult {
+    /** The stored JSON with only WrappedContentKey's KeyId, EncryptedKey and Algorithm replaced. */
+    encryptionDataJson: string;
+    /** KeyId stored before the rotation. */
+    previousKeyId: string;
+    /** KeyId now stored (the new key's wrap result, else its `keyId`). */
+    keyId: string;
+    keyWrapAlgorithm: string;
+}
+/**
+ * Returns the stored metadata JSON with a new KeyId/EncryptedKey/Algorithm and nothing else changed (ASCII-only
+ * compact JSON, field order and letter case as stored). For metadata this library wrote, the result is exactly
+ * what serializing the updated EncryptionData gives.
+ */
+declare function replaceWrappedContentKey(storedJson: string, wrapped: {
+    keyId: string;
+    encryptedKey: Uint8Array;
+    algorithm: string;
+}): string;
+/**
+ * Re-wraps `contentKey` (already unwrapped from `storedJson` with the old key) under `newKek`, unwraps the new wrap
+ * back and compares it, and returns the stored JSON with only the wrapped key replaced. Nothing is written here:
+ * the caller stores the JSON conditionally on the version it read. Errors:
+ * INVALID_ARGUMENT (a key that is not a KeyEncryptionKey, a bad algorithm, wrapKey/unwrapKey resolving to the wrong
+ * type), KEY_OPERATION_FAILED (the new key's wrap or unwrap failed, or it did not give the content key back), typed
+ * errors of the new key (KEY_NOT_FOUND, ABORTED...) unchanged, INVALID_ENCRYPTION_DATA for stored JSON that is not an object.
+ */
+declare function rewrapContentKey(storedJson: string, protocol: EncryptionProtocol, contentKey: Uint8Array, newKek: KeyEncryptionKey, options?: RewrapContentKeyOptions): Promise<RewrapContentKeyResult>;
+
+export { type AbortSignalLike, type BlobLike, ClientSideEncryptionError, type ClientSideEncryptionErrorCode, type ClientSideEncryptionPolicy, DECRYPTION_FAILED_MESSAGE, DEFAULT_MAX_READ_REGION_SIZE, ENCRYPTION_DATA_METADATA_KEY, type EncryptionData, type EncryptionDataV1, type EncryptionDataV2, type EncryptionProtocol, type FetchLike, type FetchResponseLike, type KeyEncryptionKey, type KeyOperationOptions, type KeyResolver, LIBRARY_ID, type ParseEncryptionDataOptions, type PlaintextRange, type RangePlan, type ReadableStreamLike, type ReadableStreamReaderLike, RemoteKeyEncryptionKey, type RemoteKeyEncryptionKeyOptions, type RewrapContentKeyOptions, type RewrapContentKeyResult, V2_DEFAULT_REGION_SIZE, V2_REGION_OVERHEAD, VERSION, type WebAesKeyWrapAlgorithm, WebAesKeyWrapKey, type WebByteInput, type WebContentEncryption, type WebCryptoKey, type WebDecryptOptions, type WebGcmDecryptOptions, type WebKeyImportOptions, WebRsaKey, type WebRsaWrapAlgorithm, type WrapKeyResult, type WrappedContentKey, base64DecodeStrict, base64Encode, base64UrlDecode, base64UrlEncode, collectWebBytes, createWebContentEncryption, decryptWebCbc, decryptWebGcmRegions, decryptWebPlanned, decryptWebRange, encryptWebGcmRegions, encryptionDataToJson, findEncryptionDataInMetadata, parseEncryptionData, planRange, replaceWrappedContentKey, rewrapContentKey, selectWebKeyEncryptionKey, serializeEncryptionData, sliceWebBytes, toReadableStream, unwrapWebContentKey, v2PlaintextLength, v2StoredLength, webByteSource, webContentKeyFromUnwrapped, webKeyFromJwk, webRandomBytes, webRegionNonce };
