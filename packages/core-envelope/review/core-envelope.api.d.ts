@@ -307,6 +307,8 @@ interface CachingKeyResolver extends KeyResolver {
  */
 declare function createCachingKeyResolver(inner: KeyResolver, options?: CachingKeyResolverOptions): CachingKeyResolver;
 
+declare const CEK_LENGTH = 32;
+
 declare function checkKeyEncryptionKey(kek: unknown, what: string): asserts kek is KeyEncryptionKey;
 /**
  * Key selection on read (documented in docs/format.md):
@@ -450,10 +452,9 @@ declare function planRange(data: EncryptionData, range: PlaintextRange, storedLe
     padded?: boolean;
 }): RangePlan;
 
-declare const CEK_LENGTH = 32;
 /** The 8-byte prefix wrapped before a 2.x CEK: ASCII protocol padded with NUL bytes. */
 declare function protocolPrefix(protocol: "2.0" | "2.1"): Buffer;
-/** Bytes handed to wrapKey: the bare CEK for 1.0, `protocol ‖ 00×5 ‖ CEK` for 2.x. */
+/** Bytes handed to wrapKey: the bare CEK for 1.0, `protocol ‖ 00×5 ‖ CEK` for 2.x (one rule for every backend: kek/wrap-input.ts). */
 declare function keyWrapInput(protocol: EncryptionProtocol, cek: Uint8Array): Buffer;
 /** Checks an unwrapped value and returns the CEK. Anything unexpected is DECRYPTION_FAILED (downgrade protection). */
 declare function contentKeyFromUnwrapped(protocol: EncryptionProtocol, unwrapped: Uint8Array): Buffer;

@@ -1,7 +1,8 @@
 // Content-key lifecycle: generate, wrap (with the protocol prefix), select the key on read, unwrap
 // and check. Plus the high-level encrypt/decrypt entry points the service packages use.
-import { ClientSideEncryptionError, decryptionFailed, invalidArgument } from "./errors.js";
-import { wipe } from "./internal/bytes.js";
+import { ClientSideEncryptionError, invalidArgument } from "./errors.js";
+import { toBuffer, wipe } from "./internal/bytes.js";
+import { CEK_LENGTH, contentKeyFromUnwrappedBytes, protocolPrefixBytes, wrapInputBytes } from "./kek/wrap-input.js";
 import { checkKeyEncryptionKey, selectKeyEncryptionKey, shownKeyId, unwrapWithSelectedKey } from "./kek/select.js";
 import type { KeyEncryptionKey, KeyOperationOptions } from "./kek/types.js";
 import type { ClientSideEncryptionPolicy } from "./policy.js";
@@ -20,30 +21,21 @@ import { misorderedRegionsAllowedByEnv } from "./content/nonce.js";
 import { decryptCbc, decryptGcmRegions, encryptCbc, encryptGcmRegions, encryptGcmRegionsRepeatable, RegionTagRecord, sliceBytes, type ByteSource } from "./content/streams.js";
 import { v1StoredLength, v2StoredLength, type PlaintextRange, type RangePlan } from "./content/sizes.js";
 
-export const CEK_LENGTH = 32;
+export { CEK_LENGTH };
 
 /** The 8-byte prefix wrapped before a 2.x CEK: ASCII protocol padded with NUL bytes. */
 export function protocolPrefix(protocol: "2.0" | "2.1"): Buffer {
-  const p = Buffer.alloc(8);
-  p.write(protocol, 0, "ascii");
-  return p;
+  return toBuffer(protocolPrefixBytes(protocol));
 }
 
-/** Bytes handed to wrapKey: the bare CEK for 1.0, `protocol ‖ 00×5 ‖ CEK` for 2.x. */
+/** Bytes handed to wrapKey: the bare CEK for 1.0, `protocol ‖ 00×5 ‖ CEK` for 2.x (one rule for every backend: kek/wrap-input.ts). */
 export function keyWrapInput(protocol: EncryptionProtocol, cek: Uint8Array): Buffer {
-  if (cek.length !== CEK_LENGTH) throw invalidArgument("A content-encryption key must be 32 bytes.");
-  return protocol === "1.0" ? Buffer.from(cek) : Buffer.concat([protocolPrefix(protocol), cek]);
+  return toBuffer(wrapInputBytes(protocol, cek));
 }
 
 /** Checks an unwrapped value and returns the CEK. Anything unexpected is DECRYPTION_FAILED (downgrade protection). */
 export function contentKeyFromUnwrapped(protocol: EncryptionProtocol, unwrapped: Uint8Array): Buffer {
-  const u = Buffer.from(unwrapped);
-  if (protocol === "1.0") {
-    if (u.length !== CEK_LENGTH) throw decryptionFailed();
-    return u;
-  }
-  if (u.length !== CEK_LENGTH + 8 || !u.subarray(0, 8).equals(protocolPrefix(protocol))) throw decryptionFailed();
-  return u.subarray(8);
+  return toBuffer(contentKeyFromUnwrappedBytes(protocol, unwrapped));
 }
 
 export interface WriteSettings {

@@ -2,10 +2,11 @@
 // key-encryption key, check the new wrap by unwrapping it back, and write the result into the stored
 // encryption metadata by one rule — the stored JSON is kept and only WrappedContentKey's KeyId,
 // EncryptedKey and Algorithm change (field order, letter case, KeyWrappingMetadata, IVs and unknown
-// fields stay as stored, so data from every writer stays readable by that writer's SDK).
+// fields stay as stored, so data from every writer stays readable by that writer's SDK). Crypto-free and
+// Buffer-free (the keys do the crypto), so the web entry exports the same rule.
 import { ClientSideEncryptionError, describeValue, invalidArgument } from "./errors.js";
 import { equalBytes, encodeBase64 } from "./internal/bytes.js";
-import { contentKeyFromUnwrapped, keyWrapInput } from "./envelope.js";
+import { contentKeyFromUnwrappedBytes, wrapInputBytes } from "./kek/wrap-input.js";
 import type { KeyEncryptionKey, KeyOperationOptions, WrapKeyResult } from "./kek/types.js";
 import { asciiJson, type EncryptionProtocol } from "./schema/encryption-data.js";
 
@@ -104,7 +105,7 @@ export async function rewrapContentKey(
   const keyOptions: KeyOperationOptions = { abortSignal: options.abortSignal };
   let wrapped: WrapKeyResult;
   try {
-    const w = (await newKek.wrapKey(algorithm, keyWrapInput(protocol, contentKey), keyOptions)) as unknown;
+    const w = (await newKek.wrapKey(algorithm, wrapInputBytes(protocol, contentKey), keyOptions)) as unknown;
     const r = w as Partial<WrapKeyResult> | null;
     if (typeof r !== "object" || r === null || !(r.encryptedKey instanceof Uint8Array) || r.encryptedKey.length === 0 || (r.keyId !== undefined && typeof r.keyId !== "string")) {
       throw invalidArgument(`${name}.wrapKey must resolve to { encryptedKey: Uint8Array, keyId: string }; it resolved to ${describeValue(w)}.`);
@@ -118,7 +119,7 @@ export async function rewrapContentKey(
   try {
     const u = (await newKek.unwrapKey(algorithm, wrapped.encryptedKey, keyOptions)) as unknown;
     if (!(u instanceof Uint8Array)) throw invalidArgument(`${name}.unwrapKey must resolve to a Uint8Array; it resolved to ${describeValue(u)}.`);
-    check = contentKeyFromUnwrapped(protocol, u);
+    check = contentKeyFromUnwrappedBytes(protocol, u);
   } catch (e) {
     // A typed failure other than "does not unwrap" (INVALID_ARGUMENT, ABORTED, KEY_NOT_FOUND...) is the caller's to see;
     // an unwrap that fails or gives another key means the new key cannot read what it wrote.

@@ -1,7 +1,7 @@
 // Shared fixtures for the data-tables tests: the Python vector set, its keys, raw Azurite requests.
 import { createHmac } from "node:crypto";
 import { AesKeyWrapKey, ClientSideEncryptionError, RsaKey, createLocalKeyResolver, type ClientSideEncryptionPolicy, type KeyEncryptionKey } from "@azure-cse/core-envelope";
-import type { AzuriteHandle } from "@azure-cse/testkit";
+import { PYTHON_KEK_PRELUDE, type AzuriteHandle } from "@azure-cse/testkit";
 import { typedErrorAssertions } from "@azure-cse/testkit/assertions";
 import { vectorCases, vectorFile, vectorKeks as keksOfManifest, vectorManifest } from "@azure-cse/testkit/vectors";
 
@@ -93,3 +93,21 @@ export async function rawGetEntity(az: AzuriteHandle, table: string, pk: string,
   if (r.status !== 200) throw new Error(`GET entity: HTTP ${r.status} ${r.text}`);
   return JSON.parse(r.text);
 }
+
+/** Python prelude of the legacy table SDK peer: reads {cs, aes_kid, aes_key, rsa_kid, rsa_pem, ...} from stdin; `ts`, `keks`, `dump(entity)`. */
+export const PY_SETUP = `${PYTHON_KEK_PRELUDE}
+from azure.cosmosdb.table import TableService, EntityProperty, EdmType
+d = json.load(sys.stdin)
+ts = TableService(connection_string=d['cs'])
+keks = {d['aes_kid']: AesKek(d['aes_kid'], base64.b64decode(d['aes_key'])), d['rsa_kid']: RsaKek(d['rsa_kid'], d['rsa_pem'])}
+def plain(v):
+    if isinstance(v, EntityProperty):
+        val = v.value
+        if isinstance(val, (bytes, bytearray)): val = base64.b64encode(val).decode()
+        return {'type': v.type, 'value': val if isinstance(val, (str, int, float, bool)) else str(val)}
+    if isinstance(v, int) and not isinstance(v, bool): return {'int': str(v)}
+    if isinstance(v, (str, float, bool)) or v is None: return v
+    return str(v)
+def dump(e):
+    return {k: plain(v) for k, v in e.items() if k not in ('Timestamp', 'etag')}
+`;

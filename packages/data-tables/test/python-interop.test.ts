@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TableClient } from "@azure/data-tables";
 import { AesKeyWrapKey, RsaKey, createLocalKeyResolver, type ClientSideEncryptionPolicy } from "@azure-cse/core-envelope";
 import { EncryptedTableClient, METADATA1 } from "@azure-cse/data-tables";
-import { PYTHON_KEK_PRELUDE, assertPythonPeer, runPython, startAzurite, type AzuriteHandle } from "@azure-cse/testkit";
-import { manifest, rawGetEntity, rawTableRequest, uniqueTableName } from "./helpers.js";
+import { assertPythonPeer, runPython, startAzurite, type AzuriteHandle } from "@azure-cse/testkit";
+import { PY_SETUP, manifest, rawGetEntity, rawTableRequest, uniqueTableName } from "./helpers.js";
 import { buildLegacyWireEntity } from "./legacy.js";
 
 const rsaVector = manifest.keks.find((k) => k.algorithm === "RSA-OAEP")!;
@@ -14,22 +14,6 @@ const aes = new AesKeyWrapKey("local:interop-a256kw", aesKey);
 const rsa = RsaKey.fromPem("local:interop-rsa-oaep", rsaVector.private_key_pkcs8_pem!, "RSA-OAEP");
 const readPolicy: ClientSideEncryptionPolicy = { keyResolver: createLocalKeyResolver([aes, rsa]) };
 
-const PY_SETUP = `${PYTHON_KEK_PRELUDE}
-from azure.cosmosdb.table import TableService, EntityProperty, EdmType
-d = json.load(sys.stdin)
-ts = TableService(connection_string=d['cs'])
-keks = {d['aes_kid']: AesKek(d['aes_kid'], base64.b64decode(d['aes_key'])), d['rsa_kid']: RsaKek(d['rsa_kid'], d['rsa_pem'])}
-def plain(v):
-    if isinstance(v, EntityProperty):
-        val = v.value
-        if isinstance(val, (bytes, bytearray)): val = base64.b64encode(val).decode()
-        return {'type': v.type, 'value': val if isinstance(val, (str, int, float, bool)) else str(val)}
-    if isinstance(v, int) and not isinstance(v, bool): return {'int': str(v)}
-    if isinstance(v, (str, float, bool)) or v is None: return v
-    return str(v)
-def dump(e):
-    return {k: plain(v) for k, v in e.items() if k not in ('Timestamp', 'etag')}
-`;
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON printed by the Python script
 type PyResult = Record<string, any>;

@@ -16,6 +16,7 @@ import {
   type RangePlan,
 } from "@azure-cse/core-envelope";
 import { storageCall, toTypedError } from "./errors.js";
+import { summarizeEncryptionData } from "./shared/encryption-summary.js";
 import type { AbortSignalLike, EncryptedDownloadOptions, EncryptionSummary } from "./models.js";
 
 export interface BlobEncryptionState {
@@ -34,15 +35,7 @@ export interface PinnedBlob {
 }
 
 export function summarize(data: EncryptionData): EncryptionSummary {
-  const s: EncryptionSummary = {
-    protocol: data.protocol,
-    keyId: data.wrappedContentKey.keyId,
-    keyWrapAlgorithm: data.wrappedContentKey.algorithm,
-  };
-  if (data.protocol !== "1.0") s.regionSize = data.encryptedRegionInfo.dataLength;
-  const lib = data.keyWrappingMetadata?.EncryptionLibrary;
-  if (lib !== undefined) s.encryptionLibrary = lib;
-  return s;
+  return summarizeEncryptionData(data);
 }
 
 /**

@@ -75,6 +75,22 @@ interface WebQueueClientLike {
     deleteMessage(messageId: string, popReceipt: string, options?: {
         abortSignal?: AbortSignalLike;
     }): Promise<unknown>;
+    /** Used by `updateMessage` (optional so that older shapes still fit the other methods). */
+    updateMessage?(messageId: string, popReceipt: string, message?: string, visibilityTimeout?: number, options?: {
+        abortSignal?: AbortSignalLike;
+    }): Promise<{
+        popReceipt?: string;
+        nextVisibleOn?: Date;
+    }>;
+    /** Used by `clearMessages`. */
+    clearMessages?(options?: {
+        abortSignal?: AbortSignalLike;
+    }): Promise<unknown>;
+}
+/** What `updateMessage` returns: the new pop receipt (the old one is no longer valid) and when the message is visible again. */
+interface WebUpdateMessageResult {
+    popReceipt: string | undefined;
+    nextVisibleOn: Date | undefined;
 }
 interface WebReceivedQueueMessage extends WebDecryptedQueueMessage {
     messageId: string;
@@ -110,7 +126,21 @@ declare class WebEncryptedQueueClient {
         numberOfMessages?: number;
         abortSignal?: AbortSignalLike;
     }): Promise<WebReceivedQueueMessage[]>;
-    deleteMessage(messageId: string, popReceipt: string): Promise<unknown>;
+    deleteMessage(messageId: string, popReceipt: string, options?: {
+        abortSignal?: AbortSignalLike;
+    }): Promise<unknown>;
+    /**
+     * Updates a received message, like the Node client's `updateMessage`: new content is encrypted with a fresh
+     * content key (never the old one); with `message` undefined only the visibility timeout changes and the stored
+     * envelope is left untouched (nothing is encrypted, no body is sent). Returns the new pop receipt.
+     */
+    updateMessage(messageId: string, popReceipt: string, message?: string | Uint8Array, visibilityTimeout?: number, options?: {
+        abortSignal?: AbortSignalLike;
+    }): Promise<WebUpdateMessageResult>;
+    /** Deletes every message of the queue (no encryption involved). */
+    clearMessages(options?: {
+        abortSignal?: AbortSignalLike;
+    }): Promise<unknown>;
 }
 
-export { WEB_QUEUE_MESSAGE_MAX_LENGTH, type WebDecryptedQueueMessage, WebEncryptedQueueClient, type WebMessageEncoding, type WebQueueClientLike, type WebQueueDecryptOptions, type WebQueueEncryptOptions, type WebReceivedQueueMessage, decryptWebQueueMessage, encryptWebQueueMessage, isWebEncryptedMessageText };
+export { WEB_QUEUE_MESSAGE_MAX_LENGTH, type WebDecryptedQueueMessage, WebEncryptedQueueClient, type WebMessageEncoding, type WebQueueClientLike, type WebQueueDecryptOptions, type WebQueueEncryptOptions, type WebReceivedQueueMessage, type WebUpdateMessageResult, decryptWebQueueMessage, encryptWebQueueMessage, isWebEncryptedMessageText };

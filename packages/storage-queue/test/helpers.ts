@@ -1,5 +1,6 @@
 // Test helpers: the Python SDK vector set (queue cases), its keys, typed-error assertions, Azurite queues.
 import { QueueServiceClient } from "@azure/storage-queue";
+import { PYTHON_KEK_PRELUDE } from "@azure-cse/testkit";
 import {
   AesKeyWrapKey,
   ClientSideEncryptionError,
@@ -77,3 +78,32 @@ export async function newQueue(connectionString: string, prefix = "q") {
   await client.create();
   return client;
 }
+
+/** The Python SDK peer (azure-storage-queue): stdin {cs, queue, kek, protocol, encoding, op: "send" | "receive", messages?, require?}; prints JSON. */
+export const PY = `${PYTHON_KEK_PRELUDE}
+from azure.storage.queue import QueueClient
+from azure.storage.queue._message_encoding import (NoEncodePolicy, NoDecodePolicy, TextBase64EncodePolicy,
+    TextBase64DecodePolicy, BinaryBase64EncodePolicy, BinaryBase64DecodePolicy)
+inp = json.load(sys.stdin)
+k = inp['kek']
+kek = AesKek(k['kid'], base64.b64decode(k['key_b64'])) if k['type'] == 'aes' else RsaKek(k['kid'], k['pem'])
+policies = {'none': (NoEncodePolicy, NoDecodePolicy), 'text_base64': (TextBase64EncodePolicy, TextBase64DecodePolicy),
+            'binary_base64': (BinaryBase64EncodePolicy, BinaryBase64DecodePolicy)}
+enc, dec = policies[inp['encoding']]
+qc = QueueClient.from_connection_string(inp['cs'], inp['queue'], key_encryption_key=kek,
+    require_encryption=inp.get('require', True), encryption_version=inp['protocol'],
+    message_encode_policy=enc(), message_decode_policy=dec())
+out = []
+if inp['op'] == 'send':
+    for m in inp['messages']:
+        content = base64.b64decode(m['b64']) if inp['encoding'] == 'binary_base64' else m['text']
+        out.append(qc.send_message(content).id)
+else:
+    for page in qc.receive_messages(messages_per_page=32).by_page():
+        for msg in page:
+            c = msg.content
+            out.append({'id': msg.id, 'b64': base64.b64encode(c).decode() if isinstance(c, bytes) else None,
+                        'text': c if isinstance(c, str) else None})
+            qc.delete_message(msg)
+print(json.dumps(out))
+`;

@@ -4,36 +4,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AesKeyWrapKey, RsaKey, type ClientSideEncryptionPolicy, type KeyEncryptionKey } from "@azure-cse/core-envelope";
 import { EncryptedQueueClient, plaintextBudget } from "@azure-cse/storage-queue";
-import { PYTHON_KEK_PRELUDE, assertPythonPeer, runPython, startAzurite, type AzuriteHandle } from "@azure-cse/testkit";
-import { manifestKek, newQueue } from "./helpers.js";
+import { assertPythonPeer, runPython, startAzurite, type AzuriteHandle } from "@azure-cse/testkit";
+import { PY, manifestKek, newQueue } from "./helpers.js";
 
-const PY = `${PYTHON_KEK_PRELUDE}
-from azure.storage.queue import QueueClient
-from azure.storage.queue._message_encoding import (NoEncodePolicy, NoDecodePolicy, TextBase64EncodePolicy,
-    TextBase64DecodePolicy, BinaryBase64EncodePolicy, BinaryBase64DecodePolicy)
-inp = json.load(sys.stdin)
-k = inp['kek']
-kek = AesKek(k['kid'], base64.b64decode(k['key_b64'])) if k['type'] == 'aes' else RsaKek(k['kid'], k['pem'])
-policies = {'none': (NoEncodePolicy, NoDecodePolicy), 'text_base64': (TextBase64EncodePolicy, TextBase64DecodePolicy),
-            'binary_base64': (BinaryBase64EncodePolicy, BinaryBase64DecodePolicy)}
-enc, dec = policies[inp['encoding']]
-qc = QueueClient.from_connection_string(inp['cs'], inp['queue'], key_encryption_key=kek,
-    require_encryption=inp.get('require', True), encryption_version=inp['protocol'],
-    message_encode_policy=enc(), message_decode_policy=dec())
-out = []
-if inp['op'] == 'send':
-    for m in inp['messages']:
-        content = base64.b64decode(m['b64']) if inp['encoding'] == 'binary_base64' else m['text']
-        out.append(qc.send_message(content).id)
-else:
-    for page in qc.receive_messages(messages_per_page=32).by_page():
-        for msg in page:
-            c = msg.content
-            out.append({'id': msg.id, 'b64': base64.b64encode(c).decode() if isinstance(c, bytes) else None,
-                        'text': c if isinstance(c, str) else None})
-            qc.delete_message(msg)
-print(json.dumps(out))
-`;
 
 type Encoding = "none" | "text_base64" | "binary_base64";
 interface Combo {

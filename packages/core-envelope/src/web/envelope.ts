@@ -1,7 +1,7 @@
 // Content-key lifecycle and the high-level encrypt/decrypt entry points of the web backend. Same rules as
 // the Node backend (envelope.ts): 2.x only for writing, key selection by exact key id, the 2.x protocol
 // prefix checked on unwrap (downgrade protection), every read unwraps its key first.
-import { ClientSideEncryptionError, decryptionFailed, invalidArgument } from "../errors.js";
+import { ClientSideEncryptionError, invalidArgument } from "../errors.js";
 import { checkKeyEncryptionKey as checkKek, selectKeyEncryptionKey, shownKeyId, unwrapWithSelectedKey } from "../kek/select.js";
 import type { KeyEncryptionKey, KeyOperationOptions } from "../kek/types.js";
 import type { ClientSideEncryptionPolicy } from "../policy.js";
@@ -10,28 +10,10 @@ import { LIBRARY_ID } from "../version.js";
 import { planRange, v2StoredLength, type PlaintextRange, type RangePlan } from "../content/sizes.js";
 import { decryptWebCbc, decryptWebGcmRegions, encryptWebGcmRegions, sliceWebBytes, webByteSource, type WebByteInput } from "./content.js";
 import { webRandomBytes } from "./subtle.js";
+import { CEK_LENGTH, contentKeyFromUnwrappedBytes, wrapInputBytes } from "../kek/wrap-input.js";
 
-const CEK_LENGTH = 32;
-
-/** The 8-byte prefix wrapped before a 2.x CEK: ASCII protocol padded with NUL bytes. */
-function webProtocolPrefix(protocol: "2.0" | "2.1"): Uint8Array {
-  const p = new Uint8Array(8);
-  for (let i = 0; i < protocol.length; i++) p[i] = protocol.charCodeAt(i);
-  return p;
-}
-
-/** Checks an unwrapped value and returns the CEK (a copy). Anything unexpected is DECRYPTION_FAILED. */
-export function webContentKeyFromUnwrapped(protocol: EncryptionProtocol, unwrapped: Uint8Array): Uint8Array {
-  if (protocol === "1.0") {
-    if (unwrapped.length !== CEK_LENGTH) throw decryptionFailed();
-    return unwrapped.slice();
-  }
-  const prefix = webProtocolPrefix(protocol);
-  let d = unwrapped.length === CEK_LENGTH + 8 ? 0 : 1;
-  for (let i = 0; i < 8 && d === 0; i++) d |= unwrapped[i]! ^ prefix[i]!;
-  if (d !== 0) throw decryptionFailed();
-  return unwrapped.slice(8);
-}
+/** Checks an unwrapped value and returns the CEK (a copy). Anything unexpected is DECRYPTION_FAILED (one rule for every backend: kek/wrap-input.ts). */
+export const webContentKeyFromUnwrapped: (protocol: EncryptionProtocol, unwrapped: Uint8Array) => Uint8Array = contentKeyFromUnwrappedBytes;
 
 /** A fresh content key, wrapped, with the EncryptionData describing it (web backend; protocol 2.x). */
 export interface WebContentEncryption {
@@ -77,9 +59,7 @@ export async function createWebContentEncryption(policy: ClientSideEncryptionPol
   const algorithm = policy.keyWrapAlgorithm ?? kek.defaultWrapAlgorithm;
   const cek = Uint8Array.from((policy.random ?? webRandomBytes)(CEK_LENGTH));
   if (cek.length !== CEK_LENGTH) throw invalidArgument("The random source returned the wrong number of bytes.");
-  const input = new Uint8Array(8 + CEK_LENGTH);
-  input.set(webProtocolPrefix(protocol));
-  input.set(cek, 8);
+  const input = wrapInputBytes(protocol, cek);
   let wrapped;
   try {
     wrapped = await kek.wrapKey(algorithm, input, options);

@@ -51,3 +51,5 @@ export {
   type WebContentEncryption,
   type WebDecryptOptions,
 } from "./envelope.js";
+// Key rotation: the Node entry's rule (rotation.ts, crypto through the KeyEncryptionKey interface only).
+export { rewrapContentKey, replaceWrappedContentKey, type RewrapContentKeyOptions, type RewrapContentKeyResult } from "../rotation.js";

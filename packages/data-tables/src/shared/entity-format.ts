@@ -154,3 +154,9 @@ export function tryEntityKeys(entity: object): { partitionKey: string; rowKey: s
   if (typeof pk !== "string" || typeof rk !== "string") return undefined;
   return { partitionKey: pk, rowKey: rk };
 }
+
+/** Why a merge may never write encrypted properties (both entries refuse such a merge with UNSUPPORTED_OPERATION). */
+export const MERGE_REFUSED_MESSAGE =
+  "Merge cannot write encrypted properties: every encrypted property of an entity shares one content key and IV, and " +
+  `${METADATA2} lists all of them, so a merge would either leave ciphertext under a key the new metadata does not describe ` +
+  'or add encrypted properties the stored list does not know. Use mode "Replace" (read, change and write the whole entity).';

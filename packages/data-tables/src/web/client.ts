@@ -1,15 +1,83 @@
 // A thin wrapper over the official TableClient (browser or Node build): encrypts selected properties on write,
-// decrypts on read. Merge writes are refused (they would mix content keys in one entity).
-import { ClientSideEncryptionError, type ClientSideEncryptionPolicy } from "@azure-cse/core-envelope/web";
-import { decryptWebEntity, encryptWebEntity, type WebEntityRecord, type WebPropertySelection } from "./entity.js";
+// decrypts on read. Entities are written whole: merge writes are refused (they would mix content keys in one
+// entity). Key rotation rewrites only `_ClientEncryptionMetadata1`, conditional on the ETag read.
+import {
+  ClientSideEncryptionError,
+  rewrapContentKey,
+  type AbortSignalLike,
+  type ClientSideEncryptionPolicy,
+  type KeyEncryptionKey,
+} from "@azure-cse/core-envelope/web";
+import { METADATA1, METADATA2, MERGE_REFUSED_MESSAGE, getOwn, isPresent, stringValue } from "../shared/entity-format.js";
+import { decryptWebEntity, encryptWebEntity, openWebEntity, webSelectedProperties, type WebEntityRecord, type WebPropertySelection } from "./entity.js";
 
-/** What the wrapper uses of `TableClient` from @azure/data-tables. */
+type Keyed = WebEntityRecord & { partitionKey: string; rowKey: string };
+
+/** What the wrapper uses of `TableClient` from @azure/data-tables (the methods marked optional only by the calls that need them). */
 export interface WebTableClientLike {
-  createEntity(entity: WebEntityRecord & { partitionKey: string; rowKey: string }): Promise<{ etag?: string }>;
-  upsertEntity(entity: WebEntityRecord & { partitionKey: string; rowKey: string }, mode?: "Merge" | "Replace"): Promise<{ etag?: string }>;
-  getEntity(partitionKey: string, rowKey: string): Promise<WebEntityRecord>;
+  createEntity(entity: Keyed): Promise<{ etag?: string }>;
+  upsertEntity(entity: Keyed, mode?: "Merge" | "Replace"): Promise<{ etag?: string }>;
+  getEntity(partitionKey: string, rowKey: string, options?: { queryOptions?: { select?: string[] }; abortSignal?: AbortSignalLike }): Promise<WebEntityRecord>;
   listEntities(options?: { queryOptions?: { filter?: string } }): AsyncIterable<WebEntityRecord>;
+  /** Used by `updateEntity` and `updateKeyEncryptionKey`. */
+  updateEntity?(entity: Keyed, mode?: "Merge" | "Replace", options?: { etag?: string; abortSignal?: AbortSignalLike }): Promise<{ etag?: string }>;
+  /** Used by `deleteEntity`. */
+  deleteEntity?(partitionKey: string, rowKey: string, options?: { etag?: string; abortSignal?: AbortSignalLike }): Promise<unknown>;
+  /** Used by `submitTransaction`. */
+  submitTransaction?(actions: WebTransactionAction[]): Promise<unknown>;
 }
+
+/** A transaction action as @azure/data-tables takes it: `["create" | "delete" | "update" | "upsert", entity, mode?, options?]`. */
+export type WebTransactionAction =
+  | ["create", Keyed]
+  | ["delete", Keyed]
+  | ["update" | "upsert", Keyed, ("Merge" | "Replace")?, { etag?: string }?];
+
+export interface WebUpdateKeyEncryptionKeyOptions {
+  /** Wrap algorithm for the new key; default its defaultWrapAlgorithm. */
+  keyWrapAlgorithm?: string;
+  abortSignal?: AbortSignalLike;
+}
+
+export interface WebUpdateKeyEncryptionKeyResult {
+  /** ETag of the entity after the metadata update. */
+  etag: string | undefined;
+  /** Key id stored in `_ClientEncryptionMetadata1` before the rotation. */
+  previousKeyId: string;
+  /** Key id now stored. */
+  keyId: string;
+  keyWrapAlgorithm: string;
+}
+
+const invalid = (m: string) => new ClientSideEncryptionError("INVALID_ARGUMENT", m);
+const mergeRefused = () => new ClientSideEncryptionError("UNSUPPORTED_OPERATION", MERGE_REFUSED_MESSAGE);
+const wholeOnly = () => new ClientSideEncryptionError("UNSUPPORTED_OPERATION", 'Encrypted entities are written whole: use mode "Replace" (a merge would mix content keys).');
+const conditionNotMet = (cause?: unknown) =>
+  new ClientSideEncryptionError("CONDITION_NOT_MET", "The entity changed since it was read (ETag mismatch); read it again and retry.", cause === undefined ? {} : { cause });
+
+/** A 412 from the service becomes CONDITION_NOT_MET (the Node client's typed conflict); anything else passes unchanged. */
+async function conditional<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    if (typeof e === "object" && e !== null && (e as { statusCode?: unknown }).statusCode === 412) throw conditionNotMet(e);
+    throw e;
+  }
+}
+
+function checkKeys(partitionKey: unknown, rowKey: unknown): void {
+  if (typeof partitionKey !== "string") throw invalid("partitionKey must be a string.");
+  if (typeof rowKey !== "string") throw invalid("rowKey must be a string.");
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (!a || !b || a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
+  return d === 0;
+}
+
+const asBytes = (v: unknown): Uint8Array | undefined => (v instanceof Uint8Array ? v : undefined);
 
 export class WebEncryptedTableClient {
   constructor(
@@ -17,6 +85,10 @@ export class WebEncryptedTableClient {
     readonly policy: ClientSideEncryptionPolicy,
     readonly selection: WebPropertySelection = {},
   ) {}
+
+  #need(name: "updateEntity" | "deleteEntity" | "submitTransaction"): void {
+    if (typeof this.table[name] !== "function") throw invalid(`The table client has no ${name} (pass the official TableClient).`);
+  }
 
   async createEntity(entity: WebEntityRecord): Promise<{ etag?: string; encryptedProperties: string[] }> {
     const e = await encryptWebEntity(entity, this.policy, this.selection);
@@ -26,10 +98,31 @@ export class WebEncryptedTableClient {
 
   /** Replace only: a merge would leave properties under another entity's content key. */
   async upsertEntity(entity: WebEntityRecord, mode: "Replace" | "Merge" = "Replace"): Promise<{ etag?: string; encryptedProperties: string[] }> {
-    if (mode !== "Replace") throw new ClientSideEncryptionError("UNSUPPORTED_OPERATION", 'Encrypted entities are written whole: use mode "Replace" (a merge would mix content keys).');
+    if (mode !== "Replace") throw wholeOnly();
     const e = await encryptWebEntity(entity, this.policy, this.selection);
     const r = await this.table.upsertEntity(e.entity, "Replace");
     return { etag: r.etag, encryptedProperties: e.encryptedProperties };
+  }
+
+  /**
+   * Replaces an existing entity, encrypted with a fresh content key and IV (like createEntity). With `etag` the write
+   * is conditional: an entity changed since is CONDITION_NOT_MET. Mode "Merge" is refused (UNSUPPORTED_OPERATION):
+   * the web entry writes entities whole.
+   */
+  async updateEntity(entity: WebEntityRecord, mode: "Replace" | "Merge" = "Replace", options: { etag?: string; abortSignal?: AbortSignalLike } = {}): Promise<{ etag?: string; encryptedProperties: string[] }> {
+    if (mode !== "Replace") throw wholeOnly();
+    if (typeof options !== "object" || options === null) throw invalid("options must be an object.");
+    this.#need("updateEntity");
+    const e = await encryptWebEntity(entity, this.policy, this.selection, options.abortSignal ? { abortSignal: options.abortSignal } : {});
+    const r = await conditional(() => this.table.updateEntity!(e.entity, "Replace", options));
+    return { etag: r.etag, encryptedProperties: e.encryptedProperties };
+  }
+
+  /** Deletes an entity (no encryption involved); with `etag`, only that version (CONDITION_NOT_MET otherwise). */
+  async deleteEntity(partitionKey: string, rowKey: string, options: { etag?: string; abortSignal?: AbortSignalLike } = {}): Promise<unknown> {
+    checkKeys(partitionKey, rowKey);
+    this.#need("deleteEntity");
+    return conditional(() => this.table.deleteEntity!(partitionKey, rowKey, options));
   }
 
   async getEntity<T extends WebEntityRecord = WebEntityRecord>(partitionKey: string, rowKey: string): Promise<T> {
@@ -38,5 +131,86 @@ export class WebEncryptedTableClient {
 
   async *listEntities<T extends WebEntityRecord = WebEntityRecord>(options: { queryOptions?: { filter?: string } } = {}): AsyncGenerator<T> {
     for await (const e of this.table.listEntities(options)) yield await decryptWebEntity(e as T, this.policy);
+  }
+
+  /**
+   * Submits a transaction (one partition, at most 100 actions). Every created entity, and every update/upsert in mode
+   * "Replace", is encrypted with its own content key and IV; deletes pass through. A merge action (mode "Merge", the
+   * SDK's default) is refused with UNSUPPORTED_OPERATION before anything is sent — with the Node client's message when
+   * it would write a property the selection encrypts.
+   */
+  async submitTransaction(actions: WebTransactionAction[]): Promise<unknown> {
+    if (!Array.isArray(actions)) throw invalid("actions must be an array of transaction actions.");
+    this.#need("submitTransaction");
+    const prepared: WebTransactionAction[] = [];
+    for (const action of actions as unknown[]) {
+      if (!Array.isArray(action) || !["create", "delete", "update", "upsert"].includes(action[0] as string) || typeof action[1] !== "object" || action[1] === null) {
+        throw invalid('Each transaction action must be ["create" | "delete" | "update" | "upsert", entity, mode?, options?].');
+      }
+      const [kind, entity, mode, actionOptions] = action as [string, WebEntityRecord, unknown, { etag?: string } | undefined];
+      if (kind === "delete") {
+        prepared.push(action as WebTransactionAction);
+        continue;
+      }
+      if (kind !== "create") {
+        const m = mode ?? "Merge";
+        if (m !== "Merge" && m !== "Replace") throw invalid('mode must be "Merge" or "Replace".');
+        if (m === "Merge") throw webSelectedProperties(entity, this.selection).length > 0 ? mergeRefused() : wholeOnly();
+      }
+      const e = (await encryptWebEntity(entity, this.policy, this.selection)).entity;
+      if (kind === "create") prepared.push(["create", e]);
+      else if (actionOptions === undefined) prepared.push([kind as "update" | "upsert", e, "Replace"]);
+      else prepared.push([kind as "update" | "upsert", e, "Replace", actionOptions]);
+    }
+    return conditional(() => this.table.submitTransaction!(prepared));
+  }
+
+  /**
+   * Re-wraps an entity's content key under `newKek` (the Node client's `updateKeyEncryptionKey`): unwraps with the
+   * policy's keys, checks that the name list decrypts, reads the metadata a second time (it must be identical), wraps
+   * with the new key and checks that it unwraps back (core's `rewrapContentKey`), then merges only
+   * `_ClientEncryptionMetadata1`, If-Match the ETag read (or `entity.etag`): a concurrent writer yields
+   * CONDITION_NOT_MET. Ciphertexts and the entity IV are not touched.
+   */
+  async updateKeyEncryptionKey(entity: { partitionKey: string; rowKey: string; etag?: string }, newKek: KeyEncryptionKey, options: WebUpdateKeyEncryptionKeyOptions = {}): Promise<WebUpdateKeyEncryptionKeyResult> {
+    if (typeof entity !== "object" || entity === null) throw invalid("entity must be an object with partitionKey and rowKey.");
+    const { partitionKey, rowKey } = entity;
+    checkKeys(partitionKey, rowKey);
+    if (typeof options !== "object" || options === null) throw invalid("options must be an object.");
+    this.#need("updateEntity");
+    const signal = options.abortSignal ? { abortSignal: options.abortSignal } : {};
+    const read = async () => {
+      const r = await this.table.getEntity(partitionKey, rowKey, { queryOptions: { select: [METADATA1, METADATA2] }, ...signal });
+      return { etag: stringValue(getOwn(r, "etag")), m1: stringValue(getOwn(r, METADATA1)), m2: getOwn(r, METADATA2) };
+    };
+    const stored = await read();
+    if (stored.etag === undefined) throw new ClientSideEncryptionError("SERVICE_ERROR", "The entity was returned without an ETag, so it cannot be updated conditionally; nothing was changed.", { details: { partitionKey, rowKey } });
+    if (entity.etag !== undefined && entity.etag !== "*" && entity.etag !== stored.etag) throw conditionNotMet();
+    if (stored.m1 === undefined || !isPresent(stored.m2)) {
+      throw new ClientSideEncryptionError("ENCRYPTION_REQUIRED", "The entity is not client-side encrypted: there is no content key to rotate.", { details: { partitionKey, rowKey } });
+    }
+    // The rewritten metadata keeps the stored entity IV verbatim and CBC has no integrity: the metadata is read a
+    // second time and must be identical (same ETag, same text) before anything is written.
+    const again = await read();
+    if (again.etag !== stored.etag) throw conditionNotMet();
+    if (again.m1 !== stored.m1 || !(again.m2 === stored.m2 || sameBytes(asBytes(again.m2), asBytes(stored.m2)))) {
+      throw new ClientSideEncryptionError("SERVICE_ERROR", "Two reads of the entity's encryption metadata disagree (corrupted in transit?); nothing was changed.", {
+        details: { errorCode: "InconsistentRead", partitionKey, rowKey },
+      });
+    }
+    const opened = await openWebEntity(stored.m1, stored.m2, partitionKey, rowKey, this.policy, signal);
+    try {
+      // Table metadata is always wrapped the 1.0 way (no protocol prefix).
+      const r = await rewrapContentKey(stored.m1, "1.0", opened.contentKey, newKek, {
+        ...(options.keyWrapAlgorithm !== undefined ? { keyWrapAlgorithm: options.keyWrapAlgorithm } : {}),
+        ...signal,
+        argumentName: "newKek",
+        details: { partitionKey, rowKey },
+      });
+      const res = await conditional(() => this.table.updateEntity!({ partitionKey, rowKey, [METADATA1]: r.encryptionDataJson }, "Merge", { etag: stored.etag, ...signal }));
+      return { etag: res.etag, previousKeyId: r.previousKeyId, keyId: r.keyId, keyWrapAlgorithm: r.keyWrapAlgorithm };
+    } finally {
+      opened.contentKey.fill(0);
+    }
   }
 }

@@ -95,6 +95,13 @@ function quote(n: string): string {
   return JSON.stringify(n.length > 64 ? `${n.slice(0, 64)}…` : n);
 }
 
+/** The user properties of `entity` that `selection` would encrypt (no type check; keys, Timestamp and the metadata names never). */
+export function webSelectedProperties(entity: WebEntityRecord, selection: WebPropertySelection = {}): string[] {
+  const { partitionKey, rowKey } = entityKeys(entity);
+  const listed = new Set(selection.encryptedProperties ?? []);
+  return Object.keys(entity).filter((name) => !isSystem(name) && !isMetadata(name) && (listed.has(name) || (selection.encryptionResolver?.(partitionKey, rowKey, name) ?? false)));
+}
+
 /**
  * Encrypts the selected string properties with a fresh content key and entity IV (protocol 1.0 — tables have no
  * other) and adds both metadata properties, like the legacy .NET/Python writers. Non-string selections, reserved
@@ -180,6 +187,47 @@ function parseTableData(raw: unknown): EncryptionDataV1 {
   return data;
 }
 
+async function openProperty(key: unknown, entityIv: Uint8Array, pk: string, rk: string, name: string, java: boolean, c: Uint8Array): Promise<string> {
+  let text: string | undefined;
+  try {
+    const iv = await propertyIv(entityIv, pk, rk, name, java);
+    text = tryDecodeUtf8Strict(new Uint8Array(await subtle().decrypt({ name: "AES-CBC", iv }, key, Uint8Array.from(c))));
+  } catch {
+    throw decryptionFailed();
+  }
+  if (text === undefined) throw decryptionFailed();
+  return text;
+}
+
+/** An entity's metadata opened: the unwrapped content key (the caller wipes it) and the decrypted name list. */
+export interface WebOpenedEntity {
+  encryptionData: EncryptionDataV1;
+  contentKey: Uint8Array;
+  javaWriter: boolean;
+  names: string[];
+}
+
+/**
+ * Parses `_ClientEncryptionMetadata1`, unwraps the content key and decrypts the name list of
+ * `_ClientEncryptionMetadata2` (the Node entry's `openEntity`): what merges and key rotation check before writing.
+ */
+export async function openWebEntity(metadata1: unknown, metadata2: unknown, partitionKey: string, rowKey: string, policy: ClientSideEncryptionPolicy, options: { abortSignal?: AbortSignalLike } = {}): Promise<WebOpenedEntity> {
+  const data = parseTableData(metadata1);
+  const list = binaryValue(metadata2) ?? (typeof metadata2 === "string" && metadata2.length <= (MAX_PROPERTY_VALUE_SIZE * 4) / 3 + 4 ? base64DecodeStrict(metadata2) : undefined);
+  if (!list) throw new ClientSideEncryptionError("INVALID_ENCRYPTION_DATA", `Invalid encryption metadata: ${WEB_METADATA2} is not binary.`);
+  if (list.length > MAX_PROPERTY_VALUE_SIZE) throw decryptionFailed();
+  const java = data.keyWrappingMetadata === undefined || (data.keyWrappingMetadata.EncryptionLibrary ?? "").includes("Java");
+  const cek = await unwrapWebContentKey(data, policy, options.abortSignal ? { abortSignal: options.abortSignal } : {});
+  try {
+    const key = await subtle().importKey("raw", Uint8Array.from(cek), { name: "AES-CBC" }, false, ["decrypt"]);
+    const names = parseNameList(await openProperty(key, data.contentEncryptionIV, partitionKey, rowKey, WEB_METADATA2, java, list), java);
+    return { encryptionData: data, contentKey: cek, javaWriter: java, names };
+  } catch (e) {
+    cek.fill(0);
+    throw e;
+  }
+}
+
 /**
  * Decrypts an entity read through the official TableClient (browser or Node build): every property named in
  * `_ClientEncryptionMetadata2` comes back as a string, and both metadata properties are removed. Legacy Java
@@ -211,26 +259,12 @@ export async function decryptWebEntity<T extends WebEntityRecord>(entity: T, pol
   }
   if (!present(m1) || !present(m2)) throw decryptionFailed();
   const { partitionKey: pk, rowKey: rk } = entityKeys(entity);
-  const data = parseTableData(m1);
-  const list = binaryValue(m2) ?? (typeof m2 === "string" && m2.length <= (MAX_PROPERTY_VALUE_SIZE * 4) / 3 + 4 ? base64DecodeStrict(m2) : undefined);
-  if (!list) throw new ClientSideEncryptionError("INVALID_ENCRYPTION_DATA", `Invalid encryption metadata: ${WEB_METADATA2} is not binary.`);
-  if (list.length > MAX_PROPERTY_VALUE_SIZE) throw decryptionFailed();
-  const java = data.keyWrappingMetadata === undefined || (data.keyWrappingMetadata.EncryptionLibrary ?? "").includes("Java");
-  const cek = await unwrapWebContentKey(data, policy, keyOptions);
+  const opened = await openWebEntity(m1, m2, pk, rk, policy, keyOptions);
+  const { encryptionData: data, javaWriter: java, contentKey: cek } = opened;
   try {
     const key = await subtle().importKey("raw", Uint8Array.from(cek), { name: "AES-CBC" }, false, ["decrypt"]);
-    const open = async (name: string, c: Uint8Array): Promise<string> => {
-      let text: string | undefined;
-      try {
-        const iv = await propertyIv(data.contentEncryptionIV, pk, rk, name, java);
-        text = tryDecodeUtf8Strict(new Uint8Array(await subtle().decrypt({ name: "AES-CBC", iv }, key, Uint8Array.from(c))));
-      } catch {
-        throw decryptionFailed();
-      }
-      if (text === undefined) throw decryptionFailed();
-      return text;
-    };
-    const names = new Set(parseNameList(await open(WEB_METADATA2, list), java));
+    const open = (name: string, c: Uint8Array): Promise<string> => openProperty(key, data.contentEncryptionIV, pk, rk, name, java, c);
+    const names = new Set(opened.names);
     for (const n of names) if (isSystem(n) || isMetadata(n) || !present(own(entity, n))) throw decryptionFailed();
     const out = Object.create(null) as WebEntityRecord;
     for (const [name, value] of Object.entries(entity)) {

@@ -13,4 +13,10 @@ export {
   type WebEncryptedEntity,
   type WebDecryptEntityOptions,
 } from "./entity.js";
-export { WebEncryptedTableClient, type WebTableClientLike } from "./client.js";
+export {
+  WebEncryptedTableClient,
+  type WebTableClientLike,
+  type WebTransactionAction,
+  type WebUpdateKeyEncryptionKeyOptions,
+  type WebUpdateKeyEncryptionKeyResult,
+} from "./client.js";

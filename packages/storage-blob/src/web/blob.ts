@@ -20,9 +20,21 @@ import {
   type BlobLike,
   type ClientSideEncryptionPolicy,
   type EncryptionData,
+  type KeyEncryptionKey,
   type PlaintextRange,
   type WebByteInput,
 } from "@azure-cse/core-envelope/web";
+
+import {
+  getEncryptedBlobProperties,
+  setEncryptedBlobMetadata,
+  updateBlobKeyEncryptionKey,
+  type WebBlobProperties,
+  type WebBlobPropertiesOptions,
+  type WebSetMetadataResult,
+  type WebUpdateKeyEncryptionKeyOptions,
+  type WebUpdateKeyEncryptionKeyResult,
+} from "./metadata.js";
 
 const MiB = 1024 * 1024;
 
@@ -41,7 +53,9 @@ export interface WebBlockBlobClientLike {
 /** What the download functions use of a `BlobClient` (the official SDK's, browser or Node build); passes `abortSignal` and `conditions`. */
 export interface WebBlobClientLike {
   readonly url: string;
-  getProperties(options?: object): Promise<{ etag?: string; contentLength?: number; metadata?: Record<string, string> }>;
+  getProperties(options?: object): Promise<{ etag?: string; contentLength?: number; metadata?: Record<string, string>; lastModified?: Date }>;
+  /** Used by `setEncryptedBlobMetadata` and `updateBlobKeyEncryptionKey` (passes `conditions` and `abortSignal`). */
+  setMetadata?(metadata?: Record<string, string>, options?: object): Promise<{ etag?: string; lastModified?: Date }>;
   download(offset?: number, count?: number, options?: object): Promise<{ blobBody?: Promise<BlobLike>; readableStreamBody?: unknown }>;
 }
 
@@ -118,12 +132,12 @@ function invalid(message: string): ClientSideEncryptionError {
   return new ClientSideEncryptionError("INVALID_ARGUMENT", message);
 }
 
-function aborted(signal: AbortSignalLike | undefined): void {
+export function aborted(signal: AbortSignalLike | undefined): void {
   if (signal?.aborted) throw new ClientSideEncryptionError("ABORTED", "The operation was aborted.");
 }
 
 /** Maps an SDK or HTTP failure to a typed error (status only; never the URL, which may carry a SAS). */
-function serviceError(e: unknown, what: string): ClientSideEncryptionError {
+export function serviceError(e: unknown, what: string): ClientSideEncryptionError {
   if (ClientSideEncryptionError.is(e)) return e;
   const status = typeof e === "object" && e !== null ? (e as { statusCode?: unknown }).statusCode : undefined;
   const name = typeof e === "object" && e !== null ? (e as { name?: unknown }).name : undefined;
@@ -162,7 +176,7 @@ function concat(parts: Uint8Array[], n: number): Uint8Array {
   return out;
 }
 
-function checkMetadata(metadata: unknown): Record<string, string> {
+export function checkMetadata(metadata: unknown): Record<string, string> {
   if (metadata === undefined) return {};
   if (typeof metadata !== "object" || metadata === null) throw invalid("metadata must be an object of strings.");
   for (const [k, v] of Object.entries(metadata)) {
@@ -381,5 +395,17 @@ export class WebEncryptedBlobClient {
   }
   openRead(options?: WebDownloadOptions): Promise<WebOpenedBlob<AsyncGenerator<Uint8Array>>> {
     return openDecryptedBlob(this.client, this.policy, options);
+  }
+  /** Properties with the encryption summary and plaintext length (no key unwrapped, no body read). */
+  getProperties(options?: WebBlobPropertiesOptions): Promise<WebBlobProperties> {
+    return getEncryptedBlobProperties(this.client, options);
+  }
+  /** Replaces the user metadata and keeps `encryptiondata` (If-Match the ETag read). */
+  setMetadata(metadata?: Record<string, string>, options?: WebBlobPropertiesOptions): Promise<WebSetMetadataResult> {
+    return setEncryptedBlobMetadata(this.client, metadata, options);
+  }
+  /** Re-wraps the content key under `newKeyEncryptionKey`; metadata only, If-Match the ETag read. */
+  updateKeyEncryptionKey(newKeyEncryptionKey: KeyEncryptionKey, options?: WebUpdateKeyEncryptionKeyOptions): Promise<WebUpdateKeyEncryptionKeyResult> {
+    return updateBlobKeyEncryptionKey(this.client, this.policy, newKeyEncryptionKey, options);
   }
 }

@@ -17,3 +17,15 @@ export {
   type WebDownloadedBlob,
   type WebBodyTransport,
 } from "./blob.js";
+export {
+  getEncryptedBlobProperties,
+  setEncryptedBlobMetadata,
+  updateBlobKeyEncryptionKey,
+  type WebBlobProperties,
+  type WebBlobPropertiesOptions,
+  type WebBlobReadConditions,
+  type WebEncryptionSummary,
+  type WebSetMetadataResult,
+  type WebUpdateKeyEncryptionKeyOptions,
+  type WebUpdateKeyEncryptionKeyResult,
+} from "./metadata.js";

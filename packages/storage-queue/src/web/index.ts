@@ -12,4 +12,4 @@ export {
   type WebQueueDecryptOptions,
   type WebDecryptedQueueMessage,
 } from "./message.js";
-export { WebEncryptedQueueClient, type WebQueueClientLike, type WebReceivedQueueMessage } from "./client.js";
+export { WebEncryptedQueueClient, type WebQueueClientLike, type WebReceivedQueueMessage, type WebUpdateMessageResult } from "./client.js";
