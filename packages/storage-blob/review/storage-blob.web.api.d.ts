@@ -87,11 +87,11 @@ declare function updateBlobKeyEncryptionKey(client: WebBlobClientLike, policy: C
  */
 interface WebBlockBlobClientLike {
     readonly url: string;
-    stageBlock(blockId: string, body: Uint8Array, contentLength: number, options?: object): Promise<unknown>;
+    stageBlock(blockId: string, body: Uint8Array | Blob, contentLength: number, options?: object): Promise<unknown>;
     commitBlockList(blocks: string[], options?: object): Promise<{
         etag?: string;
     }>;
-    upload(body: Uint8Array, contentLength: number, options?: object): Promise<{
+    upload(body: Uint8Array | Blob, contentLength: number, options?: object): Promise<{
         etag?: string;
     }>;
 }
@@ -130,6 +130,13 @@ interface WebUploadOptions {
         storedBytes: number;
     }) => void;
     abortSignal?: AbortSignalLike;
+    /**
+     * How request bodies reach the SDK: `"blob"` wraps each block in a `Blob` (Chromium uploads a Blob body several
+     * times faster than an ArrayBuffer one: 13 vs 2.2 MiB/s measured to a local server), `"bytes"` passes the
+     * `Uint8Array` (the SDK's Node build accepts no Blob). Default `"auto"`: `"blob"` in a browser page or worker,
+     * else `"bytes"`.
+     */
+    requestBody?: "auto" | "blob" | "bytes";
 }
 interface WebUploadResult {
     etag: string | undefined;

@@ -193,8 +193,7 @@ export class EncryptedQueueClient {
     if (!d.encrypted) return d;
     const pointer = parsePointer(d.messageBytes);
     if (!pointer) return d;
-    // The Azure SDKs' AbortSignalLike (what the store expects) only differs in requiring addEventListener.
-    const payload = await resolvePointer(this.#claimCheck, pointer, { abortSignal: options.abortSignal as ClaimCheckStoreOptions["abortSignal"] });
+    const payload = await resolvePointer(this.#claimCheck, pointer, { abortSignal: options.abortSignal });
     return { ...d, messageBytes: payload, messageText: payload.toString("utf8"), claimCheck: { name: pointer.name, size: pointer.size } };
   }
 
