@@ -38,7 +38,7 @@ export default tseslint.config(
   {
     // Modules that the browser bundles hold: the web entries and the crypto-free format modules their Node twins
     // import too. No Node built-in and no Buffer (examples/browser/test/browser.test.ts checks the bundles).
-    files: ["packages/*/src/web/**/*.ts", "packages/*/src/shared/**/*.ts", "packages/core-envelope/src/content/chunks.ts", "packages/core-envelope/src/rotation.ts", "packages/core-envelope/src/kek/wrap-input.ts"],
+    files: ["packages/*/src/web/**/*.ts", "packages/*/src/shared/**/*.ts", "packages/core-envelope/src/content/chunks.ts", "packages/core-envelope/src/rotation.ts", "packages/core-envelope/src/kek/wrap-input.ts", "packages/core-envelope/src/service-errors.ts", "packages/core-envelope/src/internal/display.ts"],
     rules: {
       "no-restricted-globals": ["error", { name: "Buffer", message: "Browser code: use Uint8Array." }, { name: "process", message: "Browser code: no Node globals." }],
       "no-restricted-imports": ["error", { patterns: [{ group: ["node:*"], message: "Browser code: no Node built-ins." }] }],

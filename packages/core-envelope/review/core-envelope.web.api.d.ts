@@ -465,6 +465,26 @@ interface WebDecryptOptions extends KeyOperationOptions {
  */
 declare function decryptWebRange(data: EncryptionData, policy: ClientSideEncryptionPolicy, storedLength: number, fetch: (offset: number, count: number | undefined) => WebByteInput | Promise<WebByteInput>, options?: WebDecryptOptions): Promise<AsyncGenerator<Uint8Array>>;
 
+/** Who could have aborted: with `callerSignal` given (even undefined), an AbortError counts as ABORTED only if that signal fired. */
+interface TypedErrorOptions {
+    callerSignal?: {
+        readonly aborted: boolean;
+    } | undefined;
+}
+/** Context placed in the error's details (container/blob, queue, table, partitionKey/rowKey...), never a secret. */
+type ServiceErrorContext = Record<string, string | number | undefined>;
+/**
+ * Converts anything thrown by an Azure SDK (RestError, AbortError, socket errors) into a typed error:
+ * 404 → NOT_FOUND, 412 and the condition error codes (CONDITION_ERROR_CODES, whatever the status) → CONDITION_NOT_MET,
+ * other HTTP statuses and transport failures → SERVICE_ERROR (with `statusCode` and `errorCode` in details),
+ * aborts → ABORTED. Typed errors pass through unchanged.
+ *
+ * The Azure SDK also raises an AbortError, without retrying, when a response body ends early (the
+ * connection dropped mid-body). When `options.callerSignal` is given, such an AbortError is ABORTED only
+ * if the caller's own signal fired; otherwise it is a retryable SERVICE_ERROR (`errorCode` "ResponseIncomplete").
+ */
+declare function toTypedError(e: unknown, context?: ServiceErrorContext, options?: TypedErrorOptions): ClientSideEncryptionError;
+
 interface RewrapContentKeyOptions extends KeyOperationOptions {
     /** Wrap algorithm for the new key; default the new key's `defaultWrapAlgorithm`. */
     keyWrapAlgorithm?: string;
@@ -502,4 +522,4 @@ declare function replaceWrappedContentKey(storedJson: string, wrapped: {
  */
 declare function rewrapContentKey(storedJson: string, protocol: EncryptionProtocol, contentKey: Uint8Array, newKek: KeyEncryptionKey, options?: RewrapContentKeyOptions): Promise<RewrapContentKeyResult>;
 
-export { type BlobLike, ClientSideEncryptionError, type ClientSideEncryptionErrorCode, type ClientSideEncryptionPolicy, DECRYPTION_FAILED_MESSAGE, DEFAULT_MAX_READ_REGION_SIZE, ENCRYPTION_DATA_METADATA_KEY, type EncryptionData, type EncryptionDataV1, type EncryptionDataV2, type EncryptionProtocol, type FetchLike, type FetchResponseLike, type KeyEncryptionKey, type KeyOperationOptions, type KeyResolver, LIBRARY_ID, type ParseEncryptionDataOptions, type PlaintextRange, type RangePlan, type ReadableStreamLike, type ReadableStreamReaderLike, RemoteKeyEncryptionKey, type RemoteKeyEncryptionKeyOptions, type RewrapContentKeyOptions, type RewrapContentKeyResult, V2_DEFAULT_REGION_SIZE, V2_REGION_OVERHEAD, VERSION, type WebAesKeyWrapAlgorithm, WebAesKeyWrapKey, type WebByteInput, type WebContentEncryption, type WebCryptoKey, type WebDecryptOptions, type WebGcmDecryptOptions, type WebKeyImportOptions, WebRsaKey, type WebRsaWrapAlgorithm, type WrapKeyResult, type WrappedContentKey, base64DecodeStrict, base64Encode, base64UrlDecode, base64UrlEncode, collectWebBytes, createWebContentEncryption, decryptWebCbc, decryptWebGcmRegions, decryptWebPlanned, decryptWebRange, encryptWebGcmRegions, encryptionDataToJson, findEncryptionDataInMetadata, parseEncryptionData, planRange, replaceWrappedContentKey, rewrapContentKey, selectWebKeyEncryptionKey, serializeEncryptionData, sliceWebBytes, toReadableStream, unwrapWebContentKey, v2PlaintextLength, v2StoredLength, webByteSource, webContentKeyFromUnwrapped, webKeyFromJwk, webRandomBytes, webRegionNonce };
+export { type BlobLike, ClientSideEncryptionError, type ClientSideEncryptionErrorCode, type ClientSideEncryptionPolicy, DECRYPTION_FAILED_MESSAGE, DEFAULT_MAX_READ_REGION_SIZE, ENCRYPTION_DATA_METADATA_KEY, type EncryptionData, type EncryptionDataV1, type EncryptionDataV2, type EncryptionProtocol, type FetchLike, type FetchResponseLike, type KeyEncryptionKey, type KeyOperationOptions, type KeyResolver, LIBRARY_ID, type ParseEncryptionDataOptions, type PlaintextRange, type RangePlan, type ReadableStreamLike, type ReadableStreamReaderLike, RemoteKeyEncryptionKey, type RemoteKeyEncryptionKeyOptions, type RewrapContentKeyOptions, type RewrapContentKeyResult, type ServiceErrorContext, type TypedErrorOptions, V2_DEFAULT_REGION_SIZE, V2_REGION_OVERHEAD, VERSION, type WebAesKeyWrapAlgorithm, WebAesKeyWrapKey, type WebByteInput, type WebContentEncryption, type WebCryptoKey, type WebDecryptOptions, type WebGcmDecryptOptions, type WebKeyImportOptions, WebRsaKey, type WebRsaWrapAlgorithm, type WrapKeyResult, type WrappedContentKey, base64DecodeStrict, base64Encode, base64UrlDecode, base64UrlEncode, collectWebBytes, createWebContentEncryption, decryptWebCbc, decryptWebGcmRegions, decryptWebPlanned, decryptWebRange, encryptWebGcmRegions, encryptionDataToJson, findEncryptionDataInMetadata, parseEncryptionData, planRange, replaceWrappedContentKey, rewrapContentKey, selectWebKeyEncryptionKey, serializeEncryptionData, sliceWebBytes, toReadableStream, toTypedError, unwrapWebContentKey, v2PlaintextLength, v2StoredLength, webByteSource, webContentKeyFromUnwrapped, webKeyFromJwk, webRandomBytes, webRegionNonce };

@@ -41,7 +41,7 @@ import {
 } from "./entity-crypto.js";
 import { copyRecord, fromSdkEntity, getOwn, installEntityNamesPolicy, marked, toSdkEntity } from "./entity-names.js";
 import { METADATA1, METADATA2, stringValue } from "./format.js";
-import { tryEntityKeys } from "./shared/entity-format.js";
+import { ENTITY_CHANGED_MESSAGE, MERGE_REFUSED_MESSAGE, tryEntityKeys } from "./shared/entity-format.js";
 import { checkOptionsObject, describeValue, guardKek, guardPolicy, invalidArgument, quoteForDisplay as quote } from "@azure-cse/core-envelope/internal";
 
 type OperationOptions = NonNullable<Parameters<TableClient["createEntity"]>[1]>;
@@ -129,16 +129,12 @@ function sameBinary(a: unknown, b: unknown): boolean {
 }
 
 function conditionNotMet(cause: unknown, details: ClientSideEncryptionError["details"]): ClientSideEncryptionError {
-  return new ClientSideEncryptionError("CONDITION_NOT_MET", "The entity changed since it was read (ETag mismatch); read it again and retry.", {
+  return new ClientSideEncryptionError("CONDITION_NOT_MET", ENTITY_CHANGED_MESSAGE, {
     details,
     ...(cause === undefined ? {} : { cause }),
   });
 }
 
-const MERGE_REFUSED =
-  "Merge cannot write encrypted properties: every encrypted property of an entity shares one content key and IV, and " +
-  `${METADATA2} lists all of them, so a merge would either leave ciphertext under a key the new metadata does not describe ` +
-  'or add encrypted properties the stored list does not know. Use mode "Replace" (read, change and write the whole entity).';
 
 /** Adds what decryption needs to a projection; returns what was added so it can be removed from results. */
 function withMetadataColumns(
@@ -305,7 +301,7 @@ export class EncryptedTableClient {
 
   #assertMergeable(entity: EntityRecord, extra: readonly string[]): void {
     if (selectProperties(entity, this.#selectionWith(extra)).length > 0) {
-      throw new ClientSideEncryptionError("UNSUPPORTED_OPERATION", MERGE_REFUSED);
+      throw new ClientSideEncryptionError("UNSUPPORTED_OPERATION", MERGE_REFUSED_MESSAGE);
     }
   }
 

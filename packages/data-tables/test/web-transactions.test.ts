@@ -69,16 +69,16 @@ describe("WebEncryptedTableClient.updateEntity / deleteEntity", () => {
     const u2 = await web.updateEntity({ partitionKey: "p", rowKey: "r", ssn: "444" });
     expect(await web.getEntity("p", "r")).toMatchObject({ ssn: "444" });
     await web.deleteEntity("p", "r", { etag: u2.etag });
-    expect(await codeOf(web.getEntity("p", "r"))).toBe("untyped:404");
+    expect(await codeOf(web.getEntity("p", "r"))).toBe("NOT_FOUND");
   });
 
-  it("Merge is refused before anything is sent; updating a missing entity is the service's 404", async () => {
+  it("Merge is refused before anything is sent; updating a missing entity is NOT_FOUND", async () => {
     const { t, web } = await setup();
     await web.createEntity({ partitionKey: "p", rowKey: "m", ssn: "1", plain: "x" });
     const stored = await rawGetEntity(az, t.tableName, "p", "m");
     expect(await codeOf(web.updateEntity({ partitionKey: "p", rowKey: "m", plain: "y" }, "Merge"))).toBe("UNSUPPORTED_OPERATION");
     expect(await rawGetEntity(az, t.tableName, "p", "m")).toEqual(stored);
-    expect(await codeOf(web.updateEntity({ partitionKey: "p", rowKey: "missing", ssn: "1" }, "Replace", { etag: "*" }))).toBe("untyped:404");
+    expect(await codeOf(web.updateEntity({ partitionKey: "p", rowKey: "missing", ssn: "1" }, "Replace", { etag: "*" }))).toBe("NOT_FOUND");
     expect(await codeOf(web.deleteEntity("p", 7 as unknown as string))).toBe("INVALID_ARGUMENT");
   });
 
@@ -138,7 +138,7 @@ describe("WebEncryptedTableClient.submitTransaction", () => {
     expect(await codeOf(web.submitTransaction([["update", { partitionKey: "m", rowKey: "1", plain: "q" }, "Merge", { etag: e.etag! }]]))).toBe("UNSUPPORTED_OPERATION");
     expect(await codeOf(web.submitTransaction([["bogus" as "create", { partitionKey: "m", rowKey: "1" }]]))).toBe("INVALID_ARGUMENT");
     expect(await rawGetEntity(az, t.tableName, "m", "1")).toEqual(before);
-    expect(await codeOf(web.getEntity("m", "2"))).toBe("untyped:404");
+    expect(await codeOf(web.getEntity("m", "2"))).toBe("NOT_FOUND");
   });
 
   it("a stale ETag in a batch fails the whole batch with CONDITION_NOT_MET", async () => {

@@ -101,7 +101,8 @@ describe("web upload → Node entry reads", () => {
     };
     const e = await rejection(uploadEncryptedBlob(failing, new Uint8Array(9 * MiB), env.policy));
     expect(e.code).toBe("SERVICE_ERROR");
-    expect(e.message).toBe("Put Block failed with HTTP 500.");
+    expect(e.message).toBe("Put Block: Storage returned HTTP 500 for the resource.");
+    expect(e.details).toMatchObject({ statusCode: 500, operation: "Put Block" });
   });
 });
 

@@ -99,6 +99,7 @@ interface WebReceivedQueueMessage extends WebDecryptedQueueMessage {
     dequeueCount: number;
 }
 declare class WebEncryptedQueueClient {
+    #private;
     readonly queue: WebQueueClientLike;
     readonly policy: ClientSideEncryptionPolicy;
     readonly options: {

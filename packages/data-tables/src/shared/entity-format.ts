@@ -155,6 +155,9 @@ export function tryEntityKeys(entity: object): { partitionKey: string; rowKey: s
   return { partitionKey: pk, rowKey: rk };
 }
 
+/** The CONDITION_NOT_MET message of both entries: the entity changed since the caller's ETag. */
+export const ENTITY_CHANGED_MESSAGE = "The entity changed since it was read (ETag mismatch); read it again and retry.";
+
 /** Why a merge may never write encrypted properties (both entries refuse such a merge with UNSUPPORTED_OPERATION). */
 export const MERGE_REFUSED_MESSAGE =
   "Merge cannot write encrypted properties: every encrypted property of an entity shares one content key and IV, and " +

@@ -4,11 +4,13 @@
 import {
   ClientSideEncryptionError,
   rewrapContentKey,
+  toTypedError,
   type AbortSignalLike,
+  type ServiceErrorContext,
   type ClientSideEncryptionPolicy,
   type KeyEncryptionKey,
 } from "@azure-cse/core-envelope/web";
-import { METADATA1, METADATA2, MERGE_REFUSED_MESSAGE, getOwn, isPresent, stringValue } from "../shared/entity-format.js";
+import { ENTITY_CHANGED_MESSAGE, METADATA1, METADATA2, MERGE_REFUSED_MESSAGE, getOwn, isPresent, stringValue } from "../shared/entity-format.js";
 import { decryptWebEntity, encryptWebEntity, openWebEntity, webSelectedProperties, type WebEntityRecord, type WebPropertySelection } from "./entity.js";
 
 type Keyed = WebEntityRecord & { partitionKey: string; rowKey: string };
@@ -52,17 +54,30 @@ export interface WebUpdateKeyEncryptionKeyResult {
 const invalid = (m: string) => new ClientSideEncryptionError("INVALID_ARGUMENT", m);
 const mergeRefused = () => new ClientSideEncryptionError("UNSUPPORTED_OPERATION", MERGE_REFUSED_MESSAGE);
 const wholeOnly = () => new ClientSideEncryptionError("UNSUPPORTED_OPERATION", 'Encrypted entities are written whole: use mode "Replace" (a merge would mix content keys).');
-const conditionNotMet = (cause?: unknown) =>
-  new ClientSideEncryptionError("CONDITION_NOT_MET", "The entity changed since it was read (ETag mismatch); read it again and retry.", cause === undefined ? {} : { cause });
+const conditionNotMet = (cause?: unknown, details?: ClientSideEncryptionError["details"]) =>
+  new ClientSideEncryptionError("CONDITION_NOT_MET", ENTITY_CHANGED_MESSAGE, { ...(cause === undefined ? {} : { cause }), ...(details ? { details } : {}) });
 
-/** A 412 from the service becomes CONDITION_NOT_MET (the Node client's typed conflict); anything else passes unchanged. */
-async function conditional<T>(call: () => Promise<T>): Promise<T> {
+/**
+ * Runs a table request; failures become core's typed errors (the table and entity named, the caller's signal
+ * decides ABORTED), a failed ETag condition with the Node client's CONDITION_NOT_MET message.
+ */
+async function tableCall<T>(table: WebTableClientLike, request: () => Promise<T>, context: ServiceErrorContext, signal?: AbortSignalLike): Promise<T> {
   try {
-    return await call();
+    return await request();
   } catch (e) {
-    if (typeof e === "object" && e !== null && (e as { statusCode?: unknown }).statusCode === 412) throw conditionNotMet(e);
-    throw e;
+    if (ClientSideEncryptionError.is(e)) throw e;
+    const name = (table as { tableName?: unknown }).tableName;
+    const typed = toTypedError(e, { table: typeof name === "string" ? name : "", ...context }, { callerSignal: signal });
+    if (typed.code !== "CONDITION_NOT_MET") throw typed;
+    throw conditionNotMet(e, typed.details);
   }
+}
+
+/** PartitionKey and RowKey for error details (never property values). */
+function keysOf(entity: WebEntityRecord): ServiceErrorContext {
+  const pk = getOwn(entity, "partitionKey");
+  const rk = getOwn(entity, "rowKey");
+  return { partitionKey: typeof pk === "string" ? pk : undefined, rowKey: typeof rk === "string" ? rk : undefined };
 }
 
 function checkKeys(partitionKey: unknown, rowKey: unknown): void {
@@ -92,7 +107,7 @@ export class WebEncryptedTableClient {
 
   async createEntity(entity: WebEntityRecord): Promise<{ etag?: string; encryptedProperties: string[] }> {
     const e = await encryptWebEntity(entity, this.policy, this.selection);
-    const r = await this.table.createEntity(e.entity);
+    const r = await tableCall(this.table, () => this.table.createEntity(e.entity), keysOf(e.entity));
     return { etag: r.etag, encryptedProperties: e.encryptedProperties };
   }
 
@@ -100,7 +115,7 @@ export class WebEncryptedTableClient {
   async upsertEntity(entity: WebEntityRecord, mode: "Replace" | "Merge" = "Replace"): Promise<{ etag?: string; encryptedProperties: string[] }> {
     if (mode !== "Replace") throw wholeOnly();
     const e = await encryptWebEntity(entity, this.policy, this.selection);
-    const r = await this.table.upsertEntity(e.entity, "Replace");
+    const r = await tableCall(this.table, () => this.table.upsertEntity(e.entity, "Replace"), keysOf(e.entity));
     return { etag: r.etag, encryptedProperties: e.encryptedProperties };
   }
 
@@ -114,7 +129,7 @@ export class WebEncryptedTableClient {
     if (typeof options !== "object" || options === null) throw invalid("options must be an object.");
     this.#need("updateEntity");
     const e = await encryptWebEntity(entity, this.policy, this.selection, options.abortSignal ? { abortSignal: options.abortSignal } : {});
-    const r = await conditional(() => this.table.updateEntity!(e.entity, "Replace", options));
+    const r = await tableCall(this.table, () => this.table.updateEntity!(e.entity, "Replace", options), keysOf(e.entity), options.abortSignal);
     return { etag: r.etag, encryptedProperties: e.encryptedProperties };
   }
 
@@ -122,15 +137,20 @@ export class WebEncryptedTableClient {
   async deleteEntity(partitionKey: string, rowKey: string, options: { etag?: string; abortSignal?: AbortSignalLike } = {}): Promise<unknown> {
     checkKeys(partitionKey, rowKey);
     this.#need("deleteEntity");
-    return conditional(() => this.table.deleteEntity!(partitionKey, rowKey, options));
+    return tableCall(this.table, () => this.table.deleteEntity!(partitionKey, rowKey, options), { partitionKey, rowKey }, options.abortSignal);
   }
 
   async getEntity<T extends WebEntityRecord = WebEntityRecord>(partitionKey: string, rowKey: string): Promise<T> {
-    return decryptWebEntity((await this.table.getEntity(partitionKey, rowKey)) as T, this.policy);
+    return decryptWebEntity((await tableCall(this.table, () => this.table.getEntity(partitionKey, rowKey), { partitionKey, rowKey })) as T, this.policy);
   }
 
   async *listEntities<T extends WebEntityRecord = WebEntityRecord>(options: { queryOptions?: { filter?: string } } = {}): AsyncGenerator<T> {
-    for await (const e of this.table.listEntities(options)) yield await decryptWebEntity(e as T, this.policy);
+    const pages = this.table.listEntities(options)[Symbol.asyncIterator]();
+    for (;;) {
+      const next = await tableCall(this.table, () => pages.next(), {});
+      if (next.done) return;
+      yield await decryptWebEntity(next.value as T, this.policy);
+    }
   }
 
   /**
@@ -162,7 +182,8 @@ export class WebEncryptedTableClient {
       else if (actionOptions === undefined) prepared.push([kind as "update" | "upsert", e, "Replace"]);
       else prepared.push([kind as "update" | "upsert", e, "Replace", actionOptions]);
     }
-    return conditional(() => this.table.submitTransaction!(prepared));
+    const first = prepared[0]?.[1];
+    return tableCall(this.table, () => this.table.submitTransaction!(prepared), first ? { partitionKey: keysOf(first).partitionKey } : {});
   }
 
   /**
@@ -180,7 +201,7 @@ export class WebEncryptedTableClient {
     this.#need("updateEntity");
     const signal = options.abortSignal ? { abortSignal: options.abortSignal } : {};
     const read = async () => {
-      const r = await this.table.getEntity(partitionKey, rowKey, { queryOptions: { select: [METADATA1, METADATA2] }, ...signal });
+      const r = await tableCall(this.table, () => this.table.getEntity(partitionKey, rowKey, { queryOptions: { select: [METADATA1, METADATA2] }, ...signal }), { partitionKey, rowKey }, options.abortSignal);
       return { etag: stringValue(getOwn(r, "etag")), m1: stringValue(getOwn(r, METADATA1)), m2: getOwn(r, METADATA2) };
     };
     const stored = await read();
@@ -207,7 +228,7 @@ export class WebEncryptedTableClient {
         argumentName: "newKek",
         details: { partitionKey, rowKey },
       });
-      const res = await conditional(() => this.table.updateEntity!({ partitionKey, rowKey, [METADATA1]: r.encryptionDataJson }, "Merge", { etag: stored.etag, ...signal }));
+      const res = await tableCall(this.table, () => this.table.updateEntity!({ partitionKey, rowKey, [METADATA1]: r.encryptionDataJson }, "Merge", { etag: stored.etag, ...signal }), { partitionKey, rowKey }, options.abortSignal);
       return { etag: res.etag, previousKeyId: r.previousKeyId, keyId: r.keyId, keyWrapAlgorithm: r.keyWrapAlgorithm };
     } finally {
       opened.contentKey.fill(0);

@@ -14,6 +14,7 @@ import {
   parseEncryptionData,
   sliceWebBytes,
   toReadableStream,
+  toTypedError,
   v2PlaintextLength,
   webByteSource,
   type AbortSignalLike,
@@ -137,14 +138,13 @@ export function aborted(signal: AbortSignalLike | undefined): void {
 }
 
 /** Maps an SDK or HTTP failure to a typed error (status only; never the URL, which may carry a SAS). */
-export function serviceError(e: unknown, what: string): ClientSideEncryptionError {
+export function serviceError(e: unknown, what: string, client?: { readonly url?: string; readonly containerName?: unknown; readonly name?: unknown }): ClientSideEncryptionError {
   if (ClientSideEncryptionError.is(e)) return e;
-  const status = typeof e === "object" && e !== null ? (e as { statusCode?: unknown }).statusCode : undefined;
-  const name = typeof e === "object" && e !== null ? (e as { name?: unknown }).name : undefined;
-  if (name === "AbortError") return new ClientSideEncryptionError("ABORTED", `${what} was aborted.`, { cause: e });
-  if (status === 412) return new ClientSideEncryptionError("CONDITION_NOT_MET", `${what}: the blob changed (ETag condition failed).`, { cause: e, details: { status } });
-  if (status === 404) return new ClientSideEncryptionError("NOT_FOUND", `${what}: the blob does not exist.`, { cause: e, details: { status } });
-  return new ClientSideEncryptionError("SERVICE_ERROR", `${what} failed${typeof status === "number" ? ` with HTTP ${status}` : ""}.`, { cause: e, details: typeof status === "number" ? { status } : {} });
+  // Core's one mapping (404 → NOT_FOUND, 412/condition codes → CONDITION_NOT_MET, aborts → ABORTED, else
+  // SERVICE_ERROR with statusCode/errorCode), the blob named when the SDK client says which; the operation leads the message.
+  const names = client && typeof client.containerName === "string" && typeof client.name === "string" ? { container: client.containerName, blob: client.name } : {};
+  const typed = toTypedError(e, { ...names, operation: what });
+  return new ClientSideEncryptionError(typed.code, `${what}: ${typed.message}`, { cause: e, details: typed.details });
 }
 
 type BlobConstructor = new (parts: Uint8Array[]) => Blob;
@@ -230,7 +230,7 @@ export async function uploadEncryptedBlob(client: WebBlockBlobClientLike, source
           options.onProgress?.({ storedBytes: staged });
         },
         (e: unknown) => {
-          failure ??= serviceError(e, "Put Block");
+          failure ??= serviceError(e, "Put Block", client);
         },
       )
       .finally(() => inFlight.delete(p));
@@ -260,7 +260,7 @@ export async function uploadEncryptedBlob(client: WebBlockBlobClientLike, source
       try {
         etag = (await client.upload(body(whole), whole.length, writeOptions())).etag;
       } catch (e) {
-        throw serviceError(e, "Put Blob");
+        throw serviceError(e, "Put Blob", client);
       }
     } else {
       if (held > 0) await stage();
@@ -270,7 +270,7 @@ export async function uploadEncryptedBlob(client: WebBlockBlobClientLike, source
       try {
         etag = (await client.commitBlockList(ids, writeOptions())).etag;
       } catch (e) {
-        throw serviceError(e, "Put Block List");
+        throw serviceError(e, "Put Block List", client);
       }
     }
     return { etag, plaintextLength: stored - regions * V2_REGION_OVERHEAD, storedLength: stored, regions, blocks: ids.length, encryptionData: ce.toJson(true) };
@@ -294,7 +294,7 @@ async function* sdkChunks(client: WebBlobClientLike, etag: string, offset: numbe
     try {
       res = await client.download(o, n, { conditions: { ifMatch: etag }, ...(signal ? { abortSignal: signal } : {}) });
     } catch (e) {
-      throw serviceError(e, "Get Blob");
+      throw serviceError(e, "Get Blob", client);
     }
     if (res.blobBody) yield* iterateBody(await res.blobBody);
     else yield* iterateBody(res.readableStreamBody);
@@ -339,7 +339,7 @@ export async function openDecryptedBlob(client: WebBlobClientLike, policy: Clien
   try {
     props = await client.getProperties(signal ? { abortSignal: signal } : {});
   } catch (e) {
-    throw serviceError(e, "Get Blob Properties");
+    throw serviceError(e, "Get Blob Properties", client);
   }
   const etag = props.etag ?? "";
   const storedLength = props.contentLength ?? 0;

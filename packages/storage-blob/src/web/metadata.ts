@@ -81,7 +81,7 @@ async function readProperties(client: WebBlobClientLike, options: WebBlobPropert
   try {
     return await client.getProperties({ ...(options.conditions ? { conditions: options.conditions } : {}), ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}) });
   } catch (e) {
-    throw serviceError(e, "Get Blob Properties");
+    throw serviceError(e, "Get Blob Properties", client);
   }
 }
 
@@ -100,7 +100,7 @@ async function writeMetadata(client: WebBlobClientLike, metadata: Record<string,
     const r = await client.setMetadata(metadata, { conditions: { ifMatch: etag }, ...(signal ? { abortSignal: signal } : {}) });
     return { etag: r.etag, lastModified: r.lastModified };
   } catch (e) {
-    throw serviceError(e, "Set Blob Metadata");
+    throw serviceError(e, "Set Blob Metadata", client);
   }
 }
 

@@ -1,5 +1,5 @@
 // A thin wrapper over the official QueueClient (browser or Node build): encrypts on send, decrypts on receive/peek.
-import { ClientSideEncryptionError, type AbortSignalLike, type ClientSideEncryptionPolicy } from "@azure-cse/core-envelope/web";
+import { ClientSideEncryptionError, toTypedError, type AbortSignalLike, type ClientSideEncryptionPolicy, type ServiceErrorContext } from "@azure-cse/core-envelope/web";
 import { decryptWebQueueMessage, encryptWebQueueMessage, type WebDecryptedQueueMessage, type WebMessageEncoding } from "./message.js";
 
 /** What the wrapper uses of `QueueClient` from @azure/storage-queue. */
@@ -43,6 +43,16 @@ function checkMessageRef(messageId: unknown, popReceipt: unknown): void {
 }
 
 export class WebEncryptedQueueClient {
+  /** Runs a queue request; failures become core's typed errors (the queue named, the caller's signal decides ABORTED). */
+  async #call<T>(request: () => Promise<T>, signal: AbortSignalLike | undefined, extra: ServiceErrorContext = {}): Promise<T> {
+    try {
+      return await request();
+    } catch (e) {
+      const queue = (this.queue as { name?: unknown }).name;
+      throw toTypedError(e, { queue: typeof queue === "string" ? queue : "", ...extra }, { callerSignal: signal });
+    }
+  }
+
   constructor(
     readonly queue: WebQueueClientLike,
     readonly policy: ClientSideEncryptionPolicy,
@@ -52,13 +62,13 @@ export class WebEncryptedQueueClient {
   /** Encrypts and sends one message (a fresh content key each). */
   async sendMessage(message: string | Uint8Array, options: { visibilityTimeout?: number; messageTimeToLive?: number; abortSignal?: AbortSignalLike } = {}): Promise<{ messageId: string; popReceipt: string }> {
     const text = await encryptWebQueueMessage(message, this.policy, { ...this.options, ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}) });
-    const r = await this.queue.sendMessage(text, options);
+    const r = await this.#call(() => this.queue.sendMessage(text, options), options.abortSignal);
     return { messageId: r.messageId, popReceipt: r.popReceipt };
   }
 
   /** Receives and decrypts; a message that does not decrypt rejects the call (it stays in the queue until its visibility timeout). */
   async receiveMessages(options: { numberOfMessages?: number; visibilityTimeout?: number; abortSignal?: AbortSignalLike } = {}): Promise<WebReceivedQueueMessage[]> {
-    const r = await this.queue.receiveMessages(options);
+    const r = await this.#call(() => this.queue.receiveMessages(options), options.abortSignal);
     const out: WebReceivedQueueMessage[] = [];
     for (const m of r.receivedMessageItems) {
       const d = await decryptWebQueueMessage(m.messageText, this.policy, this.options);
@@ -68,7 +78,7 @@ export class WebEncryptedQueueClient {
   }
 
   async peekMessages(options: { numberOfMessages?: number; abortSignal?: AbortSignalLike } = {}): Promise<WebReceivedQueueMessage[]> {
-    const r = await this.queue.peekMessages(options);
+    const r = await this.#call(() => this.queue.peekMessages(options), options.abortSignal);
     const out: WebReceivedQueueMessage[] = [];
     for (const m of r.peekedMessageItems) out.push({ ...(await decryptWebQueueMessage(m.messageText, this.policy, this.options)), messageId: m.messageId, dequeueCount: m.dequeueCount });
     return out;
@@ -76,7 +86,7 @@ export class WebEncryptedQueueClient {
 
   deleteMessage(messageId: string, popReceipt: string, options: { abortSignal?: AbortSignalLike } = {}): Promise<unknown> {
     checkMessageRef(messageId, popReceipt);
-    return this.queue.deleteMessage(messageId, popReceipt, options);
+    return this.#call(() => this.queue.deleteMessage(messageId, popReceipt, options), options.abortSignal, { messageId });
   }
 
   /**
@@ -100,13 +110,13 @@ export class WebEncryptedQueueClient {
     if (typeof this.queue.updateMessage !== "function") throw invalid("The queue client has no updateMessage (pass the official QueueClient).");
     const callOptions = options.abortSignal ? { abortSignal: options.abortSignal } : {};
     const text = message === undefined ? undefined : await encryptWebQueueMessage(message, this.policy, { ...this.options, ...callOptions });
-    const r = await this.queue.updateMessage(messageId, popReceipt, text, visibilityTimeout, callOptions);
+    const r = await this.#call(() => this.queue.updateMessage!(messageId, popReceipt, text, visibilityTimeout, callOptions), options.abortSignal, { messageId });
     return { popReceipt: r.popReceipt, nextVisibleOn: r.nextVisibleOn };
   }
 
   /** Deletes every message of the queue (no encryption involved). */
   clearMessages(options: { abortSignal?: AbortSignalLike } = {}): Promise<unknown> {
     if (typeof this.queue.clearMessages !== "function") return Promise.reject(invalid("The queue client has no clearMessages (pass the official QueueClient)."));
-    return this.queue.clearMessages(options);
+    return this.#call(() => this.queue.clearMessages!(options), options.abortSignal);
   }
 }
