@@ -52,7 +52,7 @@ describe("web queue client: typed service errors (core's one mapping)", () => {
     const stale = await failure(web.deleteMessage(m!.messageId, m!.popReceipt!));
     expect(stale.code).toBe("SERVICE_ERROR");
     expect(stale.details).toMatchObject({ messageId: m!.messageId, statusCode: 400, errorCode: "PopReceiptMismatch" });
-    await web.deleteMessage(m!.messageId, updated.popReceipt);
+    await web.deleteMessage(m!.messageId, updated.popReceipt!);
     const ac = new AbortController();
     ac.abort();
     expect((await failure(web.peekMessages({ abortSignal: ac.signal }))).code).toBe("ABORTED");

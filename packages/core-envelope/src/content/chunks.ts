@@ -26,3 +26,14 @@ export async function* sliceChunks<T extends Uint8Array>(source: AsyncIterable<U
     yield chunk;
   }
 }
+
+/** The bytes of `parts` in order, in one new Uint8Array of `total` bytes (their summed length when omitted). */
+export function concatBytes(parts: readonly Uint8Array[], total?: number): Uint8Array {
+  const out = new Uint8Array(total ?? parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}

@@ -5,7 +5,7 @@
 import { ClientSideEncryptionError, decryptionFailed, invalidArgument, sourceFailed } from "../errors.js";
 import { V2_NONCE_LENGTH } from "../schema/encryption-data.js";
 import { checkRegionSize, V2_REGION_OVERHEAD } from "../content/sizes.js";
-import { sliceChunks } from "../content/chunks.js";
+import { concatBytes, sliceChunks } from "../content/chunks.js";
 import { cbcDecryptBlocks, gcmOpen, gcmSeal, importContentKey } from "./subtle.js";
 import type { WebCryptoKey } from "./webcrypto-types.js";
 
@@ -238,15 +238,7 @@ export async function* decryptWebCbc(source: WebByteInput, cek: Uint8Array | Web
   let currentIv = options.ivFromStream ? undefined : iv!.slice();
   let pending: Uint8Array[] = [];
   let held = 0;
-  const take = (): Uint8Array => {
-    const all = new Uint8Array(held);
-    let o = 0;
-    for (const p of pending) {
-      all.set(p, o);
-      o += p.length;
-    }
-    return all;
-  };
+  const take = (): Uint8Array => concatBytes(pending, held);
   for await (const chunk of webByteSource(source)) {
     pending.push(chunk);
     held += chunk.length;

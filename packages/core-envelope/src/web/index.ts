@@ -52,5 +52,6 @@ export {
   type WebDecryptOptions,
 } from "./envelope.js";
 // Key rotation: the Node entry's rule (rotation.ts, crypto through the KeyEncryptionKey interface only).
+export { concatBytes } from "../content/chunks.js";
 export { toTypedError, type TypedErrorOptions, type ServiceErrorContext } from "../service-errors.js";
 export { rewrapContentKey, replaceWrappedContentKey, type RewrapContentKeyOptions, type RewrapContentKeyResult } from "../rotation.js";

@@ -8,6 +8,7 @@ import {
   ENCRYPTION_DATA_METADATA_KEY,
   V2_REGION_OVERHEAD,
   base64Encode,
+  concatBytes,
   createWebContentEncryption,
   decryptWebRange,
   findEncryptionDataInMetadata,
@@ -166,16 +167,6 @@ function blockId(i: number): string {
   return base64Encode(encoder.encode(`azcse-web-${String(i).padStart(8, "0")}`));
 }
 
-function concat(parts: Uint8Array[], n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 export function checkMetadata(metadata: unknown): Record<string, string> {
   if (metadata === undefined) return {};
   if (typeof metadata !== "object" || metadata === null) throw invalid("metadata must be an object of strings.");
@@ -215,7 +206,7 @@ export async function uploadEncryptedBlob(client: WebBlockBlobClientLike, source
   let staged = 0;
   let regions = 0;
   const stage = async (): Promise<void> => {
-    const block = concat(pending, held);
+    const block = concatBytes(pending, held);
     pending = [];
     held = 0;
     const id = blockId(ids.length);
@@ -255,7 +246,7 @@ export async function uploadEncryptedBlob(client: WebBlockBlobClientLike, source
     let etag: string | undefined;
     if (ids.length === 0) {
       // Everything fits in one block: one Put Blob carries body and metadata.
-      const whole = concat(pending, held);
+      const whole = concatBytes(pending, held);
       pending = [];
       try {
         etag = (await client.upload(body(whole), whole.length, writeOptions())).etag;
