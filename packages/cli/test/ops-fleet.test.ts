@@ -147,8 +147,13 @@ describe("--state in a blob: a killed worker resumes on a fresh working director
     const killed = await azcseProcess(args(0), { cwd: cwd0, killAfterLines: 4 });
     expect(killed.signal).toBe("SIGKILL");
 
-    // The killed worker's lease (15 s) is still held: another worker on the same state is refused (exit 1).
-    const second = await azcseProcess(args(0, ["--state-wait-seconds", "0"]), { cwd: mkdtempSync(path.join(dir, "w2-")) });
+    // The killed worker's lease (15 s, last renewed at most 5 s before the kill) is still held: another worker on the
+    // same state is refused (exit 1). This attempt runs the CLI in-process, right after the kill: a child process
+    // started through vite-node took over 10 s to reach the lease on a loaded CI machine and found it expired.
+    const w2 = mkdtempSync(path.join(dir, "w2-"));
+    const second = await azcse(
+      ...args(0, ["--state-wait-seconds", "0", "--connection-string", az.connectionString]).map((a) => (a === "out-0.jsonl" ? path.join(w2, "out-0.jsonl") : a)),
+    );
     expect(second.code, second.err).toBe(1);
     expect(second.err).toMatch(/leased by another worker/);
     const other = await otherShard;
