@@ -2,7 +2,7 @@
 // Entry point behind `npm run demo`, `npm test` and `npm run bench` on a fresh machine with only
 // Node 20 and npm: installs the workspace with a pinned pnpm (corepack is not used), makes sure the
 // Python SDK and .NET SDK interop peers are present for tests, builds, then runs the task.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,6 +24,38 @@ function must(cmd, args, what) {
   if (code !== 0) {
     console.error(`\n[azcse] ${what} failed (exit ${code}).`);
     process.exit(code);
+  }
+}
+/**
+ * Runs independent checks at once (their output is held and printed whole, one after the other, as each ends);
+ * exits with the first failure's code after all have ended.
+ */
+async function mustAll(jobs) {
+  const started = Date.now();
+  const results = await Promise.all(
+    jobs.map(
+      ([cmd, args, what]) =>
+        new Promise((resolve) => {
+          const t = Date.now();
+          const child = spawn(cmd, args, { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+          let out = "";
+          child.stdout.on("data", (d) => (out += d));
+          child.stderr.on("data", (d) => (out += d));
+          child.on("error", (e) => resolve({ what, code: 1, out: `${out}${String(e)}\n`, ms: Date.now() - t }));
+          child.on("close", (code) => {
+            const r = { what, code: code ?? 1, out, ms: Date.now() - t };
+            log(`${what}: ${r.code === 0 ? "passed" : `FAILED (exit ${r.code})`} in ${(r.ms / 1000).toFixed(0)} s`);
+            process.stdout.write(out.endsWith("\n") || out === "" ? out : `${out}\n`);
+            resolve(r);
+          });
+        }),
+    ),
+  );
+  log(`${jobs.length} checks at once took ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  const failed = results.find((r) => r.code !== 0);
+  if (failed) {
+    console.error(`\n[azcse] ${failed.what} failed (exit ${failed.code}).`);
+    process.exit(failed.code);
   }
 }
 function log(s) {
@@ -121,10 +153,13 @@ if (task === "test") {
     must("turbo", ["run", "test", "--filter=@azure-cse/doc-test"], "doc test");
   }
   // Packaging (issue 9): API surface locked, every tarball installs alone, API docs build, release dry run.
-  must("node", ["tools/api-report.mjs", "--check"], "API report check");
-  must("node", ["tools/check-packages.mjs"], "package check");
-  must("typedoc", [], "API reference build (docs/api)");
-  must("pnpm", ["run", "release:dry-run"], "release dry run");
+  // Independent of each other (none writes what another reads), so they run at once.
+  await mustAll([
+    ["node", ["tools/api-report.mjs", "--check"], "API report check"],
+    ["node", ["tools/check-packages.mjs"], "package check"],
+    ["typedoc", [], "API reference build (docs/api)"],
+    ["pnpm", ["run", "release:dry-run"], "release dry run"],
+  ]);
   log("all tests passed");
 } else if (task === "demo") {
   must("turbo", ["run", "build", "--output-logs=errors-only"], "build");
