@@ -8,6 +8,8 @@ export interface TypedErrorAssertions<E extends { code: string; message: string 
   caught: (fnOrPromise: Promise<unknown> | (() => unknown)) => Promise<E>;
   /** `caught`, then its code must be `code` (and its message match `message`, if given). */
   expectCode: (fnOrPromise: Promise<unknown> | (() => unknown), code: E["code"], message?: RegExp) => Promise<E>;
+  /** The typed error's code, "resolved" when nothing was thrown, or "untyped:<statusCode or message>" for another error. */
+  codeOf: (fnOrPromise: Promise<unknown> | (() => unknown)) => Promise<string>;
 }
 export function typedErrorAssertions<E extends { code: string; message: string }>(ErrorClass: TypedErrorClass<E>): TypedErrorAssertions<E>;
 /** Everything an error exposes as text: message, details, stack and causes. */

@@ -23,7 +23,21 @@ export function typedErrorAssertions(ErrorClass) {
     if (message) expect(e.message).toMatch(message);
     return e;
   }
-  return { caught, expectCode };
+  /**
+   * What a call came to, as one comparable string: the typed error's code, "resolved" when it did not throw, or
+   * "untyped:<statusCode or message>" for any other error (so a test can tell a raw SDK error from a typed one).
+   */
+  async function codeOf(fnOrPromise) {
+    try {
+      await (typeof fnOrPromise === "function" ? fnOrPromise() : fnOrPromise);
+    } catch (e) {
+      if (ErrorClass.is(e)) return e.code;
+      const status = e && typeof e === "object" ? e.statusCode : undefined;
+      return `untyped:${typeof status === "number" ? status : String(e)}`;
+    }
+    return "resolved";
+  }
+  return { caught, expectCode, codeOf };
 }
 
 /** Everything an error exposes as text: message, details, stack and causes (five levels). */

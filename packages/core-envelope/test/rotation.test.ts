@@ -1,5 +1,6 @@
 // Key rotation in core (rewrapContentKey): the one re-wrap + check + JSON rule every service package uses.
 import { describe, expect, it } from "vitest";
+import { typedErrorAssertions } from "@azure-cse/testkit/assertions";
 import {
   AesKeyWrapKey,
   ClientSideEncryptionError,
@@ -22,14 +23,7 @@ async function written(protocol: "2.0" | "2.1" | "1.0") {
   return { kek, json, data, cek };
 }
 
-async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (e) {
-    return ClientSideEncryptionError.is(e) ? e.code : `untyped ${String(e)}`;
-  }
-  return undefined;
-}
+const { codeOf } = typedErrorAssertions(ClientSideEncryptionError);
 
 describe("rewrapContentKey", () => {
   for (const protocol of ["1.0", "2.0", "2.1"] as const) {

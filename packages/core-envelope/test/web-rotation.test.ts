@@ -3,6 +3,7 @@
 // with a Web Crypto key and the Node entry with the same key bytes must give the same stored JSON to the byte.
 import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { typedErrorAssertions } from "@azure-cse/testkit/assertions";
 import { AesKeyWrapKey, RsaKey, createContentEncryption, parseEncryptionData, rewrapContentKey as nodeRewrap, unwrapContentKey } from "@azure-cse/core-envelope";
 import {
   ClientSideEncryptionError,
@@ -16,14 +17,7 @@ import {
 
 const NEW_KEY = Uint8Array.from({ length: 32 }, (_, i) => 200 - i);
 
-async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (e) {
-    return ClientSideEncryptionError.is(e) ? e.code : `untyped ${String(e)}`;
-  }
-  return undefined;
-}
+const { codeOf } = typedErrorAssertions(ClientSideEncryptionError);
 
 describe("web entry: rewrapContentKey", () => {
   for (const protocol of ["1.0", "2.0", "2.1"] as const) {

@@ -1,6 +1,7 @@
 // EncryptedTableClient against Azurite: every operation, projections, transactions, merge rules, limits,
 // key rotation, requireEncryption, tampering, and the Python vectors / Java layouts fed in raw.
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { typedErrorAssertions } from "@azure-cse/testkit/assertions";
 import { TableClient } from "@azure/data-tables";
 import { AesKeyWrapKey, ClientSideEncryptionError, RsaKey, createLocalKeyResolver, type ClientSideEncryptionPolicy, type KeyEncryptionKey } from "@azure-cse/core-envelope";
 import { EncryptedTableClient, METADATA1, METADATA2, entityFromODataJson, entityToODataJson } from "@azure-cse/data-tables";
@@ -20,15 +21,7 @@ async function newTable(prefix = "enc"): Promise<TableClient> {
   return t;
 }
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (ClientSideEncryptionError.is(e)) return e.code;
-    return `untyped:${String(e)}`;
-  }
-  return "resolved";
-}
+const { codeOf } = typedErrorAssertions(ClientSideEncryptionError);
 
 beforeAll(async () => {
   az = await startAzurite();

@@ -3,6 +3,7 @@
 // writes is read by the Node client (and the reverse); merges are refused as the Node client refuses them; stale
 // ETags and concurrent writers are CONDITION_NOT_MET with nothing changed.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { typedErrorAssertions } from "@azure-cse/testkit/assertions";
 import { TableClient } from "@azure/data-tables";
 import { AesKeyWrapKey, ClientSideEncryptionError, RsaKey, createLocalKeyResolver, type ClientSideEncryptionPolicy } from "@azure-cse/core-envelope";
 import { EncryptedTableClient, METADATA1, METADATA2 } from "@azure-cse/data-tables";
@@ -37,10 +38,7 @@ async function caught(p: Promise<unknown>): Promise<ClientSideEncryptionError | 
   }
   return "resolved";
 }
-const codeOf = async (p: Promise<unknown>) => {
-  const e = await caught(p);
-  return typeof e === "string" ? e : e.code;
-};
+const { codeOf } = typedErrorAssertions(ClientSideEncryptionError);
 
 async function setup() {
   const t = await newTable();

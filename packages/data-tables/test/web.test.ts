@@ -2,7 +2,8 @@
 // entities (IVs, name list and EncryptionData of the legacy format), legacy Java order, typed errors. The browser
 // round trip through the official TableClient and Azurite, and the Python SDK, are in examples/browser.
 import { describe, expect, it } from "vitest";
-import { AesKeyWrapKey, RsaKey, createLocalKeyResolver, type ClientSideEncryptionPolicy } from "@azure-cse/core-envelope";
+import { typedErrorAssertions } from "@azure-cse/testkit/assertions";
+import { AesKeyWrapKey, ClientSideEncryptionError, RsaKey, createLocalKeyResolver, type ClientSideEncryptionPolicy } from "@azure-cse/core-envelope";
 import { decryptEntity, encryptEntity, METADATA1, METADATA2 } from "@azure-cse/data-tables";
 import { decryptWebEntity, encryptWebEntity } from "@azure-cse/data-tables/web";
 
@@ -11,14 +12,7 @@ const rsa = RsaKey.generate("local:t-web-rsa", 2048, "RSA-OAEP");
 const policy: ClientSideEncryptionPolicy = { keyEncryptionKey: aes, keyResolver: createLocalKeyResolver([aes, rsa]) };
 const entity = { partitionKey: "pk ü", rowKey: "rk1", ssn: "123-45-6789", note: "emoji 😀", empty: "", plain: "visible", n: 42 };
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return "none";
-  } catch (e) {
-    return (e as { code?: string }).code ?? String(e);
-  }
-}
+const { codeOf } = typedErrorAssertions(ClientSideEncryptionError);
 
 describe("data-tables/web", () => {
   it("web-written entities: the Node entry decrypts them; same stored shape as the Node writer", async () => {

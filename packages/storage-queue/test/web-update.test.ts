@@ -2,8 +2,9 @@
 // QueueClient's Node build). What the web client writes on update is read by the Node client, and the reverse; a
 // new content gets a fresh content key; a visibility-only update leaves the stored envelope byte for byte.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { typedErrorAssertions } from "@azure-cse/testkit/assertions";
 import type { QueueClient } from "@azure/storage-queue";
-import { AesKeyWrapKey, RsaKey, createLocalKeyResolver, type ClientSideEncryptionPolicy } from "@azure-cse/core-envelope";
+import { AesKeyWrapKey, ClientSideEncryptionError, RsaKey, createLocalKeyResolver, type ClientSideEncryptionPolicy } from "@azure-cse/core-envelope";
 import { EncryptedQueueClient } from "@azure-cse/storage-queue";
 import { WebEncryptedQueueClient } from "@azure-cse/storage-queue/web";
 import { startAzurite, type AzuriteHandle } from "@azure-cse/testkit";
@@ -21,14 +22,7 @@ afterAll(async () => {
   await azurite?.stop();
 });
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return "none";
-  } catch (e) {
-    return (e as { code?: string }).code ?? String(e);
-  }
-}
+const { codeOf } = typedErrorAssertions(ClientSideEncryptionError);
 
 async function setup(p: ClientSideEncryptionPolicy = policy) {
   const raw: QueueClient = await newQueue(azurite.connectionString, "qwu");
@@ -57,7 +51,7 @@ describe("WebEncryptedQueueClient.updateMessage on Azurite", () => {
     expect(read.failures).toEqual([]);
     expect(read.receivedMessageItems.map((x) => [x.messageText, x.protocol, x.keyId])).toEqual([["second version ✓ 😀", "2.0", aes.keyId]]);
     // The pop receipt of the receive before the update no longer works.
-    expect(await codeOf(web.deleteMessage(m!.messageId, m!.popReceipt!))).not.toBe("none");
+    expect(await codeOf(web.deleteMessage(m!.messageId, m!.popReceipt!))).not.toBe("resolved");
     const last = read.receivedMessageItems[0]!;
     await web.deleteMessage(last.messageId, last.popReceipt);
     expect((await raw.peekMessages()).peekedMessageItems).toHaveLength(0);

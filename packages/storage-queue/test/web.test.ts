@@ -2,7 +2,8 @@
 // messages (2.0 both ways, 1.0 Node → web), .NET's nonce, size limits and typed errors. The browser round trip
 // through the official QueueClient and Azurite, and Python reading/writing, are in examples/browser.
 import { describe, expect, it } from "vitest";
-import { AesKeyWrapKey, RsaKey, createLocalKeyResolver, type ClientSideEncryptionPolicy } from "@azure-cse/core-envelope";
+import { typedErrorAssertions } from "@azure-cse/testkit/assertions";
+import { AesKeyWrapKey, ClientSideEncryptionError, RsaKey, createLocalKeyResolver, type ClientSideEncryptionPolicy } from "@azure-cse/core-envelope";
 import { decryptQueueMessage, encryptQueueMessage, QUEUE_V2_NONCE } from "@azure-cse/storage-queue";
 import { decryptWebQueueMessage, encryptWebQueueMessage, isWebEncryptedMessageText } from "@azure-cse/storage-queue/web";
 
@@ -11,14 +12,7 @@ const rsa = RsaKey.generate("local:q-web-rsa", 2048, "RSA-OAEP");
 const policy: ClientSideEncryptionPolicy = { keyEncryptionKey: aes, keyResolver: createLocalKeyResolver([aes, rsa]) };
 const texts = ["", "plain ascii", "emoji 😀 CJK 中文", '{"json":1}', "x".repeat(47 * 1024)];
 
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return "none";
-  } catch (e) {
-    return (e as { code?: string }).code ?? String(e);
-  }
-}
+const { codeOf } = typedErrorAssertions(ClientSideEncryptionError);
 
 describe("storage-queue/web", () => {
   it("web-written 2.0 messages: the Node entry reads them; envelope shape, .NET nonce and EncryptionData match the Node writer's", async () => {
