@@ -41,7 +41,7 @@ import {
 } from "./entity-crypto.js";
 import { copyRecord, fromSdkEntity, getOwn, installEntityNamesPolicy, marked, toSdkEntity } from "./entity-names.js";
 import { METADATA1, METADATA2, stringValue } from "./format.js";
-import { ENTITY_CHANGED_MESSAGE, MERGE_REFUSED_MESSAGE, tryEntityKeys } from "./shared/entity-format.js";
+import { ENTITY_CHANGED_MESSAGE, MERGE_REFUSED_MESSAGE, storedEncryptedClash, storedEncryptedMergeMessage, tryEntityKeys } from "./shared/entity-format.js";
 import { checkOptionsObject, describeValue, guardKek, guardPolicy, invalidArgument, quoteForDisplay as quote } from "@azure-cse/core-envelope/internal";
 
 type OperationOptions = NonNullable<Parameters<TableClient["createEntity"]>[1]>;
@@ -324,13 +324,8 @@ export class EncryptedTableClient {
     if (m1 !== undefined && m1 !== null && m2 !== undefined && m2 !== null) {
       const opened = await openEntity(m1, m2, partitionKey, rowKey, this.#policy, { abortSignal: options.abortSignal });
       opened.contentKey.fill(0);
-      const clash = opened.names.filter((n) => Object.prototype.hasOwnProperty.call(entity, n));
-      if (clash.length > 0) {
-        throw new ClientSideEncryptionError(
-          "UNSUPPORTED_OPERATION",
-          `Merge refused: it would overwrite stored encrypted propert${clash.length > 1 ? "ies" : "y"} ${clash.map((n) => quote(n)).join(", ")} with plaintext and leave stale encryption metadata. Use mode "Replace".`,
-        );
-      }
+      const clash = storedEncryptedClash(opened.names, entity);
+      if (clash.length > 0) throw new ClientSideEncryptionError("UNSUPPORTED_OPERATION", storedEncryptedMergeMessage(clash, (n) => quote(n)));
     }
     return { etag: stored.etag };
   }

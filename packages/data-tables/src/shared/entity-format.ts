@@ -163,3 +163,16 @@ export const MERGE_REFUSED_MESSAGE =
   "Merge cannot write encrypted properties: every encrypted property of an entity shares one content key and IV, and " +
   `${METADATA2} lists all of them, so a merge would either leave ciphertext under a key the new metadata does not describe ` +
   'or add encrypted properties the stored list does not know. Use mode "Replace" (read, change and write the whole entity).';
+
+/**
+ * The stored encrypted properties (`storedNames`, the decrypted `_ClientEncryptionMetadata2` list) that a merge of
+ * `entity` would overwrite with plaintext (both entries refuse such a merge).
+ */
+export function storedEncryptedClash(storedNames: readonly string[], entity: object): string[] {
+  return storedNames.filter((n) => Object.prototype.hasOwnProperty.call(entity, n));
+}
+
+/** The UNSUPPORTED_OPERATION message of both entries for a merge that touches stored encrypted properties; `quote` is the entry's display quoting. */
+export function storedEncryptedMergeMessage(clash: readonly string[], quote: (name: string) => string): string {
+  return `Merge refused: it would overwrite stored encrypted propert${clash.length > 1 ? "ies" : "y"} ${clash.map((n) => quote(n)).join(", ")} with plaintext and leave stale encryption metadata. Use mode "Replace".`;
+}

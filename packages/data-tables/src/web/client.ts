@@ -1,6 +1,7 @@
 // A thin wrapper over the official TableClient (browser or Node build): encrypts selected properties on write,
-// decrypts on read. Entities are written whole: merge writes are refused (they would mix content keys in one
-// entity). Key rotation rewrites only `_ClientEncryptionMetadata1`, conditional on the ETag read.
+// decrypts on read. A merge (updateEntity/upsertEntity mode "Merge") is allowed under the Node client's rule: it may
+// write no property the selection encrypts and touch none the stored entity has encrypted (checked against the
+// stored metadata, then merged If-Match the ETag read); merge actions in transactions are refused. Key rotation rewrites only `_ClientEncryptionMetadata1`, conditional on the ETag read.
 import {
   ClientSideEncryptionError,
   rewrapContentKey,
@@ -10,7 +11,20 @@ import {
   type ClientSideEncryptionPolicy,
   type KeyEncryptionKey,
 } from "@azure-cse/core-envelope/web";
-import { ENTITY_CHANGED_MESSAGE, METADATA1, METADATA2, MERGE_REFUSED_MESSAGE, getOwn, isPresent, stringValue } from "../shared/entity-format.js";
+import {
+  ENTITY_CHANGED_MESSAGE,
+  METADATA1,
+  METADATA2,
+  MERGE_REFUSED_MESSAGE,
+  getOwn,
+  isDroppedOnWrite,
+  isMetadataProperty,
+  isPresent,
+  storedEncryptedClash,
+  storedEncryptedMergeMessage,
+  stringValue,
+  tryEntityKeys,
+} from "../shared/entity-format.js";
 import { decryptWebEntity, encryptWebEntity, openWebEntity, webSelectedProperties, type WebEntityRecord, type WebPropertySelection } from "./entity.js";
 
 type Keyed = WebEntityRecord & { partitionKey: string; rowKey: string };
@@ -94,6 +108,40 @@ function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolea
 
 const asBytes = (v: unknown): Uint8Array | undefined => (v instanceof Uint8Array ? v : undefined);
 
+/** A property name in a message: a JSON string literal, cut at 200 characters (the Node entry's display quoting for ordinary names). */
+const quoteName = (n: string): string => JSON.stringify(n.length > 200 ? `${n.slice(0, 200)}…` : n);
+
+/** How many times a merge-upsert reads again after a concurrent writer (as the Node client): 3 attempts in all. */
+const MERGE_UPSERT_ATTEMPTS = 3;
+
+function checkMode(mode: unknown): "Merge" | "Replace" {
+  if (mode !== "Merge" && mode !== "Replace") throw invalid('mode must be "Merge" or "Replace".');
+  return mode;
+}
+
+/** A typed HTTP 409 (e.g. EntityAlreadyExists): someone created the entity between the read and the insert. */
+const isConflict = (e: unknown): boolean => ClientSideEncryptionError.hasCode(e, "SERVICE_ERROR") && e.details.statusCode === 409;
+
+/**
+ * What a merge sends: the keys and the caller's properties as given (etag, Timestamp and `odata.*` bookkeeping
+ * dropped). The metadata names are reserved (INVALID_ARGUMENT), as on every web write.
+ */
+function mergeBody(entity: WebEntityRecord): Keyed {
+  if (typeof entity !== "object" || entity === null || Array.isArray(entity)) throw invalid("The entity must be an object.");
+  const keys = tryEntityKeys(entity);
+  if (!keys) throw invalid("The entity needs string partitionKey and rowKey values.");
+  const out = Object.create(null) as Keyed;
+  out.partitionKey = keys.partitionKey;
+  out.rowKey = keys.rowKey;
+  for (const [name, value] of Object.entries(entity)) {
+    if (isMetadataProperty(name)) throw invalid(`The property name ${quoteName(name)} is reserved for the encryption metadata.`);
+    if (name === "__proto__") throw invalid('A property named "__proto__" cannot be written through the web entry (the SDK drops it); use the Node entry.');
+    if (isDroppedOnWrite(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
 export class WebEncryptedTableClient {
   constructor(
     readonly table: WebTableClientLike,
@@ -111,9 +159,14 @@ export class WebEncryptedTableClient {
     return { etag: r.etag, encryptedProperties: e.encryptedProperties };
   }
 
-  /** Replace only: a merge would leave properties under another entity's content key. */
+  /**
+   * Replace mode (the default) encrypts like createEntity. Mode "Merge" follows updateEntity's rule; when the entity
+   * does not exist yet it is inserted with encryption metadata (so it stays readable under requireEncryption). A
+   * concurrent writer between the read and the write makes it read again (3 attempts in all, as the Node client),
+   * then CONDITION_NOT_MET (or the insert's conflict).
+   */
   async upsertEntity(entity: WebEntityRecord, mode: "Replace" | "Merge" = "Replace"): Promise<{ etag?: string; encryptedProperties: string[] }> {
-    if (mode !== "Replace") throw wholeOnly();
+    if (checkMode(mode) === "Merge") return this.#mergeUpsert(entity);
     const e = await encryptWebEntity(entity, this.policy, this.selection);
     const r = await tableCall(this.table, () => this.table.upsertEntity(e.entity, "Replace"), keysOf(e.entity));
     return { etag: r.etag, encryptedProperties: e.encryptedProperties };
@@ -121,16 +174,87 @@ export class WebEncryptedTableClient {
 
   /**
    * Replaces an existing entity, encrypted with a fresh content key and IV (like createEntity). With `etag` the write
-   * is conditional: an entity changed since is CONDITION_NOT_MET. Mode "Merge" is refused (UNSUPPORTED_OPERATION):
-   * the web entry writes entities whole.
+   * is conditional: an entity changed since is CONDITION_NOT_MET.
+   *
+   * Mode "Merge" (the Node client's rule and messages): refused with UNSUPPORTED_OPERATION when any property would be
+   * encrypted under the selection, or when it names a property the stored entity has encrypted (checked by reading
+   * the stored metadata); otherwise merged If-Match the ETag read, so a concurrent writer is CONDITION_NOT_MET, as is
+   * an `etag` that is not the stored one. A missing entity is NOT_FOUND. Nothing is encrypted
+   * (`encryptedProperties` is empty).
    */
   async updateEntity(entity: WebEntityRecord, mode: "Replace" | "Merge" = "Replace", options: { etag?: string; abortSignal?: AbortSignalLike } = {}): Promise<{ etag?: string; encryptedProperties: string[] }> {
-    if (mode !== "Replace") throw wholeOnly();
+    checkMode(mode);
     if (typeof options !== "object" || options === null) throw invalid("options must be an object.");
     this.#need("updateEntity");
+    if (mode === "Merge") return this.#mergeUpdate(entity, options);
     const e = await encryptWebEntity(entity, this.policy, this.selection, options.abortSignal ? { abortSignal: options.abortSignal } : {});
     const r = await tableCall(this.table, () => this.table.updateEntity!(e.entity, "Replace", options), keysOf(e.entity), options.abortSignal);
     return { etag: r.etag, encryptedProperties: e.encryptedProperties };
+  }
+
+  #context(keys: { partitionKey: string; rowKey: string }): ServiceErrorContext {
+    const name = (this.table as { tableName?: unknown }).tableName;
+    return { table: typeof name === "string" ? name : "", partitionKey: keys.partitionKey, rowKey: keys.rowKey };
+  }
+
+  /** The body of an allowed merge; UNSUPPORTED_OPERATION (MERGE_REFUSED_MESSAGE) if the selection would encrypt any of it. */
+  #mergeable(entity: WebEntityRecord): Keyed {
+    const body = mergeBody(entity);
+    if (webSelectedProperties(body, this.selection).length > 0) throw mergeRefused();
+    return body;
+  }
+
+  /** Reads the stored metadata (undefined: no such entity); refuses a merge that would overwrite a stored encrypted property with plaintext. */
+  async #storedForMerge(body: Keyed, signal: AbortSignalLike | undefined): Promise<{ etag: string } | undefined> {
+    const { partitionKey, rowKey } = body;
+    let stored: WebEntityRecord;
+    try {
+      stored = await tableCall(this.table, () => this.table.getEntity(partitionKey, rowKey, { queryOptions: { select: [METADATA1, METADATA2] }, ...(signal ? { abortSignal: signal } : {}) }), { partitionKey, rowKey }, signal);
+    } catch (e) {
+      if (ClientSideEncryptionError.hasCode(e, "NOT_FOUND")) return undefined;
+      throw e;
+    }
+    const etag = stringValue(getOwn(stored, "etag"));
+    if (etag === undefined) throw new ClientSideEncryptionError("SERVICE_ERROR", "The entity was returned without an ETag, so it cannot be merged conditionally; nothing was changed.", { details: { partitionKey, rowKey } });
+    const m1 = getOwn(stored, METADATA1);
+    const m2 = getOwn(stored, METADATA2);
+    if (isPresent(m1) && isPresent(m2)) {
+      const opened = await openWebEntity(m1, m2, partitionKey, rowKey, this.policy, signal ? { abortSignal: signal } : {});
+      opened.contentKey.fill(0);
+      const clash = storedEncryptedClash(opened.names, body);
+      if (clash.length > 0) throw new ClientSideEncryptionError("UNSUPPORTED_OPERATION", storedEncryptedMergeMessage(clash, quoteName));
+    }
+    return { etag };
+  }
+
+  async #mergeUpdate(entity: WebEntityRecord, options: { etag?: string; abortSignal?: AbortSignalLike }): Promise<{ etag?: string; encryptedProperties: string[] }> {
+    const body = this.#mergeable(entity);
+    const keys = { partitionKey: body.partitionKey, rowKey: body.rowKey };
+    const stored = await this.#storedForMerge(body, options.abortSignal);
+    // A missing entity: the service reports it as a plain merge would (NOT_FOUND).
+    if (!stored) return { etag: (await tableCall(this.table, () => this.table.updateEntity!(body, "Merge", options), keys, options.abortSignal)).etag, encryptedProperties: [] };
+    if (options.etag !== undefined && options.etag !== "*" && options.etag !== stored.etag) throw conditionNotMet(undefined, this.#context(keys));
+    const r = await tableCall(this.table, () => this.table.updateEntity!(body, "Merge", { ...options, etag: stored.etag }), keys, options.abortSignal);
+    return { etag: r.etag, encryptedProperties: [] };
+  }
+
+  async #mergeUpsert(entity: WebEntityRecord): Promise<{ etag?: string; encryptedProperties: string[] }> {
+    this.#need("updateEntity");
+    const body = this.#mergeable(entity);
+    const keys = { partitionKey: body.partitionKey, rowKey: body.rowKey };
+    for (let attempt = 1; ; attempt++) {
+      const stored = await this.#storedForMerge(body, undefined);
+      try {
+        if (stored) return { etag: (await tableCall(this.table, () => this.table.updateEntity!(body, "Merge", { etag: stored.etag }), keys)).etag, encryptedProperties: [] };
+        const e = await encryptWebEntity(entity, this.policy, this.selection);
+        const r = await tableCall(this.table, () => this.table.createEntity(e.entity), keys);
+        return { etag: r.etag, encryptedProperties: e.encryptedProperties };
+      } catch (e) {
+        // Someone created or changed the entity in between: read again (bounded).
+        const raced = stored ? ClientSideEncryptionError.hasCode(e, "CONDITION_NOT_MET") : isConflict(e);
+        if (!raced || attempt >= MERGE_UPSERT_ATTEMPTS) throw e;
+      }
+    }
   }
 
   /** Deletes an entity (no encryption involved); with `etag`, only that version (CONDITION_NOT_MET otherwise). */
