@@ -1,7 +1,8 @@
 // @azure-cse/data-tables/web against Azurite (Web Crypto in Node, the official TableClient's Node build):
 // updateEntity (Replace, ETag-conditional), deleteEntity, submitTransaction and key rotation. What the web client
-// writes is read by the Node client (and the reverse); merges are refused as the Node client refuses them; stale
-// ETags and concurrent writers are CONDITION_NOT_MET with nothing changed.
+// writes is read by the Node client (and the reverse); merge actions in transactions are refused (merges through
+// updateEntity/upsertEntity: test/web-merge.test.ts); stale ETags and concurrent writers are CONDITION_NOT_MET
+// with nothing changed.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { typedErrorAssertions } from "@azure-cse/testkit/assertions";
 import { TableClient } from "@azure/data-tables";
@@ -70,11 +71,12 @@ describe("WebEncryptedTableClient.updateEntity / deleteEntity", () => {
     expect(await codeOf(web.getEntity("p", "r"))).toBe("NOT_FOUND");
   });
 
-  it("Merge is refused before anything is sent; updating a missing entity is NOT_FOUND", async () => {
+  it("a Merge that would write an encrypted property is refused before anything is sent; updating a missing entity is NOT_FOUND", async () => {
     const { t, web } = await setup();
     await web.createEntity({ partitionKey: "p", rowKey: "m", ssn: "1", plain: "x" });
     const stored = await rawGetEntity(az, t.tableName, "p", "m");
-    expect(await codeOf(web.updateEntity({ partitionKey: "p", rowKey: "m", plain: "y" }, "Merge"))).toBe("UNSUPPORTED_OPERATION");
+    expect(await codeOf(web.updateEntity({ partitionKey: "p", rowKey: "m", ssn: "2", plain: "y" }, "Merge"))).toBe("UNSUPPORTED_OPERATION");
+    expect(await codeOf(web.upsertEntity({ partitionKey: "p", rowKey: "m", note: "n" }, "Merge"))).toBe("UNSUPPORTED_OPERATION");
     expect(await rawGetEntity(az, t.tableName, "p", "m")).toEqual(stored);
     expect(await codeOf(web.updateEntity({ partitionKey: "p", rowKey: "missing", ssn: "1" }, "Replace", { etag: "*" }))).toBe("NOT_FOUND");
     expect(await codeOf(web.deleteEntity("p", 7 as unknown as string))).toBe("INVALID_ARGUMENT");
