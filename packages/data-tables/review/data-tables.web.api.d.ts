@@ -64,7 +64,7 @@ interface WebTableClientLike {
             filter?: string;
         };
     }): AsyncIterable<WebEntityRecord>;
-    /** Used by `updateEntity` and `updateKeyEncryptionKey`. */
+    /** Used by `updateEntity`, `upsertEntity` mode "Merge" and `updateKeyEncryptionKey`. */
     updateEntity?(entity: Keyed, mode?: "Merge" | "Replace", options?: {
         etag?: string;
         abortSignal?: AbortSignalLike;
@@ -107,15 +107,25 @@ declare class WebEncryptedTableClient {
         etag?: string;
         encryptedProperties: string[];
     }>;
-    /** Replace only: a merge would leave properties under another entity's content key. */
+    /**
+     * Replace mode (the default) encrypts like createEntity. Mode "Merge" follows updateEntity's rule; when the entity
+     * does not exist yet it is inserted with encryption metadata (so it stays readable under requireEncryption). A
+     * concurrent writer between the read and the write makes it read again (3 attempts in all, as the Node client),
+     * then CONDITION_NOT_MET (or the insert's conflict).
+     */
     upsertEntity(entity: WebEntityRecord, mode?: "Replace" | "Merge"): Promise<{
         etag?: string;
         encryptedProperties: string[];
     }>;
     /**
      * Replaces an existing entity, encrypted with a fresh content key and IV (like createEntity). With `etag` the write
-     * is conditional: an entity changed since is CONDITION_NOT_MET. Mode "Merge" is refused (UNSUPPORTED_OPERATION):
-     * the web entry writes entities whole.
+     * is conditional: an entity changed since is CONDITION_NOT_MET.
+     *
+     * Mode "Merge" (the Node client's rule and messages): refused with UNSUPPORTED_OPERATION when any property would be
+     * encrypted under the selection, or when it names a property the stored entity has encrypted (checked by reading
+     * the stored metadata); otherwise merged If-Match the ETag read, so a concurrent writer is CONDITION_NOT_MET, as is
+     * an `etag` that is not the stored one. A missing entity is NOT_FOUND. Nothing is encrypted
+     * (`encryptedProperties` is empty).
      */
     updateEntity(entity: WebEntityRecord, mode?: "Replace" | "Merge", options?: {
         etag?: string;

@@ -35,7 +35,7 @@ export interface WebTableClientLike {
   upsertEntity(entity: Keyed, mode?: "Merge" | "Replace"): Promise<{ etag?: string }>;
   getEntity(partitionKey: string, rowKey: string, options?: { queryOptions?: { select?: string[] }; abortSignal?: AbortSignalLike }): Promise<WebEntityRecord>;
   listEntities(options?: { queryOptions?: { filter?: string } }): AsyncIterable<WebEntityRecord>;
-  /** Used by `updateEntity` and `updateKeyEncryptionKey`. */
+  /** Used by `updateEntity`, `upsertEntity` mode "Merge" and `updateKeyEncryptionKey`. */
   updateEntity?(entity: Keyed, mode?: "Merge" | "Replace", options?: { etag?: string; abortSignal?: AbortSignalLike }): Promise<{ etag?: string }>;
   /** Used by `deleteEntity`. */
   deleteEntity?(partitionKey: string, rowKey: string, options?: { etag?: string; abortSignal?: AbortSignalLike }): Promise<unknown>;
