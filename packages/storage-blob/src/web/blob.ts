@@ -58,7 +58,7 @@ export interface WebBlockBlobClientLike {
 /** What the download functions use of a `BlobClient` (the official SDK's, browser or Node build); passes `abortSignal` and `conditions`. */
 export interface WebBlobClientLike {
   readonly url: string;
-  /** The blob's name (the official BlobClient's); used to find the blob in a container listing (see `WebMetadataListing`). */
+  /** The blob's name (the official BlobClient's); used to find the blob in a container listing (see `WebMetadataCaseOptions`). */
   readonly name?: string;
   /** The container's name (the official BlobClient's); when both it and the listing's are known they must agree. */
   readonly containerName?: string;
