@@ -14,6 +14,15 @@ interface EncryptionSummaryOf<P extends string = "1.0" | "2.0" | "2.1"> {
     encryptionLibrary?: string;
 }
 
+/** What is used of one List Blobs entry (the SDK's `BlobItem`). */
+interface ListedBlobLike {
+    name: string;
+    properties: {
+        etag?: string;
+    };
+    metadata?: Record<string, string>;
+}
+
 /** The non-secret summary of a blob's EncryptionData. */
 type WebEncryptionSummary = EncryptionSummaryOf;
 /** Conditions on the blob read first (e.g. `{ ifMatch: etag }` from an earlier read); the write is pinned to the ETag read. */
@@ -49,7 +58,32 @@ interface WebSetMetadataResult {
     etag: string | undefined;
     lastModified: Date | undefined;
 }
-interface WebUpdateKeyEncryptionKeyOptions extends WebBlobPropertiesOptions {
+/**
+ * What is used of a `ContainerClient` (the official SDK's, browser or Node build): `listBlobsFlat` with `prefix`,
+ * `includeMetadata: true` and `abortSignal`, read until the blob's entry.
+ */
+interface WebContainerListingLike {
+    /** When both this and the blob client's `containerName` are known they must be equal (else INVALID_ARGUMENT). */
+    readonly containerName?: string;
+    listBlobsFlat(options?: {
+        prefix?: string;
+        includeMetadata?: boolean;
+        abortSignal?: AbortSignalLike;
+    }): AsyncIterable<ListedBlobLike>;
+}
+/**
+ * Keeping metadata names' case on a rewrite. Get Blob Properties returns metadata as response headers, whose names
+ * browsers (fetch) and Node lower-case, so a rewrite from them stores "Owner" as "owner". With `container` (the blob's
+ * ContainerClient; listing needs container-level permission, e.g. a container SAS with list), the names' case is
+ * taken from a List Blobs entry (prefix = the blob's name, metadata included) whose name equals the blob client's
+ * `name` and whose ETag and metadata (ignoring name case) equal the properties read. Otherwise (no `container`, no
+ * `name` on the blob client, a snapshot or version URL, a listing that fails, no such entry, another ETag or other
+ * values) the names are written lower-cased, as without it; values are never taken from the listing when they differ.
+ */
+interface WebMetadataCaseOptions {
+    container?: WebContainerListingLike;
+}
+interface WebUpdateKeyEncryptionKeyOptions extends WebBlobPropertiesOptions, WebMetadataCaseOptions {
     /** Wrap algorithm for the new key; default its defaultWrapAlgorithm. */
     keyWrapAlgorithm?: string;
 }
@@ -75,8 +109,9 @@ declare function setEncryptedBlobMetadata(client: WebBlobClientLike, metadata?: 
  * Key rotation: unwraps the content key with `policy` (keyResolver or keyEncryptionKey), re-wraps it under
  * `newKeyEncryptionKey` and checks that the new key unwraps it back (core's `rewrapContentKey`: only
  * WrappedContentKey's KeyId, EncryptedKey and Algorithm change), then rewrites the metadata If-Match the ETag
- * read. No content is re-uploaded. Metadata names come back lower-cased from Get Blob Properties and are written
- * so (the Node client keeps their case when it may list the container).
+ * read. No content is re-uploaded. Metadata names come back lower-cased from Get Blob Properties; with
+ * `options.container` their case is taken from a container listing (see WebMetadataCaseOptions), else they are
+ * written lower-cased.
  */
 declare function updateBlobKeyEncryptionKey(client: WebBlobClientLike, policy: ClientSideEncryptionPolicy, newKeyEncryptionKey: KeyEncryptionKey, options?: WebUpdateKeyEncryptionKeyOptions): Promise<WebUpdateKeyEncryptionKeyResult>;
 
@@ -98,6 +133,10 @@ interface WebBlockBlobClientLike {
 /** What the download functions use of a `BlobClient` (the official SDK's, browser or Node build); passes `abortSignal` and `conditions`. */
 interface WebBlobClientLike {
     readonly url: string;
+    /** The blob's name (the official BlobClient's); used to find the blob in a container listing (see `WebMetadataCaseOptions`). */
+    readonly name?: string;
+    /** The container's name (the official BlobClient's); when both it and the listing's are known they must agree. */
+    readonly containerName?: string;
     getProperties(options?: object): Promise<{
         etag?: string;
         contentLength?: number;
@@ -201,11 +240,19 @@ declare function uploadEncryptedBlob(client: WebBlockBlobClientLike, source: Web
 declare function openDecryptedBlob(client: WebBlobClientLike, policy: ClientSideEncryptionPolicy, options?: WebDownloadOptions): Promise<WebOpenedBlob<AsyncGenerator<Uint8Array>>>;
 /** `openDecryptedBlob` with the plaintext as a pull-based `ReadableStream` (e.g. for `new Response(body)`). */
 declare function downloadDecryptedBlob(client: WebBlobClientLike, policy: ClientSideEncryptionPolicy, options?: WebDownloadOptions): Promise<WebDownloadedBlob>;
-/** A block blob with a fixed encryption policy: `upload`, `download` (ReadableStream) and `openRead` (async iterable). */
+/** Options of `WebEncryptedBlobClient`. */
+type WebEncryptedBlobClientOptions = WebMetadataCaseOptions;
+/**
+ * A block blob with a fixed encryption policy: `upload`, `download` (ReadableStream) and `openRead` (async iterable).
+ * `options.container` (the blob's ContainerClient) lets `updateKeyEncryptionKey` keep metadata names' case (see
+ * WebMetadataCaseOptions); an `updateKeyEncryptionKey` option `container` takes precedence.
+ */
 declare class WebEncryptedBlobClient {
     readonly client: WebBlockBlobClientLike & WebBlobClientLike;
     readonly policy: ClientSideEncryptionPolicy;
-    constructor(client: WebBlockBlobClientLike & WebBlobClientLike, policy: ClientSideEncryptionPolicy);
+    /** The container listing used to keep metadata names' case, if one was given. */
+    readonly container: WebContainerListingLike | undefined;
+    constructor(client: WebBlockBlobClientLike & WebBlobClientLike, policy: ClientSideEncryptionPolicy, options?: WebEncryptedBlobClientOptions);
     get url(): string;
     upload(source: WebByteInput, options?: WebUploadOptions): Promise<WebUploadResult>;
     download(options?: WebDownloadOptions): Promise<WebDownloadedBlob>;
@@ -214,8 +261,8 @@ declare class WebEncryptedBlobClient {
     getProperties(options?: WebBlobPropertiesOptions): Promise<WebBlobProperties>;
     /** Replaces the user metadata and keeps `encryptiondata` (If-Match the ETag read). */
     setMetadata(metadata?: Record<string, string>, options?: WebBlobPropertiesOptions): Promise<WebSetMetadataResult>;
-    /** Re-wraps the content key under `newKeyEncryptionKey`; metadata only, If-Match the ETag read. */
+    /** Re-wraps the content key under `newKeyEncryptionKey`; metadata only, If-Match the ETag read; names keep their case with a container (see WebMetadataCaseOptions). */
     updateKeyEncryptionKey(newKeyEncryptionKey: KeyEncryptionKey, options?: WebUpdateKeyEncryptionKeyOptions): Promise<WebUpdateKeyEncryptionKeyResult>;
 }
 
-export { type WebBlobClientLike, type WebBlobProperties, type WebBlobPropertiesOptions, type WebBlobReadConditions, type WebBlockBlobClientLike, type WebBodyTransport, type WebDownloadOptions, type WebDownloadedBlob, WebEncryptedBlobClient, type WebEncryptionSummary, type WebOpenedBlob, type WebSetMetadataResult, type WebUpdateKeyEncryptionKeyOptions, type WebUpdateKeyEncryptionKeyResult, type WebUploadOptions, type WebUploadResult, downloadDecryptedBlob, getEncryptedBlobProperties, openDecryptedBlob, setEncryptedBlobMetadata, updateBlobKeyEncryptionKey, uploadEncryptedBlob };
+export { type WebBlobClientLike, type WebBlobProperties, type WebBlobPropertiesOptions, type WebBlobReadConditions, type WebBlockBlobClientLike, type WebBodyTransport, type WebContainerListingLike, type WebDownloadOptions, type WebDownloadedBlob, WebEncryptedBlobClient, type WebEncryptedBlobClientOptions, type WebEncryptionSummary, type WebMetadataCaseOptions, type WebOpenedBlob, type WebSetMetadataResult, type WebUpdateKeyEncryptionKeyOptions, type WebUpdateKeyEncryptionKeyResult, type WebUploadOptions, type WebUploadResult, downloadDecryptedBlob, getEncryptedBlobProperties, openDecryptedBlob, setEncryptedBlobMetadata, updateBlobKeyEncryptionKey, uploadEncryptedBlob };

@@ -13,6 +13,7 @@ import {
 import { nothingToRotate } from "@azure-cse/core-envelope/internal";
 import type { BlobContext, PinnedBlob } from "./blob-context.js";
 import { storageCall } from "./errors.js";
+import { metadataCaseFromListing } from "./shared/metadata-case.js";
 import { optionsOf, withoutEncryptionData } from "./internal.js";
 import type { UpdateKeyEncryptionKeyOptions, UpdateKeyEncryptionKeyResponse } from "./models.js";
 /** Reads the metadata with its original key case when a listing allows it (Get Properties lower-cases keys). */
@@ -23,16 +24,8 @@ async function metadataPreservingCase(c: BlobContext, pinned: PinnedBlob): Promi
     const containerUrlOf = containerUrl(c);
     if (!pipeline || !containerUrlOf || url.searchParams.has("snapshot") || url.searchParams.has("versionid")) return pinned.metadata ?? {};
     const container = new ContainerClient(containerUrlOf, pipeline as never);
-    for await (const item of container.listBlobsFlat({ prefix: c.client.name, includeMetadata: true })) {
-      if (item.name === c.client.name) {
-        // Listings give the ETag without quotes.
-        const unquote = (t: string | undefined): string | undefined => t?.replace(/^"|"$/g, "");
-        // The listing is a response body nothing checks: use it only for the names' case, and only when its
-        // values agree with the response headers of the same version (a corrupted listing must not be written back).
-        if (unquote(item.properties.etag) === unquote(pinned.etag) && item.metadata && sameMetadataIgnoringNameCase(item.metadata, pinned.metadata)) return item.metadata;
-        break;
-      }
-    }
+    const listed = await metadataCaseFromListing(container.listBlobsFlat({ prefix: c.client.name, includeMetadata: true }), c.client.name, pinned.etag, pinned.metadata);
+    if (listed) return listed;
   } catch {
     // Listing needs container-level permission; fall back to the lower-cased keys.
   }
@@ -83,11 +76,4 @@ export async function updateKeyEncryptionKey(c: BlobContext, newKeyEncryptionKey
   } finally {
     cek.fill(0);
   }
-}
-
-/** Same names ignoring case (response headers lower-case them) and the same values. */
-function sameMetadataIgnoringNameCase(listed: Record<string, string>, fromHeaders: Record<string, string> | undefined): boolean {
-  const a = Object.entries(listed).map(([k, v]) => [k.toLowerCase(), v] as const);
-  const b = new Map(Object.entries(fromHeaders ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const));
-  return a.length === b.size && a.every(([k, v]) => b.get(k) === v);
 }

@@ -28,10 +28,13 @@ import {
 } from "@azure-cse/core-envelope/web";
 
 import {
+  checkContainer,
   getEncryptedBlobProperties,
   setEncryptedBlobMetadata,
   updateBlobKeyEncryptionKey,
   type WebBlobProperties,
+  type WebContainerListingLike,
+  type WebMetadataCaseOptions,
   type WebBlobPropertiesOptions,
   type WebSetMetadataResult,
   type WebUpdateKeyEncryptionKeyOptions,
@@ -55,6 +58,10 @@ export interface WebBlockBlobClientLike {
 /** What the download functions use of a `BlobClient` (the official SDK's, browser or Node build); passes `abortSignal` and `conditions`. */
 export interface WebBlobClientLike {
   readonly url: string;
+  /** The blob's name (the official BlobClient's); used to find the blob in a container listing (see `WebMetadataCaseOptions`). */
+  readonly name?: string;
+  /** The container's name (the official BlobClient's); when both it and the listing's are known they must agree. */
+  readonly containerName?: string;
   getProperties(options?: object): Promise<{ etag?: string; contentLength?: number; metadata?: Record<string, string>; lastModified?: Date }>;
   /** Used by `setEncryptedBlobMetadata` and `updateBlobKeyEncryptionKey` (passes `conditions` and `abortSignal`). */
   setMetadata?(metadata?: Record<string, string>, options?: object): Promise<{ etag?: string; lastModified?: Date }>;
@@ -369,12 +376,25 @@ export async function downloadDecryptedBlob(client: WebBlobClientLike, policy: C
   return { ...opened, body: toReadableStream(opened.body) as unknown as ReadableStream<Uint8Array> };
 }
 
-/** A block blob with a fixed encryption policy: `upload`, `download` (ReadableStream) and `openRead` (async iterable). */
+/** Options of `WebEncryptedBlobClient`. */
+export type WebEncryptedBlobClientOptions = WebMetadataCaseOptions;
+
+/**
+ * A block blob with a fixed encryption policy: `upload`, `download` (ReadableStream) and `openRead` (async iterable).
+ * `options.container` (the blob's ContainerClient) lets `updateKeyEncryptionKey` keep metadata names' case (see
+ * WebMetadataCaseOptions); an `updateKeyEncryptionKey` option `container` takes precedence.
+ */
 export class WebEncryptedBlobClient {
+  /** The container listing used to keep metadata names' case, if one was given. */
+  readonly container: WebContainerListingLike | undefined;
   constructor(
     readonly client: WebBlockBlobClientLike & WebBlobClientLike,
     readonly policy: ClientSideEncryptionPolicy,
-  ) {}
+    options?: WebEncryptedBlobClientOptions,
+  ) {
+    if (options !== undefined && (typeof options !== "object" || options === null)) throw invalid("options must be an object.");
+    this.container = checkContainer(options?.container, client);
+  }
   get url(): string {
     return this.client.url;
   }
@@ -395,8 +415,9 @@ export class WebEncryptedBlobClient {
   setMetadata(metadata?: Record<string, string>, options?: WebBlobPropertiesOptions): Promise<WebSetMetadataResult> {
     return setEncryptedBlobMetadata(this.client, metadata, options);
   }
-  /** Re-wraps the content key under `newKeyEncryptionKey`; metadata only, If-Match the ETag read. */
+  /** Re-wraps the content key under `newKeyEncryptionKey`; metadata only, If-Match the ETag read; names keep their case with a container (see WebMetadataCaseOptions). */
   updateKeyEncryptionKey(newKeyEncryptionKey: KeyEncryptionKey, options?: WebUpdateKeyEncryptionKeyOptions): Promise<WebUpdateKeyEncryptionKeyResult> {
-    return updateBlobKeyEncryptionKey(this.client, this.policy, newKeyEncryptionKey, options);
+    const container = options?.container ?? this.container;
+    return updateBlobKeyEncryptionKey(this.client, this.policy, newKeyEncryptionKey, container === undefined ? options : { ...options, container });
   }
 }

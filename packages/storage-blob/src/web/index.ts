@@ -16,6 +16,7 @@ export {
   type WebOpenedBlob,
   type WebDownloadedBlob,
   type WebBodyTransport,
+  type WebEncryptedBlobClientOptions,
 } from "./blob.js";
 export {
   getEncryptedBlobProperties,
@@ -24,6 +25,8 @@ export {
   type WebBlobProperties,
   type WebBlobPropertiesOptions,
   type WebBlobReadConditions,
+  type WebContainerListingLike,
+  type WebMetadataCaseOptions,
   type WebEncryptionSummary,
   type WebSetMetadataResult,
   type WebUpdateKeyEncryptionKeyOptions,

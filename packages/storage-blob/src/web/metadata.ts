@@ -16,6 +16,7 @@ import {
   type KeyEncryptionKey,
 } from "@azure-cse/core-envelope/web";
 import { summarizeEncryptionData, type EncryptionSummaryOf } from "../shared/encryption-summary.js";
+import { metadataCaseFromListing, type ListedBlobLike } from "../shared/metadata-case.js";
 import { aborted, checkMetadata, serviceError, type WebBlobClientLike } from "./blob.js";
 
 /** The non-secret summary of a blob's EncryptionData. */
@@ -55,7 +56,30 @@ export interface WebSetMetadataResult {
   lastModified: Date | undefined;
 }
 
-export interface WebUpdateKeyEncryptionKeyOptions extends WebBlobPropertiesOptions {
+/**
+ * What is used of a `ContainerClient` (the official SDK's, browser or Node build): `listBlobsFlat` with `prefix`,
+ * `includeMetadata: true` and `abortSignal`, read until the blob's entry.
+ */
+export interface WebContainerListingLike {
+  /** When both this and the blob client's `containerName` are known they must be equal (else INVALID_ARGUMENT). */
+  readonly containerName?: string;
+  listBlobsFlat(options?: { prefix?: string; includeMetadata?: boolean; abortSignal?: AbortSignalLike }): AsyncIterable<ListedBlobLike>;
+}
+
+/**
+ * Keeping metadata names' case on a rewrite. Get Blob Properties returns metadata as response headers, whose names
+ * browsers (fetch) and Node lower-case, so a rewrite from them stores "Owner" as "owner". With `container` (the blob's
+ * ContainerClient; listing needs container-level permission, e.g. a container SAS with list), the names' case is
+ * taken from a List Blobs entry (prefix = the blob's name, metadata included) whose name equals the blob client's
+ * `name` and whose ETag and metadata (ignoring name case) equal the properties read. Otherwise (no `container`, no
+ * `name` on the blob client, a snapshot or version URL, a listing that fails, no such entry, another ETag or other
+ * values) the names are written lower-cased, as without it; values are never taken from the listing when they differ.
+ */
+export interface WebMetadataCaseOptions {
+  container?: WebContainerListingLike;
+}
+
+export interface WebUpdateKeyEncryptionKeyOptions extends WebBlobPropertiesOptions, WebMetadataCaseOptions {
   /** Wrap algorithm for the new key; default its defaultWrapAlgorithm. */
   keyWrapAlgorithm?: string;
 }
@@ -89,6 +113,39 @@ function userMetadata(metadata: Record<string, string> | undefined): Record<stri
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(metadata ?? {})) if (k.toLowerCase() !== ENCRYPTION_DATA_METADATA_KEY) out[k] = v;
   return out;
+}
+
+export function checkContainer(container: unknown, client: WebBlobClientLike): WebContainerListingLike | undefined {
+  if (container === undefined) return undefined;
+  if (typeof container !== "object" || container === null || typeof (container as Partial<WebContainerListingLike>).listBlobsFlat !== "function") {
+    throw invalid("container must be a ContainerClient (an object with listBlobsFlat).");
+  }
+  const c = container as WebContainerListingLike;
+  if (typeof c.containerName === "string" && typeof client.containerName === "string" && c.containerName !== client.containerName) {
+    throw invalid(`container is "${c.containerName}" but the blob is in "${client.containerName}".`);
+  }
+  return c;
+}
+
+/** The properties' user metadata, names in their stored case when `container` lists a matching entry (see WebMetadataCaseOptions). */
+async function userMetadataKeepingCase(
+  client: WebBlobClientLike,
+  container: WebContainerListingLike | undefined,
+  props: { etag?: string; metadata?: Record<string, string> },
+  signal: AbortSignalLike | undefined,
+): Promise<Record<string, string>> {
+  const name = client.name;
+  if (container === undefined || typeof name !== "string" || name === "") return userMetadata(props.metadata);
+  try {
+    const url = new URL(client.url);
+    if (url.searchParams.has("snapshot") || url.searchParams.has("versionid")) return userMetadata(props.metadata);
+    const listing = container.listBlobsFlat({ prefix: name, includeMetadata: true, ...(signal ? { abortSignal: signal } : {}) });
+    const listed = await metadataCaseFromListing(listing, name, props.etag, props.metadata);
+    if (listed) return userMetadata(listed);
+  } catch {
+    // Listing needs container-level permission (and an abort is reported by the write that follows): keep the lower-cased names.
+  }
+  return userMetadata(props.metadata);
 }
 
 /** Set Blob Metadata If-Match `etag` (a 412 is CONDITION_NOT_MET). */
@@ -152,8 +209,9 @@ export async function setEncryptedBlobMetadata(client: WebBlobClientLike, metada
  * Key rotation: unwraps the content key with `policy` (keyResolver or keyEncryptionKey), re-wraps it under
  * `newKeyEncryptionKey` and checks that the new key unwraps it back (core's `rewrapContentKey`: only
  * WrappedContentKey's KeyId, EncryptedKey and Algorithm change), then rewrites the metadata If-Match the ETag
- * read. No content is re-uploaded. Metadata names come back lower-cased from Get Blob Properties and are written
- * so (the Node client keeps their case when it may list the container).
+ * read. No content is re-uploaded. Metadata names come back lower-cased from Get Blob Properties; with
+ * `options.container` their case is taken from a container listing (see WebMetadataCaseOptions), else they are
+ * written lower-cased.
  */
 export async function updateBlobKeyEncryptionKey(
   client: WebBlobClientLike,
@@ -163,6 +221,7 @@ export async function updateBlobKeyEncryptionKey(
 ): Promise<WebUpdateKeyEncryptionKeyResult> {
   const o = optionsOf(options);
   if (typeof policy !== "object" || policy === null) throw invalid("The encryption policy must be an object.");
+  const container = checkContainer(o.container, client);
   const props = await readProperties(client, o);
   const raw = findEncryptionDataInMetadata(props.metadata);
   if (raw === undefined) throw new ClientSideEncryptionError("ENCRYPTION_REQUIRED", "The blob is not client-side encrypted: there is no content key to rotate.");
@@ -175,7 +234,8 @@ export async function updateBlobKeyEncryptionKey(
       ...signal,
       argumentName: "newKeyEncryptionKey",
     });
-    const written = await writeMetadata(client, { ...userMetadata(props.metadata), [ENCRYPTION_DATA_METADATA_KEY]: r.encryptionDataJson }, props.etag, o.abortSignal);
+    const others = await userMetadataKeepingCase(client, container, props, o.abortSignal);
+    const written = await writeMetadata(client, { ...others, [ENCRYPTION_DATA_METADATA_KEY]: r.encryptionDataJson }, props.etag, o.abortSignal);
     return { ...written, previousKeyId: r.previousKeyId, keyId: r.keyId, keyWrapAlgorithm: r.keyWrapAlgorithm };
   } finally {
     cek.fill(0);
