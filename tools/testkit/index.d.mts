@@ -17,6 +17,8 @@ export const vectorsDir: string;
 export const AZURITE_ACCOUNT: string;
 export const AZURITE_KEY: string;
 export function freePort(): Promise<number>;
+/** `count` distinct free loopback ports (all probed at once). */
+export function freePorts(count: number): Promise<number[]>;
 export interface StartAzuriteOptions {
   debug?: boolean;
   persistence?: "memory" | "disk";

@@ -13,6 +13,28 @@ export const vectorsDir = path.join(repoRoot, "tools", "python-sdk-vectors");
 export const AZURITE_ACCOUNT = "devstoreaccount1";
 export const AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
+/**
+ * `count` distinct free loopback ports: every probe server stays open until all are chosen, so the OS cannot hand
+ * the same port out twice (sequential freePort() calls once gave Azurite two services on one port: EADDRINUSE).
+ */
+export async function freePorts(count) {
+  const servers = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const s = createServer();
+      s.unref();
+      await new Promise((resolve, reject) => {
+        s.once("error", reject);
+        s.listen(0, "127.0.0.1", resolve);
+      });
+      servers.push(s);
+    }
+    return servers.map((s) => s.address().port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(() => r(undefined)))));
+  }
+}
+
 export function freePort() {
   return new Promise((resolve, reject) => {
     const s = createServer();
@@ -49,10 +71,21 @@ function waitForPort(port, timeoutMs) {
  * @returns {Promise<import("./index.d.mts").AzuriteHandle>}
  */
 export async function startAzurite(options = {}) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startAzuriteOnce(options);
+    } catch (e) {
+      // Another process may take a probed port before Azurite binds it: try fresh ports (three attempts in all).
+      if (attempt >= 3 || !/EADDRINUSE/.test(String(e?.message))) throw e;
+    }
+  }
+}
+
+async function startAzuriteOnce(options) {
   const require = createRequire(import.meta.url);
   // options.bin: another Azurite build's dist/src/azurite.js (benchmarks against other versions); the pinned one otherwise.
   const bin = options.bin ?? path.join(path.dirname(require.resolve("azurite/package.json", { paths: [repoRoot] })), "dist", "src", "azurite.js");
-  const [blobPort, queuePort, tablePort] = [await freePort(), await freePort(), await freePort()];
+  const [blobPort, queuePort, tablePort] = await freePorts(3);
   const location = mkdtempSync(path.join(tmpdir(), "azcse-azurite-"));
   const args = [
     bin,
@@ -86,6 +119,7 @@ export async function startAzurite(options = {}) {
     ]);
   } catch (e) {
     child.kill("SIGKILL");
+    rmSync(location, { recursive: true, force: true });
     throw e;
   }
   const host = "127.0.0.1";
