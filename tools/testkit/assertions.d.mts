@@ -10,6 +10,8 @@ export interface TypedErrorAssertions<E extends { code: string; message: string 
   expectCode: (fnOrPromise: Promise<unknown> | (() => unknown), code: E["code"], message?: RegExp) => Promise<E>;
   /** The typed error's code, "resolved" when nothing was thrown, or "untyped:<statusCode or message>" for another error. */
   codeOf: (fnOrPromise: Promise<unknown> | (() => unknown)) => Promise<string>;
+  /** The typed error itself, else codeOf's "resolved" / "untyped:<statusCode or message>". */
+  settled: (fnOrPromise: Promise<unknown> | (() => unknown)) => Promise<E | string>;
 }
 export function typedErrorAssertions<E extends { code: string; message: string }>(ErrorClass: TypedErrorClass<E>): TypedErrorAssertions<E>;
 /** Everything an error exposes as text: message, details, stack and causes. */

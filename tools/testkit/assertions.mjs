@@ -28,16 +28,21 @@ export function typedErrorAssertions(ErrorClass) {
    * "untyped:<statusCode or message>" for any other error (so a test can tell a raw SDK error from a typed one).
    */
   async function codeOf(fnOrPromise) {
+    const r = await settled(fnOrPromise);
+    return typeof r === "string" ? r : r.code;
+  }
+  /** The typed error itself, else codeOf's "resolved" / "untyped:<statusCode or message>". */
+  async function settled(fnOrPromise) {
     try {
       await (typeof fnOrPromise === "function" ? fnOrPromise() : fnOrPromise);
     } catch (e) {
-      if (ErrorClass.is(e)) return e.code;
+      if (ErrorClass.is(e)) return e;
       const status = e && typeof e === "object" ? e.statusCode : undefined;
       return `untyped:${typeof status === "number" ? status : String(e)}`;
     }
     return "resolved";
   }
-  return { caught, expectCode, codeOf };
+  return { caught, expectCode, codeOf, settled };
 }
 
 /** Everything an error exposes as text: message, details, stack and causes (five levels). */

@@ -2,6 +2,7 @@
 // mapping) and from the CLI, which prints the libraries' codes. Lives here because this is the package that depends
 // on all three; each library's own typed-service-errors.test.ts covers its calls in detail.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { typedErrorAssertions } from "@azure-cse/testkit/assertions";
 import { BlobServiceClient, StorageSharedKeyCredential as BlobKey } from "@azure/storage-blob";
 import { QueueClient, QueueServiceClient, StorageSharedKeyCredential as QueueKey } from "@azure/storage-queue";
 import { AzureNamedKeyCredential, TableClient } from "@azure/data-tables";
@@ -19,15 +20,7 @@ const TEXT = "plaintext-4b2a";
 let n = 0;
 const unique = (prefix: string) => `${prefix}${process.pid}x${n++}`;
 
-async function caught(fn: () => Promise<unknown>): Promise<ClientSideEncryptionError> {
-  try {
-    await fn();
-  } catch (e) {
-    if (ClientSideEncryptionError.is(e)) return e;
-    throw new Error(`expected a typed error, got ${String(e)}`, { cause: e });
-  }
-  throw new Error("expected a typed error, nothing was thrown");
-}
+const { caught } = typedErrorAssertions(ClientSideEncryptionError);
 
 type Library = "blob" | "queue" | "table";
 type Situation = "missing container/queue/table" | "stale ETag" | "caller abort" | "connection refused";

@@ -35,15 +35,7 @@ async function setup() {
   return { t, web: new WebEncryptedTableClient(t, policy, selection), node: new EncryptedTableClient(t, policy, selection) };
 }
 
-async function caught(p: Promise<unknown>): Promise<ClientSideEncryptionError | string> {
-  try {
-    await p;
-  } catch (e) {
-    return ClientSideEncryptionError.is(e) ? e : `untyped:${(e as { statusCode?: number }).statusCode ?? String(e)}`;
-  }
-  return "resolved";
-}
-const { codeOf } = typedErrorAssertions(ClientSideEncryptionError);
+const { codeOf, settled: caught } = typedErrorAssertions(ClientSideEncryptionError);
 
 /** Code and message of a typed failure (a string describes anything else). */
 async function failure(p: Promise<unknown>): Promise<{ code: string; message: string } | string> {

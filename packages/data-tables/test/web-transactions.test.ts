@@ -31,15 +31,7 @@ async function newTable(): Promise<TableClient> {
   return t;
 }
 
-async function caught(p: Promise<unknown>): Promise<ClientSideEncryptionError | string> {
-  try {
-    await p;
-  } catch (e) {
-    return ClientSideEncryptionError.is(e) ? e : `untyped:${(e as { statusCode?: number }).statusCode ?? String(e)}`;
-  }
-  return "resolved";
-}
-const { codeOf } = typedErrorAssertions(ClientSideEncryptionError);
+const { codeOf, settled: caught } = typedErrorAssertions(ClientSideEncryptionError);
 
 async function setup() {
   const t = await newTable();

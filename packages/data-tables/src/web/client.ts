@@ -80,11 +80,16 @@ async function tableCall<T>(table: WebTableClientLike, request: () => Promise<T>
     return await request();
   } catch (e) {
     if (ClientSideEncryptionError.is(e)) throw e;
-    const name = (table as { tableName?: unknown }).tableName;
-    const typed = toTypedError(e, { table: typeof name === "string" ? name : "", ...context }, { callerSignal: signal });
+    const typed = toTypedError(e, { table: tableNameOf(table), ...context }, { callerSignal: signal });
     if (typed.code !== "CONDITION_NOT_MET") throw typed;
     throw conditionNotMet(e, typed.details);
   }
+}
+
+/** The table's name for error details (the official TableClient has `tableName`; "" for other clients). */
+function tableNameOf(table: WebTableClientLike): string {
+  const name = (table as { tableName?: unknown }).tableName;
+  return typeof name === "string" ? name : "";
 }
 
 /** PartitionKey and RowKey for error details (never property values). */
@@ -193,8 +198,7 @@ export class WebEncryptedTableClient {
   }
 
   #context(keys: { partitionKey: string; rowKey: string }): ServiceErrorContext {
-    const name = (this.table as { tableName?: unknown }).tableName;
-    return { table: typeof name === "string" ? name : "", partitionKey: keys.partitionKey, rowKey: keys.rowKey };
+    return { table: tableNameOf(this.table), partitionKey: keys.partitionKey, rowKey: keys.rowKey };
   }
 
   /** The body of an allowed merge; UNSUPPORTED_OPERATION (MERGE_REFUSED_MESSAGE) if the selection would encrypt any of it. */
