@@ -22,24 +22,10 @@ import {
   type BlobLike,
   type ClientSideEncryptionPolicy,
   type EncryptionData,
-  type KeyEncryptionKey,
   type PlaintextRange,
   type WebByteInput,
 } from "@azure-cse/core-envelope/web";
 
-import {
-  checkContainer,
-  getEncryptedBlobProperties,
-  setEncryptedBlobMetadata,
-  updateBlobKeyEncryptionKey,
-  type WebBlobProperties,
-  type WebContainerListingLike,
-  type WebMetadataCaseOptions,
-  type WebBlobPropertiesOptions,
-  type WebSetMetadataResult,
-  type WebUpdateKeyEncryptionKeyOptions,
-  type WebUpdateKeyEncryptionKeyResult,
-} from "./metadata.js";
 
 const MiB = 1024 * 1024;
 
@@ -137,7 +123,7 @@ export interface WebOpenedBlob<B> {
 
 export type WebDownloadedBlob = WebOpenedBlob<ReadableStream<Uint8Array>>;
 
-function invalid(message: string): ClientSideEncryptionError {
+export function invalid(message: string): ClientSideEncryptionError {
   return new ClientSideEncryptionError("INVALID_ARGUMENT", message);
 }
 
@@ -374,50 +360,4 @@ export async function openDecryptedBlob(client: WebBlobClientLike, policy: Clien
 export async function downloadDecryptedBlob(client: WebBlobClientLike, policy: ClientSideEncryptionPolicy, options: WebDownloadOptions = {}): Promise<WebDownloadedBlob> {
   const opened = await openDecryptedBlob(client, policy, options);
   return { ...opened, body: toReadableStream(opened.body) as unknown as ReadableStream<Uint8Array> };
-}
-
-/** Options of `WebEncryptedBlobClient`. */
-export type WebEncryptedBlobClientOptions = WebMetadataCaseOptions;
-
-/**
- * A block blob with a fixed encryption policy: `upload`, `download` (ReadableStream) and `openRead` (async iterable).
- * `options.container` (the blob's ContainerClient) lets `updateKeyEncryptionKey` keep metadata names' case (see
- * WebMetadataCaseOptions); an `updateKeyEncryptionKey` option `container` takes precedence.
- */
-export class WebEncryptedBlobClient {
-  /** The container listing used to keep metadata names' case, if one was given. */
-  readonly container: WebContainerListingLike | undefined;
-  constructor(
-    readonly client: WebBlockBlobClientLike & WebBlobClientLike,
-    readonly policy: ClientSideEncryptionPolicy,
-    options?: WebEncryptedBlobClientOptions,
-  ) {
-    if (options !== undefined && (typeof options !== "object" || options === null)) throw invalid("options must be an object.");
-    this.container = checkContainer(options?.container, client);
-  }
-  get url(): string {
-    return this.client.url;
-  }
-  upload(source: WebByteInput, options?: WebUploadOptions): Promise<WebUploadResult> {
-    return uploadEncryptedBlob(this.client, source, this.policy, options);
-  }
-  download(options?: WebDownloadOptions): Promise<WebDownloadedBlob> {
-    return downloadDecryptedBlob(this.client, this.policy, options);
-  }
-  openRead(options?: WebDownloadOptions): Promise<WebOpenedBlob<AsyncGenerator<Uint8Array>>> {
-    return openDecryptedBlob(this.client, this.policy, options);
-  }
-  /** Properties with the encryption summary and plaintext length (no key unwrapped, no body read). */
-  getProperties(options?: WebBlobPropertiesOptions): Promise<WebBlobProperties> {
-    return getEncryptedBlobProperties(this.client, options);
-  }
-  /** Replaces the user metadata and keeps `encryptiondata` (If-Match the ETag read). */
-  setMetadata(metadata?: Record<string, string>, options?: WebBlobPropertiesOptions): Promise<WebSetMetadataResult> {
-    return setEncryptedBlobMetadata(this.client, metadata, options);
-  }
-  /** Re-wraps the content key under `newKeyEncryptionKey`; metadata only, If-Match the ETag read; names keep their case with a container (see WebMetadataCaseOptions). */
-  updateKeyEncryptionKey(newKeyEncryptionKey: KeyEncryptionKey, options?: WebUpdateKeyEncryptionKeyOptions): Promise<WebUpdateKeyEncryptionKeyResult> {
-    const container = options?.container ?? this.container;
-    return updateBlobKeyEncryptionKey(this.client, this.policy, newKeyEncryptionKey, container === undefined ? options : { ...options, container });
-  }
 }

@@ -7,7 +7,6 @@ export {
   uploadEncryptedBlob,
   openDecryptedBlob,
   downloadDecryptedBlob,
-  WebEncryptedBlobClient,
   type WebBlockBlobClientLike,
   type WebBlobClientLike,
   type WebUploadOptions,
@@ -16,8 +15,8 @@ export {
   type WebOpenedBlob,
   type WebDownloadedBlob,
   type WebBodyTransport,
-  type WebEncryptedBlobClientOptions,
 } from "./blob.js";
+export { WebEncryptedBlobClient, type WebEncryptedBlobClientOptions } from "./client.js";
 export {
   getEncryptedBlobProperties,
   setEncryptedBlobMetadata,
