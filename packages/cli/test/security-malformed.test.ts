@@ -26,6 +26,10 @@ let dir: string;
 let key: string;
 const f = (n: string): string => path.join(dir, n);
 const plain = randomBytes(10_000);
+// 1.0 has no integrity: a body cut to whole blocks is refused only because its new last block fails the PKCS#7
+// padding check. Plaintext byte 15 is 0x00 (never valid padding), so "the first 16 stored bytes only" is refused
+// on every run; with a random byte there, ~1 run in 200 saw valid padding by chance and read 10 true bytes (exit 0).
+plain[15] = 0;
 let v1: { stored: Buffer; data: Record<string, unknown> };
 let v2: { stored: Buffer; data: Record<string, unknown> };
 let v21: { stored: Buffer; data: Record<string, unknown> };
